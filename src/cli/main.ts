@@ -1,0 +1,62 @@
+// The `node-health-agent` command. Thin: parse arguments, call the module, map the outcome to an exit code.
+import { Command, CommanderError } from 'commander';
+import { AgentError, messageOf } from '../errors';
+import { VERSION } from '../version';
+import { configCheck } from './config-check';
+import { diagnose } from './diagnose';
+
+/** Exit code for "could not run" (bad config, bad usage, daemon unreachable). */
+const EXIT_CANNOT_RUN = 2;
+
+function buildProgram(): Command {
+  const program = new Command('node-health-agent')
+    .description('Detects, reports and safely repairs Kubernetes node problems.')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command('diagnose')
+    .description('run the enabled local checks once and print the findings (exit 0 healthy, 1 problems, 2 could not run)')
+    .option('-c, --config-dir <dir>', 'directory of *.ini files (default /etc/node-health)')
+    .option('--json', 'print one JSON object per finding')
+    .action(async (opts: { configDir?: string; json?: boolean }) => {
+      process.exitCode = await diagnose(opts);
+    });
+
+  const config = program.command('config').description('work with the configuration');
+  config
+    .command('check')
+    .description('validate the configuration and print the effective merged values')
+    .option('-d, --dir <dir>', 'directory of *.ini files (default /etc/node-health)')
+    .action((opts: { dir?: string }) => {
+      process.exitCode = configCheck(opts.dir);
+    });
+
+  program
+    .command('version')
+    .description('print the version')
+    .action(() => {
+      process.stdout.write(`node-health-agent ${VERSION}\n`);
+    });
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and --version end here with code 0; usage errors were already printed by commander.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_CANNOT_RUN;
+      return;
+    }
+    const text = err instanceof AgentError ? err.message : `unexpected error: ${messageOf(err)}`;
+    for (const line of text.split('\n')) process.stderr.write(`node-health-agent: ${line}\n`);
+    if (!(err instanceof AgentError) && process.env.NODE_HEALTH_DEBUG) console.error(err);
+    process.exitCode = EXIT_CANNOT_RUN;
+  }
+}
+
+void main(process.argv);

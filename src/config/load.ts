@@ -1,0 +1,234 @@
+// Reads /etc/node-health/*.ini: files merged in lexical order, later files override earlier ones key by
+// key (like systemd drop-ins). Every problem names file:line and the key.
+//
+// The `ini` package decodes values (quotes, escapes, inline comments), but it cannot report line numbers
+// or duplicate keys, so lines are split into sections and keys here.
+import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { unsafe as unquote } from 'ini';
+import { AgentError, messageOf } from '../errors';
+import { keysOf, schema, sectionNames, specOf, type Config, type SectionName } from './schema';
+import { ValueError } from './values';
+
+export const DEFAULT_CONFIG_DIR = '/etc/node-health';
+
+export interface Origin {
+  file: string;
+  line: number;
+  /** The value as written. */
+  text: string;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The files read, in merge order. */
+  files: string[];
+  /** Where each "section.key" that was set in a file came from; absent keys have their default. */
+  origins: Map<string, Origin>;
+}
+
+export interface LoadOptions {
+  /** A missing directory is an error when the operator named it; the default one may be absent. */
+  required?: boolean;
+}
+
+export function loadConfig(dir: string = DEFAULT_CONFIG_DIR, options: LoadOptions = {}): LoadedConfig {
+  const files = listConfigFiles(dir, options.required ?? false);
+  const errors: string[] = [];
+  const raw = new Map<string, { value: string; origin: Origin }>();
+
+  for (const file of files) {
+    let textContent: string;
+    try {
+      checkOwnership(file, statSync(file));
+      textContent = readFileSync(file, 'utf8');
+    } catch (err) {
+      if (err instanceof AgentError) throw err;
+      throw new AgentError('CONFIG_UNREADABLE', `${file}: cannot read config file: ${messageOf(err)}`, { cause: err });
+    }
+    for (const entry of scanIni(file, textContent, errors)) {
+      raw.set(`${entry.section}.${entry.key}`, { value: entry.value, origin: { file, line: entry.line, text: entry.value } });
+    }
+  }
+
+  const values: Record<string, Record<string, unknown>> = {};
+  const origins = new Map<string, Origin>();
+  for (const section of sectionNames()) {
+    const out: Record<string, unknown> = {};
+    for (const name of keysOf(section)) {
+      const spec = specOf(section, name);
+      if (!spec) continue;
+      const id = `${section}.${name}`;
+      const set = raw.get(id);
+      try {
+        out[name] = spec.type.parse(set ? set.value : spec.default);
+        if (set) origins.set(id, set.origin);
+      } catch (err) {
+        if (!(err instanceof ValueError) || !set) throw err;
+        errors.push(`${where(set.origin)}: [${section}] ${name}: ${err.message}; expected ${spec.type.expects}`);
+      }
+    }
+    values[section] = out;
+  }
+
+  const config = values as unknown as Config;
+  if (errors.length === 0) errors.push(...crossChecks(config, origins));
+  if (errors.length > 0) throw new AgentError('CONFIG_INVALID', inFileOrder(errors, files).join('\n'));
+  return { config, files, origins };
+}
+
+function listConfigFiles(dir: string, required: boolean): string[] {
+  let dirStat: Stats;
+  try {
+    dirStat = statSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !required) return [];
+    throw new AgentError('CONFIG_UNREADABLE', `${dir}: cannot open config directory: ${messageOf(err)}`, { cause: err });
+  }
+  if (!dirStat.isDirectory()) {
+    throw new AgentError('CONFIG_UNREADABLE', `${dir}: not a directory; point --config-dir at the directory holding *.ini files`);
+  }
+  checkOwnership(dir, dirStat);
+  // Byte order, not locale order, so "10-a.ini" < "20-b.ini" < "B.ini" everywhere.
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.ini'))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((name) => join(dir, name));
+}
+
+/**
+ * Refuses files others could have written (like sshd's StrictModes): the config decides which units the
+ * agent restarts, so only root (or the user running the agent, for development) may own it.
+ */
+export function checkOwnership(path: string, st: Stats): void {
+  const uid = process.getuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== uid) {
+    throw new AgentError('CONFIG_INSECURE', `${path}: owned by uid ${st.uid}, not root; refusing it (chown root ${path})`);
+  }
+  if ((st.mode & 0o022) !== 0) {
+    const mode = (st.mode & 0o777).toString(8);
+    throw new AgentError(
+      'CONFIG_INSECURE',
+      `${path}: mode ${mode} lets group or others write it; refusing it (chmod go-w ${path})`,
+    );
+  }
+}
+
+interface IniEntry {
+  section: string;
+  key: string;
+  value: string;
+  line: number;
+}
+
+function* scanIni(file: string, content: string, errors: string[]): Generator<IniEntry> {
+  const seen = new Map<string, number>();
+  let section: SectionName | undefined;
+  let sectionLine = 0;
+  const lines = content.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const line = (lines[i] as string).trim();
+    if (line === '' || line.startsWith(';') || line.startsWith('#')) continue;
+    const at = `${file}:${lineNo}`;
+
+    const header = /^\[([^\]]*)\]$/.exec(line);
+    if (header) {
+      const name = (header[1] as string).trim();
+      if (!(name in schema)) {
+        errors.push(`${at}: unknown section [${name}]${suggest(name, sectionNames())}`);
+        section = undefined;
+      } else {
+        section = name as SectionName;
+      }
+      sectionLine = lineNo;
+      continue;
+    }
+
+    const eq = line.indexOf('=');
+    if (eq <= 0) {
+      errors.push(`${at}: expected "key = value" or "[section]", got "${line}"`);
+      continue;
+    }
+    const key = line.slice(0, eq).trim();
+    if (sectionLine === 0) {
+      errors.push(`${at}: key "${key}" comes before any [section]`);
+      continue;
+    }
+    if (section === undefined) continue; // already reported the unknown section
+    if (!specOf(section, key)) {
+      errors.push(`${at}: unknown key "${key}" in [${section}]${suggest(key, keysOf(section))}`);
+      continue;
+    }
+    const id = `${section}.${key}`;
+    const previous = seen.get(id);
+    if (previous !== undefined) {
+      errors.push(`${at}: [${section}] ${key} is set twice in this file (first on line ${previous}); keep one`);
+      continue;
+    }
+    seen.set(id, lineNo);
+    yield { section, key, value: String(unquote(line.slice(eq + 1).trim())), line: lineNo };
+  }
+}
+
+function crossChecks(config: Config, origins: Map<string, Origin>): string[] {
+  const errors: string[] = [];
+  const pairs: Array<[SectionName, string, string]> = [
+    ['disk', 'space_warning', 'space_critical'],
+    ['disk', 'inodes_warning', 'inodes_critical'],
+  ];
+  for (const [section, low, high] of pairs) {
+    const values = config[section] as Record<string, unknown>;
+    if ((values[low] as number) > (values[high] as number)) {
+      const origin = origins.get(`${section}.${low}`) ?? origins.get(`${section}.${high}`);
+      const prefix = origin ? `${where(origin)}: ` : '';
+      errors.push(`${prefix}[${section}] ${low} (${String(values[low])}%) must not exceed ${high} (${String(values[high])}%)`);
+    }
+  }
+  return errors;
+}
+
+/** Orders "file:line: …" messages as they appear in the merged files, so the first error is read first. */
+function inFileOrder(errors: string[], files: string[]): string[] {
+  const key = (e: string): [number, number] => {
+    const file = files.findIndex((f) => e.startsWith(`${f}:`));
+    const line = file < 0 ? 0 : Number(/^:(\d+)/.exec(e.slice((files[file] as string).length))?.[1] ?? 0);
+    return [file, line];
+  };
+  return errors
+    .map((e) => ({ e, k: key(e) }))
+    .sort((a, b) => a.k[0] - b.k[0] || a.k[1] - b.k[1])
+    .map(({ e }) => e);
+}
+
+function where(origin: Origin): string {
+  return `${origin.file}:${origin.line}`;
+}
+
+function suggest(word: string, candidates: string[]): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 2))
+    ? `; did you mean "${best}"?`
+    : `; valid: ${candidates.join(', ')}`;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+    }
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}

@@ -1,0 +1,110 @@
+import { chmodSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../../src/config/load';
+import { keysOf, sectionNames, specOf } from '../../../src/config/schema';
+import { AgentError } from '../../../src/errors';
+import { configDir } from '../../helpers/tmp';
+
+function errorOf(fn: () => unknown): AgentError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AgentError) return err;
+    throw err;
+  }
+  throw new Error('expected an AgentError');
+}
+
+t.test('an absent default directory means defaults; a named one must exist', async (t) => {
+  const { config, files } = loadConfig('/nonexistent/node-health');
+  t.same(files, []);
+  t.equal(config.disk.interval, 30_000);
+  t.equal(config.disk.space_critical, 95);
+  const err = errorOf(() => loadConfig('/nonexistent/node-health', { required: true }));
+  t.equal(err.code, 'CONFIG_UNREADABLE');
+  t.match(err.message, '/nonexistent/node-health');
+});
+
+t.test('files merge in byte order, later files win key by key', async (t) => {
+  const dir = configDir({
+    '10-base.ini': '[disk]\ninterval = 10s\nspace_warning = 70%\n',
+    '20-site.ini': '[disk]\ninterval = 2m\n',
+    'README': 'not an ini file, ignored\n',
+  });
+  const { config, files, origins } = loadConfig(dir);
+  t.same(files, [join(dir, '10-base.ini'), join(dir, '20-site.ini')]);
+  t.equal(config.disk.interval, 120_000);
+  t.equal(config.disk.space_warning, 70);
+  t.same(origins.get('disk.interval'), { file: join(dir, '20-site.ini'), line: 2, text: '2m' });
+});
+
+t.test('an unknown key names file:line and the nearest valid key', async (t) => {
+  const dir = configDir({ 'a.ini': '; comment\n[disk]\nspace_warnig = 80%\n' });
+  const err = errorOf(() => loadConfig(dir));
+  t.equal(err.code, 'CONFIG_INVALID');
+  t.equal(err.message, `${join(dir, 'a.ini')}:3: unknown key "space_warnig" in [disk]; did you mean "space_warning"?`);
+});
+
+t.test('an unknown section is named with a suggestion', async (t) => {
+  const dir = configDir({ 'a.ini': '[dsk]\nenabled = true\n' });
+  t.match(errorOf(() => loadConfig(dir)).message, /a\.ini:1: unknown section \[dsk\]; did you mean "disk"\?/);
+});
+
+t.test('a key set twice in one file is an error naming both lines', async (t) => {
+  const dir = configDir({ 'a.ini': '[disk]\ninterval = 10s\n\ninterval = 20s\n' });
+  t.match(errorOf(() => loadConfig(dir)).message, /a\.ini:4: \[disk\] interval is set twice in this file \(first on line 2\)/);
+});
+
+t.test('bad values name the file, line, key and what is expected; all errors are reported', async (t) => {
+  const dir = configDir({ 'a.ini': '[disk]\ninterval = soon\nspace_warning = 120%\nenabled = maybe\n' });
+  const lines = errorOf(() => loadConfig(dir)).message.split('\n');
+  t.equal(lines.length, 3);
+  t.match(lines[0], /a\.ini:2: \[disk\] interval: "soon" is not a duration/);
+  t.match(lines[1], /a\.ini:3: \[disk\] space_warning: 120% is above the maximum 100%/);
+  t.match(lines[2], /a\.ini:4: \[disk\] enabled: "maybe" is not a boolean/);
+});
+
+t.test('ranges: an interval below its minimum and warning above critical are refused', async (t) => {
+  t.match(errorOf(() => loadConfig(configDir({ 'a.ini': '[disk]\ninterval = 10ms\n' }))).message, /below the minimum 1s/);
+  t.match(
+    errorOf(() => loadConfig(configDir({ 'a.ini': '[disk]\nspace_warning = 99%\n' }))).message,
+    /a\.ini:2: \[disk\] space_warning \(99%\) must not exceed space_critical \(95%\)/,
+  );
+});
+
+t.test('lines that are not key = value are errors; keys before a section too', async (t) => {
+  t.match(errorOf(() => loadConfig(configDir({ 'a.ini': 'interval = 1s\n' }))).message, /a\.ini:1: key "interval" comes before any \[section\]/);
+  t.match(errorOf(() => loadConfig(configDir({ 'a.ini': '[disk]\njunk\n' }))).message, /a\.ini:2: expected "key = value"/);
+});
+
+t.test('files others can write are refused like sshd StrictModes', async (t) => {
+  const dir = configDir({ 'a.ini': '[disk]\n' });
+  chmodSync(join(dir, 'a.ini'), 0o666);
+  const err = errorOf(() => loadConfig(dir));
+  t.equal(err.code, 'CONFIG_INSECURE');
+  t.match(err.message, /a\.ini: mode 666 lets group or others write it; refusing it \(chmod go-w/);
+  chmodSync(join(dir, 'a.ini'), 0o644);
+  chmodSync(dir, 0o777);
+  t.match(errorOf(() => loadConfig(dir)).message, /mode 777 lets group or others write it/);
+});
+
+t.test('quoted values and inline comments are decoded', async (t) => {
+  const dir = configDir({ 'a.ini': '[agent]\nstate_dir = "/var/lib/x y"\nlog_level = debug ; chatty\n' });
+  const { config } = loadConfig(dir);
+  t.equal(config.agent.state_dir, '/var/lib/x y');
+  t.equal(config.agent.log_level, 'debug');
+});
+
+t.test('the shipped etc/ files load and document every key with its default', async (t) => {
+  const shipped = join(__dirname, '../../../etc');
+  const { config } = loadConfig(shipped, { required: true });
+  t.equal(config.disk.enabled, true);
+  const text = readFileSync(join(shipped, 'node-health.ini'), 'utf8');
+  for (const section of sectionNames()) {
+    t.match(text, `[${section}]`, `section [${section}] is shipped`);
+    for (const name of keysOf(section)) {
+      t.match(text, `;${name} = ${specOf(section, name)?.default}\n`, `[${section}] ${name} shows its default`);
+    }
+  }
+});
