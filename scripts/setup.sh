@@ -11,7 +11,12 @@ need_root() {
   fi
 }
 
-apt_packages=(build-essential python3 pkg-config libsystemd-dev)
+# Build: a C++ toolchain and libsystemd headers for the native addon. Tests: systemd-container, dbus and
+# containerd boot a node in a box; lintian and rpm inspect the packages; systemd-journal-remote writes
+# real journal files; openssl makes a throwaway PKI. Go (1.24 or newer) must be on PATH: it builds nfpm and
+# the test cluster.
+apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
+  lintian rpm systemd-journal-remote openssl git)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,6 +26,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Go-built tools at pinned versions, cached in GOBIN (default ~/go/bin) so a second run is instant.
+gobin="$(go env GOPATH)/bin"
+nfpm_version=$(node -p "require('./package.json').config.nfpm")
+if ! "$gobin/nfpm" --version 2>/dev/null | grep -q "${nfpm_version#v}"; then
+  echo "setup: building nfpm $nfpm_version"
+  GOFLAGS=-mod=mod go install "github.com/goreleaser/nfpm/v2/cmd/nfpm@$nfpm_version"
 fi
 
 npm ci --no-audit --no-fund
