@@ -1,5 +1,9 @@
 // Structured entries for journald over its native protocol (sd_journal_sendv).
 #include <sys/uio.h>
+
+// Without this, sd-journal.h adds CODE_FILE/CODE_LINE/CODE_FUNC of this file to every entry: noise, since
+// the caller is JavaScript.
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include <string>
