@@ -186,6 +186,7 @@ cmd_up() {
       </dev/null >"$state/console.log" 2>&1
   ) &
   local nspawn=$!
+  disown "$nspawn" # its end is reported by the box, not by this shell
   record_pid "$nspawn" "$state/nspawn" || boot_failed "$name" "systemd-nspawn exited at once"
 
   local deadline=$((SECONDS + BOOT_TIMEOUT)) leader="" status=""
@@ -203,7 +204,7 @@ cmd_up() {
     case $status in
       running) break ;;
       degraded)
-        echo "box: $name is degraded; failed units: $(box_nsenter "$leader" systemctl list-units --failed --plain --no-legend | awk '{print $1}' | tr '\n' ' ')" >&2
+        echo "box: $name is degraded; failed units: $(box_nsenter "$leader" systemctl list-units --failed --plain --no-legend | awk '{print $1}' | paste -sd ' ')" >&2
         break ;;
     esac
     alive_pid "$state/leader" >/dev/null || boot_failed "$name" "the box's systemd exited"
@@ -225,7 +226,7 @@ boot_failed() {
 up_failed() {
   local code=$?
   trap - EXIT
-  teardown "$1" || true
+  teardown "$1" kill || true
   exit "$code"
 }
 
@@ -233,27 +234,27 @@ cmd_down() {
   [[ $# -eq 1 ]] || usage
   check_name "$1"
   check_host
-  teardown "$1"
+  teardown "$1" poweroff
 }
 
+# Removes everything of box $1. $2 = poweroff: shut the box down cleanly first (a box that never came
+# up is killed instead: its systemd may not handle signals yet); kill: kill it at once.
 teardown() {
-  local name=$1 state=$RUN_DIR/$1 nspawn leader pid i
-
-  # Power off: SIGRTMIN+4 asks the box's systemd for poweroff.target; nspawn exits once it has.
+  local name=$1 mode=$2 state=$RUN_DIR/$1 nspawn leader i
   if nspawn=$(alive_pid "$state/nspawn"); then
-    if leader=$(alive_pid "$state/leader"); then
+    if [[ $mode == poweroff ]] && leader=$(alive_pid "$state/leader"); then
+      # SIGRTMIN+4 asks the box's systemd for poweroff.target; nspawn exits once the box is down.
       kill -s RTMIN+4 "$leader" 2>/dev/null || true
-    else
-      kill -s TERM "$nspawn" 2>/dev/null || true
+      for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+        alive_pid "$state/nspawn" >/dev/null || break
+        sleep 0.1
+      done
+      alive_pid "$state/nspawn" >/dev/null && echo "box: $name did not power off within ${STOP_TIMEOUT} s; killing it" >&2
     fi
-    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-      alive_pid "$state/nspawn" >/dev/null || break
-      sleep 0.1
-    done
     if alive_pid "$state/nspawn" >/dev/null; then
-      echo "box: $name did not power off within ${STOP_TIMEOUT} s; killing it" >&2
-      # Killing PID 1 of the box's PID namespace kills every process in it.
-      leader=$(alive_pid "$state/leader") && { kill -s KILL "$leader" 2>/dev/null || true; }
+      # Killing PID 1 of the box's PID namespace kills every process in it; nspawn then exits.
+      leader=$(alive_pid "$state/leader") || leader=$(find_leader "$nspawn") || leader=""
+      [[ -z $leader ]] || kill -s KILL "$leader" 2>/dev/null || true
       kill -s KILL "$nspawn" 2>/dev/null || true
       for ((i = 0; i < 50; i++)); do
         alive_pid "$state/nspawn" >/dev/null || break
@@ -354,7 +355,7 @@ cmd_cp() {
   box_nsenter "$leader" sh -c '
     d=$1
     [ -d "$d" ] && d="${d%/}/$2"
-    { cat >"$d" && chmod "$3" "$d"; } || { echo "box: cp: cannot write $d in box $4" >&2; exit 1; }
+    { cat >"$d" && chmod "$3" "$d"; } 2>/dev/null || { echo "box: cp: cannot write $d in box $4" >&2; exit 1; }
   ' sh "$dest" "$(basename "$src")" "$mode" "$name" <"$src"
 }
 
