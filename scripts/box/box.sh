@@ -217,7 +217,7 @@ cmd_up() {
 
 boot_failed() {
   local name=$1 log=$RUN_DIR/$1/console.log
-  echo "box: $name did not boot: $2; last console lines ($log):" >&2
+  echo "box: $name did not boot: $2; last console lines:" >&2
   tail -n 25 "$log" 2>/dev/null | tr -d '\r' | sed 's/^/  | /' >&2
   exit 1
 }
