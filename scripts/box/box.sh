@@ -217,8 +217,12 @@ cmd_up() {
 
 boot_failed() {
   local name=$1 log=$RUN_DIR/$1/console.log
-  echo "box: $name did not boot: $2; last console lines:" >&2
-  tail -n 25 "$log" 2>/dev/null | tr -d '\r' | sed 's/^/  | /' >&2
+  if [[ -s $log ]]; then
+    echo "box: $name did not boot: $2; last console lines:" >&2
+    tail -n 25 "$log" | tr -d '\r' | sed 's/^/  | /' >&2
+  else
+    echo "box: $name did not boot: $2 (its console printed nothing)" >&2
+  fi
   exit 1
 }
 
