@@ -173,17 +173,43 @@ function* scanIni(file: string, content: string, errors: string[]): Generator<In
 
 function crossChecks(config: Config, origins: Map<string, Origin>): string[] {
   const errors: string[] = [];
+  const at = (...ids: string[]): string => {
+    const origin = ids.map((id) => origins.get(id)).find((o) => o !== undefined);
+    return origin ? `${where(origin)}: ` : '';
+  };
+  // [section, key that must be lower or equal, key that must be higher or equal]. For "available"
+  // memory less is worse, so its critical level is the lower one.
   const pairs: Array<[SectionName, string, string]> = [
     ['disk', 'space_warning', 'space_critical'],
     ['disk', 'inodes_warning', 'inodes_critical'],
+    ['memory', 'available_critical', 'available_warning'],
+    ['pressure', 'memory_warning', 'memory_critical'],
+    ['pressure', 'io_warning', 'io_critical'],
+    ['pids', 'warning', 'critical'],
+    ['file_handles', 'warning', 'critical'],
+    ['conntrack', 'warning', 'critical'],
+    ['zombies', 'warning', 'critical'],
+    ['thermal', 'critical_margin', 'warning_margin'],
+    ['nic', 'errors_warning', 'errors_critical'],
+    ['nic', 'drops_warning', 'drops_critical'],
+    ['tcp', 'retransmit_warning', 'retransmit_critical'],
   ];
   for (const [section, low, high] of pairs) {
     const values = config[section] as Record<string, unknown>;
     if ((values[low] as number) > (values[high] as number)) {
-      const origin = origins.get(`${section}.${low}`) ?? origins.get(`${section}.${high}`);
-      const prefix = origin ? `${where(origin)}: ` : '';
-      errors.push(`${prefix}[${section}] ${low} (${String(values[low])}%) must not exceed ${high} (${String(values[high])}%)`);
+      // Show the values as written (85%, 256Mi), not as parsed.
+      const shown = (name: string) => origins.get(`${section}.${name}`)?.text ?? specOf(section, name)?.default;
+      errors.push(
+        `${at(`${section}.${low}`, `${section}.${high}`)}[${section}] ${low} (${shown(low)}) must not exceed ${high} (${shown(high)})`,
+      );
     }
+  }
+  const both = config.kernel_taint.problem_flags.filter((f) => config.kernel_taint.warning_flags.includes(f));
+  if (both.length > 0) {
+    errors.push(
+      `${at('kernel_taint.warning_flags', 'kernel_taint.problem_flags')}[kernel_taint] ${both.join(', ')} listed in both ` +
+        'problem_flags and warning_flags; keep each flag in one list',
+    );
   }
   return errors;
 }

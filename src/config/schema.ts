@@ -3,10 +3,13 @@
 import {
   absolutePath,
   boolean,
+  bytes,
   duration,
+  integer,
   listOf,
   oneOf,
   percent,
+  text,
   type ValueType,
 } from './values';
 
@@ -20,6 +23,19 @@ export interface KeySpec<T> {
 function key<T>(type: ValueType<T>, def: string, doc: string): KeySpec<T> {
   return { type, default: def, doc };
 }
+
+// The two keys every probe section starts with.
+function probe(what: string, interval: string) {
+  return {
+    enabled: key(boolean, 'true', what),
+    interval: key(duration({ min: 1000 }), interval, 'How often the daemon checks.'),
+  };
+}
+
+/** Letters of the kernel's taint flags (Documentation/admin-guide/tainted-kernels.rst). */
+export const TAINT_LETTERS = [
+  'P', 'F', 'S', 'R', 'M', 'B', 'U', 'D', 'A', 'W', 'C', 'I', 'O', 'E', 'L', 'K', 'X', 'T', 'N', 'J',
+] as const;
 
 export const schema = {
   agent: {
@@ -39,6 +55,88 @@ export const schema = {
       '/var/lib/kubelet, /var/lib/containerd',
       'Paths always checked (their filesystem), even when it is of a type otherwise skipped.',
     ),
+  },
+  readonly: {
+    ...probe('Report filesystems that should be writable but have become read-only.', '30s'),
+    paths: key(
+      listOf(absolutePath),
+      '/var/lib/kubelet, /var/lib/containerd, /var/log',
+      'Paths whose filesystem must always be writable.',
+    ),
+  },
+  memory: {
+    ...probe('Check MemAvailable against MemTotal.', '10s'),
+    available_warning: key(percent, '10%', 'MemAvailable below this share of MemTotal is a warning.'),
+    available_critical: key(percent, '5%', 'MemAvailable below this share of MemTotal is a problem.'),
+    available_min: key(
+      bytes({ min: 1 }),
+      '256Mi',
+      "MemAvailable below this size is a problem on any node size (keep it above the kubelet's memory.available eviction threshold, 100Mi by default).",
+    ),
+  },
+  pressure: {
+    ...probe('Check pressure stall information (PSI) of the node and of the kubepods cgroup.', '10s'),
+    memory_warning: key(percent, '5%', 'Memory "full" avg60 (time all tasks stalled on memory) that is a warning.'),
+    memory_critical: key(percent, '20%', 'Memory "full" avg60 that is a problem, when avg10 is at least as high.'),
+    io_warning: key(percent, '20%', 'I/O "full" avg60 that is a warning.'),
+    io_critical: key(percent, '50%', 'I/O "full" avg60 that is a problem, when avg10 is at least as high.'),
+    cpu_warning: key(percent, '80%', 'CPU "some" avg60 (time tasks waited for a CPU) that is a warning; CPU is never a problem.'),
+  },
+  pids: {
+    ...probe('Check tasks (processes and threads) in use against min(kernel.pid_max, kernel.threads-max).', '30s'),
+    warning: key(percent, '80%', 'Share of the task limit in use that is a warning.'),
+    critical: key(percent, '90%', 'Share of the task limit in use that is a problem.'),
+  },
+  file_handles: {
+    ...probe('Check allocated file handles against fs.file-max.', '30s'),
+    warning: key(percent, '80%', 'Share of fs.file-max allocated that is a warning.'),
+    critical: key(percent, '90%', 'Share of fs.file-max allocated that is a problem.'),
+  },
+  conntrack: {
+    ...probe('Check conntrack table entries against net.netfilter.nf_conntrack_max.', '30s'),
+    warning: key(percent, '80%', 'Share of the conntrack table in use that is a warning.'),
+    critical: key(percent, '90%', 'Share of the conntrack table in use that is a problem (node-problem-detector: over 90%).'),
+  },
+  zombies: {
+    ...probe('Count zombie processes and name the parents that do not reap them.', '1m'),
+    warning: key(integer({ min: 1 }), '50', 'Zombie processes that are a warning.'),
+    critical: key(integer({ min: 1 }), '500', 'Zombie processes that are a problem.'),
+  },
+  kernel_taint: {
+    ...probe('Decode the kernel taint flags.', '1m'),
+    problem_flags: key(
+      listOf(oneOf(TAINT_LETTERS)),
+      'D, M, B',
+      'Taint flags that are a problem: D died (oops/BUG), M machine check, B bad page.',
+    ),
+    warning_flags: key(
+      listOf(oneOf(TAINT_LETTERS)),
+      'W, L, F, R, S',
+      'Taint flags that are a warning: W kernel warning, L soft lockup, F/R forced module load/unload, S out of spec. Other flags are informational.',
+    ),
+  },
+  thermal: {
+    ...probe("Check each thermal zone's temperature against its critical trip point.", '30s'),
+    warning_margin: key(integer({ min: 0, max: 200 }), '15', 'Degrees Celsius below the critical trip point that are a warning.'),
+    critical_margin: key(integer({ min: 0, max: 200 }), '5', 'Degrees Celsius below the critical trip point that are a problem.'),
+  },
+  nic: {
+    ...probe('Check network interface error and drop rates between runs.', '30s'),
+    errors_warning: key(integer({ min: 1 }), '1', 'Receive plus transmit errors per second that are a warning.'),
+    errors_critical: key(integer({ min: 1 }), '100', 'Errors per second that are a problem.'),
+    drops_warning: key(integer({ min: 1 }), '100', 'Receive plus transmit drops per second that are a warning.'),
+    drops_critical: key(integer({ min: 1 }), '1000', 'Drops per second that are a problem.'),
+    ignore: key(
+      listOf(text),
+      'lo, veth*, cali*, lxc*, eni*, gke*, azv*, vnet*, tap*, ifb*, kube-ipvs0, nodelocaldns',
+      'Interfaces not checked (a trailing * matches any suffix): loopback and per-pod or virtual ones.',
+    ),
+  },
+  tcp: {
+    ...probe('Check the TCP retransmission rate between runs.', '30s'),
+    retransmit_warning: key(percent, '1%', 'Share of sent TCP segments retransmitted that is a warning.'),
+    retransmit_critical: key(percent, '5%', 'Share of sent TCP segments retransmitted that is a problem.'),
+    min_segments: key(integer({ min: 1 }), '1000', 'Fewer segments sent between two runs are too few to judge.'),
   },
 } as const;
 

@@ -2,12 +2,19 @@
 import { readFileSync } from 'node:fs';
 
 export interface Mount {
+  /** The mount ID; it stays the same across a remount, and may be reused after an unmount. */
+  id: string;
   /** "major:minor" of the device; bind mounts of one filesystem share it. */
   device: string;
   mountPoint: string;
   fsType: string;
   source: string;
+  /** This mount is read-only (per-mount option "ro"). */
   readOnly: boolean;
+  /** Per-mount options, e.g. ["rw", "relatime"]. */
+  mountOptions: string[];
+  /** The filesystem's (superblock's) options, shared by all its mounts, e.g. ["rw", "errors=remount-ro"]. */
+  superOptions: string[];
 }
 
 // Mount points in mountinfo escape space, tab, newline and backslash as octal.
@@ -26,11 +33,14 @@ export function parseMountinfo(content: string): Mount[] {
     }
     const options = (fields[5] as string).split(',');
     mounts.push({
+      id: fields[0] as string,
       device: fields[2] as string,
       mountPoint: unescape(fields[4] as string),
       fsType: fields[sep + 1] as string,
       source: unescape(fields[sep + 2] as string),
       readOnly: options.includes('ro'),
+      mountOptions: options,
+      superOptions: (fields[sep + 3] ?? '').split(','),
     });
   }
   return mounts;

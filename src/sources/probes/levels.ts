@@ -1,0 +1,41 @@
+// Turning a measurement and its two thresholds into a status, and the number formats messages share.
+import type { CheckStatus } from '../../types';
+
+/** For measures where more is worse (used %, pressure, rates): at or above a threshold crosses it. */
+export function levelAbove(value: number, warning: number, critical: number): CheckStatus {
+  if (value >= critical) return 'problem';
+  if (value >= warning) return 'warning';
+  return 'ok';
+}
+
+/** For measures where less is worse (memory available): below a threshold crosses it. */
+export function levelBelow(value: number, warning: number, critical: number): CheckStatus {
+  if (value < critical) return 'problem';
+  if (value < warning) return 'warning';
+  return 'ok';
+}
+
+export function worst(a: CheckStatus, b: CheckStatus): CheckStatus {
+  const rank: Record<CheckStatus, number> = { ok: 0, warning: 1, unknown: 2, problem: 3 };
+  return rank[a] >= rank[b] ? a : b;
+}
+
+/** "12.3%" */
+export function pct(v: number): string {
+  return `${v.toFixed(1)}%`;
+}
+
+/** "1,234,567": counts people read at a glance. */
+export function count(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** "0.4/s", "12/s", "1,234/s" */
+export function perSecond(v: number): string {
+  return `${v < 10 ? v.toFixed(1) : count(v)}/s`;
+}
+
+/** Chooses one of three CamelCase reasons by status (ok, warning, problem). */
+export function reasonFor(status: CheckStatus, ok: string, warning: string, problem: string): string {
+  return status === 'problem' ? problem : status === 'warning' ? warning : ok;
+}
