@@ -57,7 +57,7 @@ export function judgeNic(name: string, before: NicCounters, after: NicCounters, 
   const errorStatus = levelAbove(errors, cfg.errors_warning, cfg.errors_critical);
   const dropStatus = levelAbove(drops, cfg.drops_warning, cfg.drops_critical);
   const status = worst(errorStatus, dropStatus);
-  const share = (n: number) => (packets + n > 0 ? ` (${pct((n / (packets + n)) * 100)} of packets)` : '');
+  const share = (n: number) => (n > 0 ? ` (${pct((n / (packets + n)) * 100)} of packets)` : '');
   const figures =
     `${name}: ${perSecond(errors)} errors${share(errors)} and ${perSecond(drops)} drops${share(drops)} ` +
     `over the last ${Math.round(seconds)} s, ${perSecond(packets)} packets`;
