@@ -2,21 +2,47 @@
 // `diagnose` and the daemon run them, built once so the rate checks judge rates after the first cycle.
 // Prints wall time and CPU time per cycle (p50, p99, max), then each check's own cost.
 //
-//   node scripts/bench/probes.mjs [cycles]      (default 1000)
+//   node scripts/bench/probes.mjs [cycles] [--processes N]
+//
+// cycles defaults to 1000; --processes starts N sleeping processes first (stopped at the end) to see
+// how the zombie scan, which reads every process's stat, grows with the process count.
 //
 // The sources are TypeScript; esbuild (already a build dependency) bundles a small entry into a
 // temporary file, so nothing else needs installing.
+import { spawn } from 'node:child_process';
 import { build } from 'esbuild';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
-const cycles = Number(process.argv[2] ?? 1000);
-if (!Number.isInteger(cycles) || cycles < 1) {
-  console.error(`probes.mjs: cycles must be a whole number above 0, got "${process.argv[2]}"`);
+const args = process.argv.slice(2);
+const flag = args.indexOf('--processes');
+const extraText = flag >= 0 ? args.splice(flag, 2)[1] : '0';
+const cyclesText = args[0] ?? '1000';
+const extra = Number(extraText);
+const cycles = Number(cyclesText);
+if (!/^\d+$/.test(cyclesText) || cycles < 1) {
+  console.error(`probes.mjs: cycles must be a whole number above 0, got "${cyclesText}"`);
   process.exit(2);
+}
+if (!/^\d+$/.test(extraText ?? '')) {
+  console.error(`probes.mjs: --processes needs a whole number, got "${extraText ?? ''}"`);
+  process.exit(2);
+}
+
+// One shell in its own process group holds the sleepers, so one kill of the group stops them all.
+let sleepers;
+if (extra > 0) {
+  sleepers = spawn('sh', ['-c', `i=0; while [ $i -lt ${extra} ]; do sleep 3600 & i=$((i+1)); done; wait`], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  const count = () => readdirSync('/proc').filter((e) => /^\d+$/.test(e)).length;
+  const target = count() + extra;
+  for (let i = 0; i < 600 && count() < target; i++) await sleep(50);
 }
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -80,4 +106,5 @@ try {
   for (const [name, avg] of perCheck.sort((a, b) => b[1] - a[1])) console.log(`  ${name.padEnd(14)} ${ms(avg)}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
+  if (sleepers) process.kill(-sleepers.pid, 'SIGTERM');
 }
