@@ -88,15 +88,13 @@ export function describeTrouble(t: ReadOnlyTrouble): string {
 
 // PID 1's view of the mounts: the agent's own mount namespace may be read-only by its unit's
 // sandboxing (ProtectSystem=), which would look like a read-only root here.
-const MOUNTINFO_PATHS = ['/proc/1/mountinfo', '/proc/self/mountinfo'];
-
 function readHostMountinfo(fs: HostFs): string {
   try {
-    return fs.read(MOUNTINFO_PATHS[0] as string);
+    return fs.read('/proc/1/mountinfo');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EACCES' && code !== 'EPERM') throw err;
-    return fs.read(MOUNTINFO_PATHS[1] as string);
+    return fs.read('/proc/self/mountinfo');
   }
 }
 
