@@ -30,8 +30,10 @@ if [ "$host_triplet" != "$gnu_triplet" ]; then
   export PKG_CONFIG_LIBDIR="/usr/lib/$gnu_triplet/pkgconfig:/usr/share/pkgconfig"
   export PKG_CONFIG_PATH=
 fi
-pkg-config --exists libsystemd ||
-  die "libsystemd for $arch is missing (apt-get install libsystemd-dev$([ "$host_triplet" = "$gnu_triplet" ] || echo ":$arch"))"
+if ! pkg-config --exists libsystemd; then
+  [ "$host_triplet" = "$gnu_triplet" ] && die "libsystemd headers are missing (apt-get install libsystemd-dev)"
+  die "libsystemd for $arch is missing (dpkg --add-architecture $arch && apt-get update && apt-get install libsystemd-dev:$arch)"
+fi
 
 # node-gyp builds in ./build of its working directory: work on a copy so src/ stays clean. cp -p keeps
 # the sources' times, so an unchanged addon is not recompiled.
@@ -42,7 +44,15 @@ cp -p src/native/binding.gyp src/native/*.cc src/native/*.h "$work/"
 # --nodedir explicitly: a user's npmrc may point node-gyp at another Node's headers.
 gyp=(node "$PWD/node_modules/node-gyp/bin/node-gyp.js" --nodedir="$runtime" --arch="$arch" --loglevel=warn)
 log="$work/node-gyp.log"
-if ! (cd "$work" && "${gyp[@]}" configure && "${gyp[@]}" build --jobs=2) >"$log" 2>&1; then
+# Configure again only when the gyp file or the runtime changed: configuring rewrites every Makefile and so
+# recompiles everything.
+configure=true
+if [ -f "$work/build/Makefile" ] && [ "$work/build/Makefile" -nt "$work/binding.gyp" ] &&
+  [ "$(cat "$work/build/nodedir" 2>/dev/null)" = "$runtime" ]; then
+  configure=false
+fi
+if ! (cd "$work" && { ! $configure || { "${gyp[@]}" configure && echo "$runtime" >build/nodedir; }; } &&
+  "${gyp[@]}" build --jobs=2) >"$log" 2>&1; then
   grep -E 'error|Error' "$log" | head -n 20 >&2 || tail -n 20 "$log" >&2
   die "node-gyp failed for $arch; full log: $work/node-gyp.log"
 fi
