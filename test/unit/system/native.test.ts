@@ -1,7 +1,7 @@
 // The native addon against real peers: a unix datagram socket as NOTIFY_SOCKET, a journald-style socket
 // in a private mount namespace, and the bundled Node runtime the packages ship.
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
@@ -13,6 +13,13 @@ const nativeTs = join(repo, 'src/system/native.ts');
 const addon = join(repo, 'dist/node_health_native.node');
 // The hooks tap runs this file with, so a child Node can load src/system/native.ts as well.
 const tsHooks = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+
+/** A fresh temporary directory, removed when the test ends. */
+function tempDir(t: { teardown(fn: () => unknown): void }, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 const cleanEnv = (): NodeJS.ProcessEnv => {
   const env = { ...process.env };
@@ -33,6 +40,8 @@ const LISTENER = `
 import base64, os, socket, subprocess, sys
 path = sys.argv[1]
 if "--tmpfs-run" in sys.argv:
+    if os.readlink("/proc/self/ns/mnt") == os.readlink(f"/proc/{os.getppid()}/ns/mnt"):
+        sys.exit("refusing to hide /run outside a private mount namespace")
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run"], check=True)
     os.makedirs(os.path.dirname(path))
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -119,7 +128,7 @@ function parseJournalDatagram(buf: Buffer): Record<string, string> {
 }
 
 t.test('notify sends the state to NOTIFY_SOCKET and says it did', async (t) => {
-  const path = join(mkdtempSync(join(tmpdir(), 'nha-native-')), 'notify.sock');
+  const path = join(tempDir(t, 'nha-native-'), 'notify.sock');
   const listener = await listen(t, path);
   const res = inChild('console.log(native.notify("READY=1\\nSTATUS=x"))', { ...cleanEnv(), NOTIFY_SOCKET: path });
   t.equal(res.status, 0, res.stderr);
@@ -128,7 +137,7 @@ t.test('notify sends the state to NOTIFY_SOCKET and says it did', async (t) => {
 });
 
 t.test('notify without NOTIFY_SOCKET returns false; an unreachable socket throws with the errno text', async (t) => {
-  const missing = join(mkdtempSync(join(tmpdir(), 'nha-native-')), 'gone.sock');
+  const missing = join(tempDir(t, 'nha-native-'), 'gone.sock');
   const res = inChild(
     `console.log(native.notify("READY=1"));
      process.env.NOTIFY_SOCKET = ${JSON.stringify(missing)};
@@ -223,7 +232,7 @@ t.test('the addon loads in the bundled Node runtime, directly and through the bu
   t.equal(direct.stdout, `v${version} 0 false\n`);
 
   // Bundled the way scripts/build.mjs bundles the agent: the addon stays external and is found beside it.
-  const dir = mkdtempSync(join(tmpdir(), 'nha-bundle-'));
+  const dir = tempDir(t, 'nha-bundle-');
   const bundle = join(dir, 'node-health-agent.js');
   buildSync({
     entryPoints: [nativeTs],
