@@ -20,9 +20,9 @@ export function worst(a: CheckStatus, b: CheckStatus): CheckStatus {
   return rank[a] >= rank[b] ? a : b;
 }
 
-/** "12.3%" */
+/** "12.3%"; a share that is not zero never shows as 0.0%. */
 export function pct(v: number): string {
-  return `${v.toFixed(1)}%`;
+  return v > 0 && v < 0.05 ? '<0.1%' : `${v.toFixed(1)}%`;
 }
 
 /** "1,234,567": counts people read at a glance. (Not toLocaleString: loading ICU costs ~70 ms.) */

@@ -57,7 +57,8 @@ export function judgeZombies(parents: ZombieParent[], cfg: Config['zombies']): F
     .slice(0, 3)
     .map((p) => `${count(p.zombies)} of PID ${p.pid} (${p.comm})`)
     .join(', ');
-  const what = total === 0 ? 'no zombie processes' : `${count(total)} zombie processes: ${top}${parents.length > 3 ? ', …' : ''}`;
+  const noun = total === 1 ? 'zombie process' : 'zombie processes';
+  const what = total === 0 ? 'no zombie processes' : `${count(total)} ${noun}: ${top}${parents.length > 3 ? ', …' : ''}`;
   return {
     subject: '',
     status,

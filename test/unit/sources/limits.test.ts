@@ -40,7 +40,7 @@ t.test("conntrack: over 90% is ConntrackFull (node-problem-detector's rule); no 
   t.same(none.map((f) => [f.status, f.reason]), [['ok', 'ConntrackNotLoaded']]);
   t.match(none[0]?.message, /^conntrack not loaded/);
   const loaded = fakeFs({ '/proc/sys/net/netfilter/nf_conntrack_count': '7\n', '/proc/sys/net/netfilter/nf_conntrack_max': '262144\n' });
-  t.equal((await conntrackCheck(defaults.conntrack, loaded).run())[0]?.message, 'conntrack table holds 7 of 262,144 entries (0.0%)');
+  t.equal((await conntrackCheck(defaults.conntrack, loaded).run())[0]?.message, 'conntrack table holds 7 of 262,144 entries (<0.1%)');
 });
 
 t.test('the live host: each gives one well-formed finding', async (t) => {

@@ -98,7 +98,7 @@ t.test('the TCP check over the captured pair of samples, then a hand-made lossy 
   const check = tcpCheck(defaults.tcp, fakeFs(files), c.now);
   const first = await check.run();
   t.same(first.map((f) => [f.status, f.reason]), [['ok', 'TCPBaseline']]);
-  t.match(first[0]?.message, 'since boot: 0 of 20,439 segments retransmitted (0.0%)');
+  t.match(first[0]?.message, 'since boot: 0 of 20,439 segments retransmitted (0.0%)', 'zero shows as 0.0%');
 
   files['/proc/net/snmp'] = fixture('net-snmp-host-2.txt');
   c.advance(5);
