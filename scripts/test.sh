@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 npm run -s build || exit 1
+npm run -s build:native || exit 1
 npx tsc --noEmit || exit 1
 
 log=$(mktemp)

@@ -4,6 +4,8 @@ import { AgentError, messageOf } from '../errors';
 import { VERSION } from '../version';
 import { configCheck } from './config-check';
 import { diagnose } from './diagnose';
+import { run } from './run';
+import { status } from './status';
 
 /** Exit code for "could not run" (bad config, bad usage, daemon unreachable). */
 const EXIT_CANNOT_RUN = 2;
@@ -22,6 +24,24 @@ function buildProgram(): Command {
     .option('--json', 'print one JSON object per finding')
     .action(async (opts: { configDir?: string; json?: boolean }) => {
       process.exitCode = await diagnose(opts);
+    });
+
+  program
+    .command('run')
+    .description('run the daemon in the foreground (as systemd does)')
+    .option('-c, --config-dir <dir>', 'directory of *.ini files (default /etc/node-health)')
+    .action(async (opts: { configDir?: string }) => {
+      await run(opts);
+    });
+
+  program
+    .command('status')
+    .description('show the live state of the running daemon')
+    .option('-c, --config-dir <dir>', 'directory of *.ini files, to find the socket (default /etc/node-health)')
+    .option('-s, --socket <path>', 'status socket of the daemon (default <runtime_dir>/agent.sock)')
+    .option('--json', 'print the state as JSON')
+    .action(async (opts: { configDir?: string; socket?: string; json?: boolean }) => {
+      process.exitCode = await status(opts);
     });
 
   const config = program.command('config').description('work with the configuration');

@@ -1,0 +1,42 @@
+// Runs periodic tasks, each on its own interval with jitter so checks do not all fire at once (NPD fires
+// every check in the same instant). A run never overlaps the previous run of the same task.
+
+export interface PeriodicTask {
+  name: string;
+  intervalMs: number;
+  run(): Promise<void>;
+}
+
+export class Scheduler {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(private readonly random: () => number = Math.random) {}
+
+  /** Starts every task: the first run comes after a random part of min(interval, maxFirstDelayMs). */
+  start(tasks: PeriodicTask[], maxFirstDelayMs = 2000): void {
+    this.stopped = false;
+    for (const task of tasks) {
+      this.arm(task, this.random() * Math.min(task.intervalMs, maxFirstDelayMs));
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private arm(task: PeriodicTask, delayMs: number): void {
+    const timer = setTimeout(() => {
+      void task.run().finally(() => {
+        if (this.stopped) return;
+        // ±10 % jitter keeps tasks with equal intervals from drifting back into step.
+        this.arm(task, task.intervalMs * (0.9 + 0.2 * this.random()));
+      });
+    }, delayMs);
+    // Timers never keep the process alive: the status server does while the daemon runs.
+    timer.unref();
+    this.timers.set(task.name, timer);
+  }
+}

@@ -1,0 +1,95 @@
+// The agent's log. Under systemd (JOURNAL_STREAM names our stderr) entries go natively to journald with
+// PRIORITY and NODE_HEALTH_* fields, so `journalctl -u node-health-agent NODE_HEALTH_ACTION=restart`
+// finds them; elsewhere they are JSON lines on stderr.
+import { fstatSync } from 'node:fs';
+import winston from 'winston';
+import Transport from 'winston-transport';
+import type { Native } from '../system/native';
+
+export type LogLevel = 'error' | 'warning' | 'info' | 'debug';
+
+/** Levels in winston's order (lower is more severe) mapped to syslog priorities. */
+const LEVELS: Record<LogLevel, number> = { error: 0, warning: 1, info: 2, debug: 3 };
+const PRIORITY: Record<LogLevel, string> = { error: '3', warning: '4', info: '6', debug: '7' };
+
+/** Structured fields an entry may carry; each becomes NODE_HEALTH_<KEY> in the journal. */
+export interface LogFields {
+  check?: string;
+  condition?: string;
+  action?: string;
+  unit?: string;
+  file?: string;
+  [key: string]: string | number | boolean | undefined;
+}
+
+export interface Logger {
+  error(message: string, fields?: LogFields): void;
+  warning(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields): void;
+  setLevel(level: LogLevel): void;
+  close(): void;
+}
+
+/** True when stderr is the journal stream systemd connected us to (systemd.exec(5), $JOURNAL_STREAM). */
+export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
+  const stream = env.JOURNAL_STREAM;
+  if (!stream) return false;
+  try {
+    const st = fstatSync(2);
+    return stream === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
+}
+
+class JournalTransport extends Transport {
+  constructor(private readonly native: Native) {
+    super();
+  }
+
+  override log(info: winston.Logform.TransformableInfo, next: () => void): void {
+    const { level, message, ...rest } = info;
+    const fields: Record<string, string> = {
+      MESSAGE: String(message),
+      PRIORITY: PRIORITY[level as LogLevel] ?? '6',
+      SYSLOG_IDENTIFIER: 'node-health-agent',
+    };
+    for (const [key, value] of Object.entries(rest)) {
+      if (value !== undefined) fields[`NODE_HEALTH_${key.toUpperCase()}`] = String(value);
+    }
+    try {
+      this.native.journalSend(fields);
+    } catch (err) {
+      // sd_journal_send reports errors it sees (e.g. an oversized entry); the line must not be lost.
+      process.stderr.write(`${JSON.stringify({ ...fields, journalError: String(err) })}\n`);
+    }
+    next();
+  }
+}
+
+export function createLogger(level: LogLevel, native: (() => Native) | undefined): Logger {
+  const transport: Transport =
+    native && stderrIsJournal()
+      ? new JournalTransport(native())
+      : new winston.transports.Console({
+          stderrLevels: Object.keys(LEVELS),
+          format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+        });
+  const logger = winston.createLogger({ levels: LEVELS, level, transports: [transport] });
+  const write = (lvl: LogLevel) => (message: string, fields: LogFields = {}) => {
+    logger.log(lvl, message, fields);
+  };
+  return {
+    error: write('error'),
+    warning: write('warning'),
+    info: write('info'),
+    debug: write('debug'),
+    setLevel(next) {
+      logger.level = next;
+    },
+    close() {
+      logger.close();
+    },
+  };
+}
