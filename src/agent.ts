@@ -9,7 +9,7 @@ import { AgentError, messageOf } from './errors';
 import { createLogger, type Logger } from './outputs/log';
 import { StatusServer } from './outputs/status/server';
 import { runCheck } from './sources/check';
-import { enabledChecks } from './sources/checks';
+import { enabledChecks, type ScheduledCheck } from './sources/checks';
 import type { Native } from './system/native';
 import { makeDirs } from './system/files';
 import { ServiceManager } from './system/sd-notify';
@@ -29,6 +29,7 @@ interface ReloadOutcome {
 export class Agent {
   private readonly startedAt = new Date();
   private readonly table = new CheckTable();
+  private checks = new Map<string, ScheduledCheck>();
   private scheduler = new Scheduler();
   private generation = 1;
   private lastReload: ReloadOutcome | undefined;
@@ -103,18 +104,27 @@ export class Agent {
   }
 
   private schedule(): void {
-    const checks = enabledChecks(this.loaded.config);
-    this.table.retain(checks.map(({ check }) => checkId(check)));
+    // A check whose settings did not change keeps its instance, and with it its baselines (rates).
+    const previous = this.checks;
+    this.checks = new Map(
+      enabledChecks(this.loaded.config).map((s) => {
+        const id = checkId(s.check);
+        const kept = previous.get(id);
+        return [id, kept && kept.settings === s.settings ? kept : s];
+      }),
+    );
+    this.table.retain(this.checks.keys());
     this.scheduler.start(
-      checks.map(({ check, intervalMs }) => ({
-        name: checkId(check),
+      [...this.checks].map(([id, { check, intervalMs }]) => ({
+        name: id,
         intervalMs,
         run: async () => {
-          const results = await runCheck(check);
-          this.table.record(checkId(check), results);
-          for (const r of results) {
-            if (r.status !== 'ok') this.log.warning(`${checkId(check)}: ${r.message}`, { check: checkId(check), reason: r.reason });
+          const { appeared, cleared } = this.table.record(id, await runCheck(check));
+          for (const r of appeared) {
+            const log = r.status === 'problem' ? this.log.error : this.log.warning;
+            log(`${id}: ${r.message}`, { check: id, reason: r.reason, subject: r.subject });
           }
+          for (const r of cleared) this.log.info(`${id}: ${r.reason} cleared`, { check: id, reason: r.reason, subject: r.subject });
           this.manager.status(this.summary());
         },
       })),

@@ -64,6 +64,11 @@ function buildProgram(): Command {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // `diagnose | head` closes our stdout early: that ends the output, it is not a crash.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {

@@ -7,12 +7,28 @@ export interface RecordedResult extends CheckResult {
   at: string;
 }
 
+export interface Transitions {
+  appeared: CheckResult[];
+  cleared: CheckResult[];
+}
+
 export class CheckTable {
   private readonly results = new Map<string, RecordedResult[]>();
 
-  /** Replaces everything a check reported last time: a subject that disappeared is gone. */
-  record(checkId: string, results: CheckResult[], at: Date = new Date()): void {
+  /**
+   * Replaces everything a check reported last time (a subject that disappeared is gone) and returns
+   * the findings that turned bad and those that recovered, so callers log changes, not every run.
+   */
+  record(checkId: string, results: CheckResult[], at: Date = new Date()): Transitions {
+    const bad = (list: readonly CheckResult[]): Map<string, CheckResult> =>
+      new Map(list.filter((r) => r.status !== 'ok').map((r) => [`${r.subject ?? ''}\0${r.reason}`, r]));
+    const before = bad(this.results.get(checkId) ?? []);
+    const now = bad(results);
     this.results.set(checkId, results.map((r) => ({ ...r, at: at.toISOString() })));
+    return {
+      appeared: [...now].filter(([k]) => !before.has(k)).map(([, r]) => r),
+      cleared: [...before].filter(([k]) => !now.has(k)).map(([, r]) => r),
+    };
   }
 
   /** Forgets checks that are no longer configured (after a reload). */

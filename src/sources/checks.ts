@@ -18,6 +18,8 @@ import { zombiesCheck } from './probes/zombies';
 export interface ScheduledCheck {
   check: Check;
   intervalMs: number;
+  /** The check's settings as JSON: a reload keeps a check (and its baselines) whose settings did not change. */
+  settings: string;
 }
 
 /** Sections that configure one check: they have `enabled` and `interval`. */
@@ -29,7 +31,7 @@ export function enabledChecks(config: Config): ScheduledCheck[] {
   const checks: ScheduledCheck[] = [];
   const add = <S extends CheckSection>(section: S, make: (cfg: Config[S]) => Check) => {
     const cfg = config[section];
-    if (cfg.enabled) checks.push({ check: make(cfg), intervalMs: cfg.interval });
+    if (cfg.enabled) checks.push({ check: make(cfg), intervalMs: cfg.interval, settings: JSON.stringify(cfg) });
   };
   add('disk', (cfg) => diskCheck(cfg));
   add('readonly', (cfg) => readOnlyCheck(cfg));
