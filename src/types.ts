@@ -33,3 +33,44 @@ export function severityOf(status: CheckStatus): Severity {
       return 'critical';
   }
 }
+
+// ── Problems: what sources report about the node, and what the engine turns into NodeConditions/Events.
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+/** One source's current opinion on a node condition (e.g. the journal rules on KernelDeadlock). */
+export interface ConditionReport {
+  /** Who reports it, e.g. "journal/kernel", "plugin/ntp", "repair/containerd". One condition type may have several. */
+  source: string;
+  /** The NodeCondition type, e.g. "KernelDeadlock". */
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+/** Something that happened once, to become a Kubernetes Event on the Node. */
+export interface EventReport {
+  source: string;
+  severity: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  /** How many occurrences this report stands for (an aggregated flood reports once with its count). */
+  count?: number;
+}
+
+/** A condition as the agent wants it on the Node. */
+export interface NodeCondition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  /** When status last changed (ISO 8601); kept across restarts by adopting the Node's current value. */
+  lastTransitionTime: string;
+}
+
+/** Where sources send what they find; implemented by the engine. */
+export interface ProblemSink {
+  condition(report: ConditionReport): void;
+  event(report: EventReport): void;
+}
