@@ -1,5 +1,8 @@
 // The configuration schema: every section and key the agent accepts, with its type, default and meaning.
 // docs/configuration.md and etc/node-health.ini follow this table; a test keeps them in step.
+import { key, probe, type KeySpec } from './key';
+
+export type { KeySpec } from './key';
 import {
   absolutePath,
   boolean,
@@ -10,27 +13,7 @@ import {
   oneOf,
   percent,
   text,
-  type ValueType,
 } from './values';
-
-export interface KeySpec<T> {
-  readonly type: ValueType<T>;
-  /** The default as it would be written in the ini file. */
-  readonly default: string;
-  readonly doc: string;
-}
-
-function key<T>(type: ValueType<T>, def: string, doc: string): KeySpec<T> {
-  return { type, default: def, doc };
-}
-
-// The two keys every probe section starts with.
-function probe(what: string, interval: string) {
-  return {
-    enabled: key(boolean, 'true', what),
-    interval: key(duration({ min: 1000 }), interval, 'How often the daemon checks.'),
-  };
-}
 
 /** Letters of the kernel's taint flags (Documentation/admin-guide/tainted-kernels.rst). */
 export const TAINT_LETTERS = [

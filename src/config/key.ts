@@ -1,0 +1,22 @@
+// Building blocks of the schema: a key's type, default and meaning. Sections live in schema.ts or, for
+// larger areas, in sections/<area>.ts spread into it.
+import { boolean, duration, type ValueType } from './values';
+
+export interface KeySpec<T> {
+  readonly type: ValueType<T>;
+  /** The default as it would be written in the ini file. */
+  readonly default: string;
+  readonly doc: string;
+}
+
+export function key<T>(type: ValueType<T>, def: string, doc: string): KeySpec<T> {
+  return { type, default: def, doc };
+}
+
+/** The two keys every periodic check's section starts with. */
+export function probe(what: string, interval: string) {
+  return {
+    enabled: key(boolean, 'true', what),
+    interval: key(duration({ min: 1000 }), interval, 'How often the daemon checks.'),
+  };
+}
