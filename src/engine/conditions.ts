@@ -1,0 +1,133 @@
+// The condition table: every condition type the agent owns, the reports sources make about it, and the
+// resulting NodeCondition. One owner per type; several sources of that owner (rules, plugins) may feed
+// one type and the worst report wins (True over Unknown over False), so they cannot flap each other
+// (NPD issues #566, #664). Hysteresis: the merged status must be seen setAfter times in a row to turn
+// True/Unknown and clearAfter times in a row to turn False.
+import type { ConditionReport, ConditionStatus, NodeCondition } from '../types';
+
+export interface ConditionDeclaration {
+  type: string;
+  /** Module that owns the type (e.g. "journal", "plugins", "repair"); a second owner is refused. */
+  owner: string;
+  /** Reason and message while the condition is False. */
+  reason: string;
+  message: string;
+  setAfter?: number;
+  clearAfter?: number;
+}
+
+export class ConditionConflictError extends Error {
+  override name = 'ConditionConflictError';
+}
+
+interface Entry {
+  decl: Required<ConditionDeclaration>;
+  reports: Map<string, ConditionReport>;
+  current: NodeCondition;
+  /** The merged status seen in a row, and how often. */
+  streakStatus: ConditionStatus;
+  streak: number;
+}
+
+const RANK: Record<ConditionStatus, number> = { False: 0, Unknown: 1, True: 2 };
+
+export class ConditionTable {
+  private readonly entries = new Map<string, Entry>();
+  private readonly listeners: Array<(changed: NodeCondition) => void> = [];
+
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  declare(decl: ConditionDeclaration): void {
+    const existing = this.entries.get(decl.type);
+    if (existing && existing.decl.owner !== decl.owner) {
+      throw new ConditionConflictError(
+        `condition ${decl.type} is already owned by ${existing.decl.owner}; ${decl.owner} cannot report it too (use another type)`,
+      );
+    }
+    const full = { setAfter: 1, clearAfter: 1, ...decl };
+    if (existing) {
+      existing.decl = full;
+      return;
+    }
+    this.entries.set(decl.type, {
+      decl: full,
+      reports: new Map(),
+      current: { type: decl.type, status: 'False', reason: decl.reason, message: decl.message, lastTransitionTime: this.now().toISOString() },
+      streakStatus: 'False',
+      streak: 0,
+    });
+  }
+
+  /** Forgets types no longer declared (after a reload); returns them so outputs can delete them. */
+  retain(types: Iterable<string>): string[] {
+    const keep = new Set(types);
+    const dropped = [...this.entries.keys()].filter((t) => !keep.has(t));
+    for (const t of dropped) this.entries.delete(t);
+    return dropped;
+  }
+
+  /** Takes over a condition as last published (from the Node or the state file) instead of resetting it. */
+  adopt(condition: NodeCondition): void {
+    const entry = this.entries.get(condition.type);
+    if (!entry) return;
+    entry.current = { ...condition };
+    entry.streakStatus = condition.status;
+    entry.streak = Math.max(entry.decl.setAfter, entry.decl.clearAfter);
+  }
+
+  report(report: ConditionReport): void {
+    const entry = this.entries.get(report.type);
+    if (!entry) throw new ConditionConflictError(`condition ${report.type} was reported by ${report.source} but never declared`);
+    entry.reports.set(report.source, report);
+    this.evaluate(entry);
+  }
+
+  /** Drops one source's opinion (e.g. a rule that was removed). */
+  withdraw(type: string, source: string): void {
+    const entry = this.entries.get(type);
+    if (entry?.reports.delete(source)) this.evaluate(entry);
+  }
+
+  onChange(listener: (changed: NodeCondition) => void): void {
+    this.listeners.push(listener);
+  }
+
+  conditions(): NodeCondition[] {
+    return [...this.entries.values()].map((e) => ({ ...e.current }));
+  }
+
+  get(type: string): NodeCondition | undefined {
+    const e = this.entries.get(type);
+    return e ? { ...e.current } : undefined;
+  }
+
+  private evaluate(entry: Entry): void {
+    let worst: ConditionReport | undefined;
+    for (const r of entry.reports.values()) {
+      if (!worst || RANK[r.status] > RANK[worst.status]) worst = r;
+    }
+    const status: ConditionStatus = worst?.status ?? 'False';
+    entry.streak = status === entry.streakStatus ? entry.streak + 1 : 1;
+    entry.streakStatus = status;
+
+    const needed = status === 'False' ? entry.decl.clearAfter : entry.decl.setAfter;
+    const next =
+      status === entry.current.status || entry.streak >= needed
+        ? {
+            status,
+            reason: status === 'False' || !worst ? entry.decl.reason : worst.reason,
+            message: status === 'False' || !worst ? entry.decl.message : worst.message,
+          }
+        : undefined;
+    if (!next) return;
+    const cur = entry.current;
+    if (next.status === cur.status && next.reason === cur.reason && next.message === cur.message) return;
+    entry.current = {
+      type: cur.type,
+      ...next,
+      // Only a flip of status is a transition; a new reason or message is not.
+      lastTransitionTime: next.status === cur.status ? cur.lastTransitionTime : this.now().toISOString(),
+    };
+    for (const l of this.listeners) l({ ...entry.current });
+  }
+}
