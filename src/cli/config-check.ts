@@ -1,6 +1,6 @@
 // `config check`: validate the config directory and print the effective merged configuration.
-import { loadConfig } from '../config/load';
-import { keysOf, sectionNames, specOf } from '../config/schema';
+import { loadConfig, type LoadedConfig } from '../config/load';
+import { familyKeys, familyNames, keysOf, sectionNames, specOf, type KeySpec } from '../config/schema';
 
 export function configCheck(dir: string | undefined, out: NodeJS.WriteStream = process.stdout): number {
   const loaded = loadConfig(dir, { required: dir !== undefined });
@@ -9,14 +9,26 @@ export function configCheck(dir: string | undefined, out: NodeJS.WriteStream = p
       ? `; merged from ${loaded.files.join(', ')}`
       : '; no config files found: every value below is the default',
   ];
-  for (const section of sectionNames()) {
-    lines.push('', `[${section}]`);
-    for (const name of keysOf(section)) {
-      const origin = loaded.origins.get(`${section}.${name}`);
-      const value = origin ? origin.text : specOf(section, name)?.default;
+  const section = (label: string, id: string, specs: Array<[string, KeySpec<unknown> | undefined]>): void => {
+    lines.push('', label);
+    for (const [name, spec] of specs) {
+      const origin = loaded.origins.get(`${id}.${name}`);
+      const value = origin ? origin.text : spec?.default;
       lines.push(`${name} = ${value}  ; ${origin ? `${origin.file}:${origin.line}` : 'default'}`);
+    }
+  };
+  for (const name of sectionNames()) {
+    section(`[${name}]`, name, keysOf(name).map((k) => [k, specOf(name, k)]));
+  }
+  for (const family of familyNames()) {
+    for (const instance of namesIn(loaded, family)) {
+      section(`[${family} "${instance}"]`, `${family} "${instance}"`, Object.entries(familyKeys(family)));
     }
   }
   out.write(`${lines.join('\n')}\n`);
   return 0;
+}
+
+function namesIn(loaded: LoadedConfig, family: ReturnType<typeof familyNames>[number]): string[] {
+  return [...loaded.config.named[family].keys()];
 }

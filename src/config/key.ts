@@ -4,13 +4,18 @@ import { boolean, duration, type ValueType } from './values';
 
 export interface KeySpec<T> {
   readonly type: ValueType<T>;
-  /** The default as it would be written in the ini file. */
-  readonly default: string;
+  /** The default as it would be written in the ini file; undefined when the key must be set. */
+  readonly default: string | undefined;
   readonly doc: string;
 }
 
 export function key<T>(type: ValueType<T>, def: string, doc: string): KeySpec<T> {
   return { type, default: def, doc };
+}
+
+/** A key without a default, for named sections such as [rule "OOMKilling"]: each must set it. */
+export function required<T>(type: ValueType<T>, doc: string): KeySpec<T> {
+  return { type, default: undefined, doc };
 }
 
 /** The two keys every periodic check's section starts with. */

@@ -1,13 +1,24 @@
 // Reads /etc/node-health/*.ini: files merged in lexical order, later files override earlier ones key by
 // key (like systemd drop-ins). Every problem names file:line and the key.
 //
-// The `ini` package decodes values (quotes, escapes, inline comments), but it cannot report line numbers
-// or duplicate keys, so lines are split into sections and keys here.
+// The format is systemd's flavour of ini: `;` or `#` start a comment only at the start of a line, and a
+// value is taken verbatim (a double-quoted value is JSON-decoded). The `ini` package was dropped: it
+// reports no line numbers or duplicates, and it cuts values at `;`/`#` and rewrites backslashes, which
+// corrupts regular expressions such as `\[#\d+\]`.
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { unsafe as unquote } from 'ini';
 import { AgentError, messageOf } from '../errors';
-import { keysOf, schema, sectionNames, specOf, type Config, type SectionName } from './schema';
+import {
+  familyKeys,
+  familyNames,
+  schema,
+  sectionNames,
+  specOf,
+  type Config,
+  type FamilyName,
+  type KeySpec,
+  type SectionName,
+} from './schema';
 import { ValueError } from './values';
 
 export const DEFAULT_CONFIG_DIR = '/etc/node-health';
@@ -36,6 +47,8 @@ export function loadConfig(dir: string = DEFAULT_CONFIG_DIR, options: LoadOption
   const files = listConfigFiles(dir, options.required ?? false);
   const errors: string[] = [];
   const raw = new Map<string, { value: string; origin: Origin }>();
+  // Named sections seen, with the line of their first header (where a missing required key is reported).
+  const instances = new Map<FamilyName, Map<string, Origin>>();
 
   for (const file of files) {
     let textContent: string;
@@ -47,34 +60,72 @@ export function loadConfig(dir: string = DEFAULT_CONFIG_DIR, options: LoadOption
       throw new AgentError('CONFIG_UNREADABLE', `${file}: cannot read config file: ${messageOf(err)}`, { cause: err });
     }
     for (const entry of scanIni(file, textContent, errors)) {
-      raw.set(`${entry.section}.${entry.key}`, { value: entry.value, origin: { file, line: entry.line, text: entry.value } });
+      if (entry.key === undefined) {
+        const { family, name } = entry.address;
+        if (family === undefined || name === undefined) continue;
+        const seen = instances.get(family) ?? new Map<string, Origin>();
+        if (!seen.has(name)) seen.set(name, { file, line: entry.line, text: '' });
+        instances.set(family, seen);
+        continue;
+      }
+      raw.set(`${entry.address.id}.${entry.key}`, { value: entry.value, origin: { file, line: entry.line, text: entry.value } });
     }
   }
 
-  const values: Record<string, Record<string, unknown>> = {};
   const origins = new Map<string, Origin>();
-  for (const section of sectionNames()) {
+  const parseSection = (address: Address, header?: Origin): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
-    for (const name of keysOf(section)) {
-      const spec = specOf(section, name);
-      if (!spec) continue;
-      const id = `${section}.${name}`;
+    for (const [name, spec] of Object.entries(address.specs)) {
+      const id = `${address.id}.${name}`;
       const set = raw.get(id);
+      if (!set && spec.default === undefined) {
+        errors.push(`${header ? `${where(header)}: ` : ''}${address.label} ${name} is required (${spec.doc})`);
+        continue;
+      }
       try {
-        out[name] = spec.type.parse(set ? set.value : spec.default);
+        out[name] = spec.type.parse(set ? set.value : (spec.default as string));
         if (set) origins.set(id, set.origin);
       } catch (err) {
         if (!(err instanceof ValueError) || !set) throw err;
-        errors.push(`${where(set.origin)}: [${section}] ${name}: ${err.message}; expected ${spec.type.expects}`);
+        errors.push(`${where(set.origin)}: ${address.label} ${name}: ${err.message}; expected ${spec.type.expects}`);
       }
     }
-    values[section] = out;
+    return out;
+  };
+
+  const values: Record<string, unknown> = {};
+  for (const section of sectionNames()) values[section] = parseSection(sectionAddress(section));
+  const named: Record<string, Map<string, unknown>> = {};
+  for (const family of familyNames()) {
+    const parsed = new Map<string, unknown>();
+    for (const [name, header] of instances.get(family) ?? []) parsed.set(name, parseSection(familyAddress(family, name), header));
+    named[family] = parsed;
   }
+  values.named = named;
 
   const config = values as unknown as Config;
   if (errors.length === 0) errors.push(...crossChecks(config, origins));
   if (errors.length > 0) throw new AgentError('CONFIG_INVALID', inFileOrder(errors, files).join('\n'));
   return { config, files, origins };
+}
+
+/** Where a key lives: a fixed section like [disk] or a named one like [rule "OOMKilling"]. */
+interface Address {
+  /** As written in messages: [disk] or [rule "OOMKilling"]. */
+  label: string;
+  /** Prefix of origin ids: disk or rule "OOMKilling". */
+  id: string;
+  specs: Record<string, KeySpec<unknown>>;
+  family?: FamilyName;
+  name?: string;
+}
+
+function sectionAddress(section: SectionName): Address {
+  return { label: `[${section}]`, id: section, specs: schema[section] as Record<string, KeySpec<unknown>> };
+}
+
+function familyAddress(family: FamilyName, name: string): Address {
+  return { label: `[${family} "${name}"]`, id: `${family} "${name}"`, specs: familyKeys(family), family, name };
 }
 
 function listConfigFiles(dir: string, required: boolean): string[] {
@@ -115,15 +166,16 @@ export function checkOwnership(path: string, st: Stats): void {
 }
 
 interface IniEntry {
-  section: string;
-  key: string;
+  address: Address;
+  /** Undefined for a section header. */
+  key: string | undefined;
   value: string;
   line: number;
 }
 
 function* scanIni(file: string, content: string, errors: string[]): Generator<IniEntry> {
   const seen = new Map<string, number>();
-  let section: SectionName | undefined;
+  let address: Address | undefined;
   let sectionLine = 0;
   const lines = content.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
@@ -134,14 +186,9 @@ function* scanIni(file: string, content: string, errors: string[]): Generator<In
 
     const header = /^\[([^\]]*)\]$/.exec(line);
     if (header) {
-      const name = (header[1] as string).trim();
-      if (!(name in schema)) {
-        errors.push(`${at}: unknown section [${name}]${suggest(name, sectionNames())}`);
-        section = undefined;
-      } else {
-        section = name as SectionName;
-      }
+      address = parseHeader((header[1] as string).trim(), at, errors);
       sectionLine = lineNo;
+      if (address) yield { address, key: undefined, value: '', line: lineNo };
       continue;
     }
 
@@ -155,20 +202,43 @@ function* scanIni(file: string, content: string, errors: string[]): Generator<In
       errors.push(`${at}: key "${key}" comes before any [section]`);
       continue;
     }
-    if (section === undefined) continue; // already reported the unknown section
-    if (!specOf(section, key)) {
-      errors.push(`${at}: unknown key "${key}" in [${section}]${suggest(key, keysOf(section))}`);
+    if (address === undefined) continue; // already reported the bad header
+    if (!(key in address.specs)) {
+      errors.push(`${at}: unknown key "${key}" in ${address.label}${suggest(key, Object.keys(address.specs))}`);
       continue;
     }
-    const id = `${section}.${key}`;
+    const id = `${address.id}.${key}`;
     const previous = seen.get(id);
     if (previous !== undefined) {
-      errors.push(`${at}: [${section}] ${key} is set twice in this file (first on line ${previous}); keep one`);
+      errors.push(`${at}: ${address.label} ${key} is set twice in this file (first on line ${previous}); keep one`);
       continue;
     }
     seen.set(id, lineNo);
-    yield { section, key, value: String(unquote(line.slice(eq + 1).trim())), line: lineNo };
+    const raw = line.slice(eq + 1).trim();
+    let value = raw;
+    if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')) {
+      try {
+        value = String(JSON.parse(raw));
+      } catch (err) {
+        errors.push(`${at}: ${address.label} ${key}: bad quoted value (${messageOf(err)}); leave it unquoted or escape it as in JSON`);
+        continue;
+      }
+    }
+    yield { address, key, value, line: lineNo };
   }
+}
+
+function parseHeader(text: string, at: string, errors: string[]): Address | undefined {
+  const named = /^([a-z_]+)\s+"([^"]+)"$/.exec(text);
+  if (named) {
+    const [, family, name] = named as unknown as [string, string, string];
+    if ((familyNames() as string[]).includes(family)) return familyAddress(family as FamilyName, name);
+    errors.push(`${at}: unknown named section [${family} "…"]${suggest(family, familyNames())}`);
+    return undefined;
+  }
+  if (text in schema) return sectionAddress(text as SectionName);
+  errors.push(`${at}: unknown section [${text}]${suggest(text, [...sectionNames(), ...familyNames().map((f) => `${f} "<name>"`)])}`);
+  return undefined;
 }
 
 function crossChecks(config: Config, origins: Map<string, Origin>): string[] {

@@ -1,6 +1,7 @@
 // The configuration schema: every section and key the agent accepts, with its type, default and meaning.
 // docs/configuration.md and etc/node-health.ini follow this table; a test keeps them in step.
 import { key, probe, type KeySpec } from './key';
+import { journalFamilies, journalSections } from './sections/journal';
 
 export type { KeySpec } from './key';
 import {
@@ -121,12 +122,25 @@ export const schema = {
     retransmit_critical: key(percent, '5%', 'Share of sent TCP segments retransmitted that is a problem.'),
     min_segments: key(integer({ min: 1 }), '1000', 'Fewer segments sent between two runs are too few to judge.'),
   },
+  ...journalSections,
+} as const;
+
+/**
+ * Named sections: any number of `[family "name"]` sections, each with the family's keys, e.g.
+ * `[rule "OOMKilling"]`. Later files override an earlier file's keys of the same name.
+ */
+export const families = {
+  ...journalFamilies,
 } as const;
 
 export type Schema = typeof schema;
 export type SectionName = keyof Schema;
+export type Families = typeof families;
+export type FamilyName = keyof Families;
 type ValueOf<S> = S extends KeySpec<infer T> ? T : never;
-export type Config = { readonly [S in SectionName]: { readonly [K in keyof Schema[S]]: ValueOf<Schema[S][K]> } };
+type Values<K> = { readonly [N in keyof K]: ValueOf<K[N]> };
+export type NamedSections = { readonly [F in FamilyName]: ReadonlyMap<string, Values<Families[F]>> };
+export type Config = { readonly [S in SectionName]: Values<Schema[S]> } & { readonly named: NamedSections };
 
 export function sectionNames(): SectionName[] {
   return Object.keys(schema) as SectionName[];
@@ -138,4 +152,12 @@ export function keysOf(section: SectionName): string[] {
 
 export function specOf(section: SectionName, name: string): KeySpec<unknown> | undefined {
   return (schema[section] as Record<string, KeySpec<unknown>>)[name];
+}
+
+export function familyNames(): FamilyName[] {
+  return Object.keys(families) as FamilyName[];
+}
+
+export function familyKeys(family: FamilyName): Record<string, KeySpec<unknown>> {
+  return families[family] as Record<string, KeySpec<unknown>>;
 }

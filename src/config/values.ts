@@ -139,6 +139,24 @@ export const text: ValueType<string> = {
   parse: (raw) => raw.trim(),
 };
 
+/** A value that may be left empty ("" means unset). */
+export function optional<T>(inner: ValueType<T>): ValueType<T | undefined> {
+  return {
+    expects: `${inner.expects}, or nothing`,
+    parse: (raw) => (raw.trim() === '' ? undefined : inner.parse(raw)),
+  };
+}
+
+/** A journal match "FIELD=value" (journald field names: upper case, digits, underscores). */
+export const journalMatch: ValueType<string> = {
+  expects: 'a journal match like _TRANSPORT=kernel',
+  parse(raw) {
+    const v = raw.trim();
+    if (!/^[A-Z0-9_]+=./.test(v)) throw new ValueError(`"${raw}" is not a journal match FIELD=value (e.g. SYSLOG_IDENTIFIER=kubelet)`);
+    return v;
+  },
+};
+
 /** A comma-separated list; an empty value is an empty list. */
 export function listOf<T>(item: ValueType<T>): ValueType<T[]> {
   return {

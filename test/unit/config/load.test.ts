@@ -89,11 +89,35 @@ t.test('files others can write are refused like sshd StrictModes', async (t) => 
   t.match(errorOf(() => loadConfig(dir)).message, /mode 777 lets group or others write it/);
 });
 
-t.test('quoted values and inline comments are decoded', async (t) => {
-  const dir = configDir({ 'a.ini': '[agent]\nstate_dir = "/var/lib/x y"\nlog_level = debug ; chatty\n' });
+t.test('values are verbatim (patterns keep ; # and backslashes); quoted values are JSON-decoded', async (t) => {
+  const dir = configDir({
+    'a.ini': '[agent]\nstate_dir = "/var/lib/x y"\n[rule "X"]\nsource = kernel\nreason = X\npattern = error: \\[#\\d+\\] a;b \\\\\n',
+  });
   const { config } = loadConfig(dir);
   t.equal(config.agent.state_dir, '/var/lib/x y');
-  t.equal(config.agent.log_level, 'debug');
+  t.equal(config.named.rule.get('X')?.pattern, 'error: \\[#\\d+\\] a;b \\\\');
+  const bad = configDir({ 'a.ini': '[agent]\nlog_level = debug ; chatty\n' });
+  t.match(errorOf(() => loadConfig(bad)).message, /a\.ini:2: \[agent\] log_level: "debug ; chatty" is not one of/);
+});
+
+t.test('named sections: merged across files, required keys named with file:line', async (t) => {
+  const dir = configDir({
+    '10-a.ini': '[rule "OOM"]\nsource = kernel\nreason = OOMKilling\npattern = Killed process\n',
+    '20-b.ini': '[rule "OOM"]\nenabled = false\n\n[rule "Half"]\nsource = kernel\n',
+  });
+  const err = errorOf(() => loadConfig(dir));
+  t.match(err.message, /20-b\.ini:4: \[rule "Half"\] reason is required/);
+  t.match(err.message, /20-b\.ini:4: \[rule "Half"\] pattern is required/);
+
+  const ok = configDir({
+    '10-a.ini': '[rule "OOM"]\nsource = kernel\nreason = OOMKilling\npattern = Killed process\n',
+    '20-b.ini': '[rule "OOM"]\nenabled = false\n',
+  });
+  const { config, origins } = loadConfig(ok);
+  t.match(config.named.rule.get('OOM'), { enabled: false, reason: 'OOMKilling', kind: 'temporary' });
+  t.equal(origins.get('rule "OOM".enabled')?.line, 2);
+  t.match(errorOf(() => loadConfig(configDir({ 'a.ini': '[rul "x"]\n' }))).message, /unknown named section \[rul "…"\]; did you mean "rule"\?/);
+  t.match(errorOf(() => loadConfig(configDir({ 'a.ini': '[rule "x"]\npatern = a\n' }))).message, /a\.ini:2: unknown key "patern" in \[rule "x"\]; did you mean "pattern"\?/);
 });
 
 t.test('the shipped etc/ files load and document every key with its default', async (t) => {
