@@ -2,6 +2,7 @@
 // docs/configuration.md and etc/node-health.ini follow this table; a test keeps them in step.
 import { key, probe, type KeySpec } from './key';
 import { journalFamilies, journalSections } from './sections/journal';
+import { repairSections } from './sections/repair';
 import { kubernetesSections } from './sections/kubernetes';
 
 export type { KeySpec } from './key';
@@ -124,6 +125,7 @@ export const schema = {
     min_segments: key(integer({ min: 1 }), '1000', 'Fewer segments sent between two runs are too few to judge.'),
   },
   ...journalSections,
+  ...repairSections,
   ...kubernetesSections,
 } as const;
 
