@@ -1,0 +1,191 @@
+// Applies one source's log rules to its journal lines, with node-problem-detector's semantics and the
+// fixes NPD lacks:
+//   temporary rule → one event per matching line (flood-aggregated downstream);
+//   permanent rule → its condition True with the rule's reason and the matched text, cleared by a
+//                    revert pattern, a quiet period, or a reboot (per condition);
+//   count rule     → condition True while matches − revert matches within the window reach the count.
+import { formatDuration } from '../../config/values';
+import type { ConditionReport, EventReport } from '../../types';
+import type { CompiledPattern } from './pattern';
+
+export interface LogLine {
+  message: string;
+  realtimeUs: number;
+  /** The boot the line was logged in (journal _BOOT_ID). */
+  bootId: string;
+}
+
+export interface RuleSpec {
+  name: string;
+  kind: 'temporary' | 'permanent' | 'count';
+  /** The condition type a permanent or count rule sets. */
+  condition: string;
+  reason: string;
+  pattern: CompiledPattern;
+  revert?: CompiledPattern;
+  count: number;
+  windowMs: number;
+}
+
+export interface ConditionSpec {
+  type: string;
+  reason: string;
+  message: string;
+  clearOnReboot: boolean;
+  clearAfterMs?: number;
+}
+
+export interface SourceSpec {
+  name: string;
+  bufferSize: number;
+  rules: RuleSpec[];
+}
+
+export interface LogMonitorOutput {
+  event(e: EventReport): void;
+  condition(r: ConditionReport): void;
+}
+
+interface RuleState {
+  spec: RuleSpec;
+  id: string;
+  active: boolean;
+  /** The message last reported with the condition. */
+  reported: string;
+  /** count rules: the latest matching text. */
+  latestMatch: string;
+  lastMatchUs: number;
+  /** count rules: times of matches (+1) and revert matches (−1) within the window, oldest first. */
+  hits: Array<{ us: number; delta: 1 | -1 }>;
+}
+
+interface Probe {
+  state: RuleState;
+  pattern: CompiledPattern;
+  revert: boolean;
+}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export class LogMonitor {
+  private readonly states: RuleState[];
+  private readonly singleLine: Probe[] = [];
+  private readonly multiLine: Probe[] = [];
+  /**
+   * One pass over a line finds whether it may match any single-line rule: an alternation of the rules'
+   * required literals (plain literals only, so V8 runs it without backtracking blow-up).
+   */
+  private readonly gate: RegExp | undefined;
+  private readonly recent: string[] = [];
+
+  constructor(
+    readonly source: SourceSpec,
+    private readonly conditions: ReadonlyMap<string, ConditionSpec>,
+    private readonly out: LogMonitorOutput,
+    private readonly currentBootId: string,
+  ) {
+    this.states = source.rules.map((spec) => ({
+      spec,
+      id: `journal/${source.name}/${spec.name}`,
+      active: false,
+      reported: '',
+      latestMatch: '',
+      lastMatchUs: 0,
+      hits: [],
+    }));
+    for (const state of this.states) {
+      for (const [pattern, revert] of [[state.spec.pattern, false], [state.spec.revert, true]] as const) {
+        if (!pattern) continue;
+        (pattern.singleLine ? this.singleLine : this.multiLine).push({ state, pattern, revert });
+      }
+    }
+    const literals = this.singleLine.map((p) => p.pattern.literal);
+    this.gate = literals.length > 0 && literals.every((l) => l !== '') ? new RegExp([...new Set(literals)].map(escape).join('|')) : undefined;
+  }
+
+  process(line: LogLine): void {
+    if (this.multiLine.length > 0) {
+      this.recent.push(line.message);
+      if (this.recent.length > this.source.bufferSize) this.recent.shift();
+    }
+    const text = line.message;
+    if (this.singleLine.length > 0 && (!this.gate || this.gate.test(text))) {
+      for (const probe of this.singleLine) {
+        if (probe.pattern.literal !== '' && !text.includes(probe.pattern.literal)) continue;
+        const matched = probe.pattern.matchEnd(text);
+        if (matched !== null) this.hit(probe, matched, line);
+      }
+    }
+    if (this.multiLine.length > 0) {
+      const joined = this.recent.join('\n');
+      for (const probe of this.multiLine) {
+        if (probe.pattern.literal !== '' && !joined.includes(probe.pattern.literal)) continue;
+        const matched = probe.pattern.matchEnd(joined);
+        if (matched !== null) this.hit(probe, matched, line);
+      }
+    }
+  }
+
+  /** Applies the passage of time: quiet periods end, count windows slide. */
+  tick(nowUs: number): void {
+    for (const s of this.states) {
+      if (s.spec.kind === 'permanent' && s.active) {
+        const quiet = this.conditions.get(s.spec.condition)?.clearAfterMs;
+        if (quiet !== undefined && nowUs - s.lastMatchUs >= quiet * 1000) this.setCondition(s, false, '');
+      } else if (s.spec.kind === 'count') {
+        this.judgeCount(s, nowUs);
+      }
+    }
+  }
+
+  private hit(probe: Probe, matched: string, line: LogLine): void {
+    const s = probe.state;
+    switch (s.spec.kind) {
+      case 'temporary':
+        if (!probe.revert) this.out.event({ source: s.id, severity: 'Warning', reason: s.spec.reason, message: matched });
+        return;
+      case 'permanent': {
+        if (probe.revert) {
+          this.setCondition(s, false, '');
+          return;
+        }
+        // A line from an earlier boot must not set a condition that a reboot clears.
+        const cond = this.conditions.get(s.spec.condition);
+        if (cond?.clearOnReboot && line.bootId !== '' && line.bootId !== this.currentBootId) return;
+        s.lastMatchUs = line.realtimeUs;
+        this.setCondition(s, true, matched);
+        return;
+      }
+      case 'count':
+        s.hits.push({ us: line.realtimeUs, delta: probe.revert ? -1 : 1 });
+        if (!probe.revert) s.latestMatch = matched;
+        this.judgeCount(s, line.realtimeUs);
+        return;
+    }
+  }
+
+  private judgeCount(s: RuleState, nowUs: number): void {
+    const from = nowUs - s.spec.windowMs * 1000;
+    while (s.hits.length > 0 && (s.hits[0] as { us: number }).us < from) s.hits.shift();
+    const net = s.hits.reduce((n, h) => n + h.delta, 0);
+    const active = net >= s.spec.count;
+    this.setCondition(
+      s,
+      active,
+      active ? `${net} times within ${formatDuration(s.spec.windowMs)} (threshold ${s.spec.count}); latest: ${s.latestMatch}` : '',
+    );
+  }
+
+  private setCondition(s: RuleState, active: boolean, message: string): void {
+    if (active === s.active && (!active || message === s.reported)) return;
+    s.active = active;
+    s.reported = message;
+    this.out.condition({
+      source: s.id,
+      type: s.spec.condition,
+      status: active ? 'True' : 'False',
+      reason: s.spec.reason,
+      message,
+    });
+  }
+}

@@ -1,0 +1,90 @@
+// Loads node-problem-detector system-log-monitor configs (kernel-monitor.json, systemd-monitor.json, …)
+// unmodified, so NPD users keep their rules. Plugin "journald" reads entries with the configured
+// SYSLOG_IDENTIFIER; "kmsg" reads the kernel's messages from the journal's kernel transport.
+import { readFileSync } from 'node:fs';
+import { AgentError, messageOf } from '../../errors';
+import { parseDuration, ValueError } from '../../config/values';
+import { compilePattern, PatternError } from './pattern';
+import type { ConditionSpec, RuleSpec } from './log-monitor';
+import type { JournalSourceSpec } from './rule-set';
+
+interface NpdRule {
+  type?: unknown;
+  condition?: unknown;
+  reason?: unknown;
+  pattern?: unknown;
+}
+
+export interface NpdLogConfig {
+  source: JournalSourceSpec;
+  conditions: ConditionSpec[];
+}
+
+export function loadNpdConfig(file: string): NpdLogConfig {
+  const fail = (where: string, what: string): never => {
+    throw new AgentError('CONFIG_INVALID', `${file}: ${where}: ${what}`);
+  };
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new AgentError('CONFIG_INVALID', `${file}: cannot load node-problem-detector config: ${messageOf(err)}`);
+  }
+  const str = (v: unknown, where: string): string => (typeof v === 'string' && v !== '' ? v : fail(where, 'expected a non-empty string'));
+  const dur = (v: unknown, where: string, def: string): number => {
+    try {
+      return parseDuration(v === undefined ? def : str(v, where));
+    } catch (err) {
+      if (err instanceof ValueError) return fail(where, err.message);
+      throw err;
+    }
+  };
+
+  const plugin = str(doc.plugin, 'plugin');
+  let matches: string[];
+  if (plugin === 'kmsg') {
+    matches = ['_TRANSPORT=kernel'];
+  } else if (plugin === 'journald') {
+    const pc = (doc.pluginConfig ?? {}) as Record<string, unknown>;
+    matches = [`SYSLOG_IDENTIFIER=${str(pc.source, 'pluginConfig.source')}`];
+  } else {
+    return fail('plugin', `"${plugin}" is not supported (journald and kmsg are; filelog sources are read from the journal instead)`);
+  }
+
+  const conditions = (Array.isArray(doc.conditions) ? doc.conditions : []).map((c: Record<string, unknown>, i): ConditionSpec => ({
+    type: str(c.type, `conditions[${i}].type`),
+    reason: str(c.reason, `conditions[${i}].reason`),
+    message: str(c.message, `conditions[${i}].message`),
+    // NPD keeps log conditions until it restarts; a reboot clearing them is the closest faithful behaviour.
+    clearOnReboot: true,
+  }));
+  const declared = new Set(conditions.map((c) => c.type));
+
+  const rules = (Array.isArray(doc.rules) ? doc.rules : fail('rules', 'expected an array')) as NpdRule[];
+  const name = str(doc.source, 'source');
+  const specs: RuleSpec[] = rules.map((r, i) => {
+    const kind = r.type === 'temporary' || r.type === 'permanent' ? r.type : fail(`rules[${i}].type`, 'expected "temporary" or "permanent"');
+    const condition = kind === 'permanent' ? str(r.condition, `rules[${i}].condition`) : '';
+    if (kind === 'permanent' && !declared.has(condition)) fail(`rules[${i}].condition`, `"${condition}" is not in "conditions"`);
+    let pattern;
+    try {
+      pattern = compilePattern(str(r.pattern, `rules[${i}].pattern`));
+    } catch (err) {
+      if (err instanceof PatternError) return fail(`rules[${i}].pattern`, err.message);
+      throw err;
+    }
+    return { name: `${i}-${str(r.reason, `rules[${i}].reason`)}`, kind, condition, reason: r.reason as string, pattern, count: 1, windowMs: 0 };
+  });
+
+  return {
+    source: {
+      name: `npd:${name}`,
+      matches,
+      bufferSize: typeof doc.bufferSize === 'number' && doc.bufferSize > 0 ? doc.bufferSize : 10,
+      lookbackMs: dur(doc.lookback, 'lookback', '0s'),
+      delayMs: dur(doc.delay, 'delay', '0s'),
+      rules: specs,
+    },
+    conditions,
+  };
+}

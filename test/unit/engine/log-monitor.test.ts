@@ -1,0 +1,119 @@
+import t from 'tap';
+import { LogMonitor, type ConditionSpec, type RuleSpec } from '../../../src/engine/rules/log-monitor';
+import { compilePattern } from '../../../src/engine/rules/pattern';
+import type { ConditionReport, EventReport } from '../../../src/types';
+
+const BOOT = 'a'.repeat(32);
+const MIN = 60_000_000; // µs
+
+function rule(over: Partial<RuleSpec> & { pattern: string; revert?: string }): RuleSpec {
+  const { pattern, revert, ...rest } = over;
+  const spec: RuleSpec = { name: 'R', kind: 'temporary', condition: '', reason: 'Reason', count: 1, windowMs: 20 * 60_000, ...rest, pattern: compilePattern(pattern) };
+  if (revert) spec.revert = compilePattern(revert);
+  return spec;
+}
+
+function monitor(rules: RuleSpec[], conditions: ConditionSpec[] = [], bufferSize = 10) {
+  const events: EventReport[] = [];
+  const reports: ConditionReport[] = [];
+  const m = new LogMonitor(
+    { name: 'kernel', bufferSize, rules },
+    new Map(conditions.map((c) => [c.type, c])),
+    { event: (e) => events.push(e), condition: (c) => reports.push(c) },
+    BOOT,
+  );
+  let us = 1_700_000_000_000_000;
+  const line = (message: string, opts: { bootId?: string; atUs?: number } = {}) => {
+    us = opts.atUs ?? us + 1000;
+    m.process({ message, realtimeUs: us, bootId: opts.bootId ?? BOOT });
+  };
+  return { m, events, reports, line, now: () => us };
+}
+
+const deadlock: ConditionSpec = { type: 'KernelDeadlock', reason: 'KernelHasNoDeadlock', message: 'no deadlock', clearOnReboot: true };
+
+t.test('temporary rule: one event per matching line, with the matched text', async (t) => {
+  const { events, line } = monitor([rule({ name: 'OOM', reason: 'OOMKilling', pattern: 'Killed process \\d+ .*' })]);
+  line('Out of memory: Killed process 12 (a) total-vm:1kB');
+  line('unrelated');
+  line('Killed process 13 (b)');
+  t.same(events.map((e) => [e.source, e.reason, e.message]), [
+    ['journal/kernel/OOM', 'OOMKilling', 'Killed process 12 (a) total-vm:1kB'],
+    ['journal/kernel/OOM', 'OOMKilling', 'Killed process 13 (b)'],
+  ]);
+});
+
+t.test('permanent rule: sets its condition once per message, a revert pattern clears it', async (t) => {
+  const { reports, line } = monitor(
+    [rule({ name: 'Hung', kind: 'permanent', condition: 'KernelDeadlock', reason: 'DockerHung', pattern: 'task docker:\\w+ blocked', revert: 'deadlock resolved' })],
+    [deadlock],
+  );
+  line('INFO: task docker:7 blocked');
+  line('INFO: task docker:7 blocked');
+  t.equal(reports.length, 1, 'a repeated line does not report again (NPD re-emits every time)');
+  t.match(reports[0], { source: 'journal/kernel/Hung', type: 'KernelDeadlock', status: 'True', reason: 'DockerHung', message: 'task docker:7 blocked' });
+  line('deadlock resolved');
+  t.match(reports[1], { status: 'False' });
+});
+
+t.test('permanent rule with a quiet period clears after that long without a match', async (t) => {
+  const { reports, line, m, now } = monitor(
+    [rule({ name: 'Xfs', kind: 'permanent', condition: 'XfsShutdown', reason: 'XfsHasShutdown', pattern: 'Shutting down filesystem' })],
+    [{ type: 'XfsShutdown', reason: 'Ok', message: 'ok', clearOnReboot: false, clearAfterMs: 10 * 60_000 }],
+  );
+  line('XFS (sdb): Shutting down filesystem');
+  m.tick(now() + 9 * MIN);
+  t.equal(reports.length, 1);
+  m.tick(now() + 10 * MIN);
+  t.match(reports[1], { status: 'False' });
+});
+
+t.test('lines from an earlier boot do not set a condition that a reboot clears', async (t) => {
+  const { reports, events, line } = monitor(
+    [
+      rule({ name: 'Hung', kind: 'permanent', condition: 'KernelDeadlock', reason: 'DockerHung', pattern: 'task docker:\\w+ blocked' }),
+      rule({ name: 'Any', reason: 'TaskHung', pattern: 'task \\S+ blocked' }),
+    ],
+    [deadlock],
+  );
+  line('INFO: task docker:7 blocked', { bootId: 'f'.repeat(32) });
+  t.same(reports, [], 'no condition from the previous boot');
+  t.equal(events.length, 1, 'the event is still reported');
+});
+
+t.test('count rule: N matches minus revert matches within the window (NPD log counter)', async (t) => {
+  const { reports, line, m, now } = monitor(
+    [rule({ name: 'Freq', kind: 'count', condition: 'FrequentKubeletRestart', reason: 'FrequentKubeletRestart', pattern: 'Started kubelet', revert: 'Stopping kubelet', count: 3, windowMs: 20 * 60_000 })],
+    [{ type: 'FrequentKubeletRestart', reason: 'NoFrequentKubeletRestart', message: 'ok', clearOnReboot: false }],
+  );
+  // An admin's restart (stop + start) does not count.
+  line('Stopping kubelet');
+  line('Started kubelet');
+  line('Started kubelet');
+  line('Started kubelet');
+  t.same(reports, [], '3 starts − 1 stop = 2 < 3');
+  line('Started kubelet');
+  t.match(reports.at(-1), { status: 'True', reason: 'FrequentKubeletRestart', message: /^3 times within 20m \(threshold 3\); latest: Started kubelet$/ });
+  m.tick(now() + 21 * MIN);
+  t.match(reports.at(-1), { status: 'False' }, 'the window slid past the matches');
+});
+
+t.test('multi-line patterns match across the last lines of the buffer', async (t) => {
+  const { events, line } = monitor([rule({ name: 'Two', reason: 'TwoLines', pattern: 'first\\nsecond' })], [], 3);
+  line('first');
+  line('second');
+  line('first');
+  line('other');
+  line('second');
+  t.equal(events.length, 1);
+  t.equal(events[0]?.message, 'first\nsecond');
+});
+
+t.test('a flood stays cheap: 100k non-matching and matching lines', async (t) => {
+  const { events, line } = monitor([
+    rule({ name: 'OOM', reason: 'OOMKilling', pattern: 'Killed process \\d+ (.+) total-vm:\\d+kB.*' }),
+    rule({ name: 'Cper', reason: 'Cper', pattern: '.*\\[Hardware Error\\]: event severity: fatal$' }),
+  ]);
+  for (let i = 0; i < 100_000; i++) line(i % 2 ? `Killed process ${i} (x) total-vm:1kB` : `eth0: link up ${i}`);
+  t.equal(events.length, 50_000);
+});

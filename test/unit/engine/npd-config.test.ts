@@ -1,0 +1,80 @@
+// node-problem-detector's own system-log-monitor configs, loaded unmodified from its Go module.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../../src/config/load';
+import { loadNpdConfig } from '../../../src/engine/rules/npd-config';
+import { LogMonitor } from '../../../src/engine/rules/log-monitor';
+import { buildRuleSet } from '../../../src/engine/rules/rule-set';
+import { configDir } from '../../helpers/tmp';
+
+const NPD_MODULE = 'k8s.io/node-problem-detector@v1.36.0';
+
+function npdConfigDir(): string {
+  const out = execFileSync('go', ['mod', 'download', '-json', NPD_MODULE], { encoding: 'utf8', cwd: '/' });
+  return join((JSON.parse(out) as { Dir: string }).Dir, 'config');
+}
+
+t.test("NPD's shipped kernel, readonly and systemd monitors load and behave as in NPD", async (t) => {
+  const dir = npdConfigDir();
+  const kernel = loadNpdConfig(join(dir, 'kernel-monitor.json'));
+  t.same(kernel.source.matches, ['_TRANSPORT=kernel'], 'kmsg is read from the journal kernel transport');
+  t.equal(kernel.source.name, 'npd:kernel-monitor');
+  t.equal(kernel.source.lookbackMs, 5 * 60_000);
+  t.ok(kernel.conditions.some((c) => c.type === 'KernelDeadlock' && c.reason === 'KernelHasNoDeadlock'));
+  const systemd = loadNpdConfig(join(dir, 'systemd-monitor.json'));
+  t.same(systemd.source.matches, ['SYSLOG_IDENTIFIER=systemd']);
+  t.ok(loadNpdConfig(join(dir, 'readonly-monitor.json')).source.rules.length > 0);
+
+  const seen: string[] = [];
+  const m = new LogMonitor(kernel.source, new Map(kernel.conditions.map((c) => [c.type, c])), {
+    event: (e) => seen.push(`event ${e.reason}`),
+    condition: (c) => seen.push(`${c.type}=${c.status} ${c.reason}`),
+  }, '');
+  for (const message of ['INFO: task docker:20744 blocked for more than 120 seconds.', 'divide error: 0000 [#1] PREEMPT SMP NOPTI']) {
+    m.process({ message, realtimeUs: 1, bootId: '' });
+  }
+  t.same(seen.sort(), ['KernelDeadlock=True DockerHung', 'event TaskHung'], "NPD's own rules, with NPD's blind spot for newer oops wording");
+});
+
+t.test('listed in the ini, NPD configs join the rule set; mistakes name the file and JSON path', async (t) => {
+  const dir = npdConfigDir();
+  const cfg = configDir({ 'a.ini': `[journal]\nnpd_configs = ${join(dir, 'kernel-monitor.json')}\n` });
+  const set = buildRuleSet(loadConfig(cfg));
+  t.ok(set.sources.some((s) => s.name === 'npd:kernel-monitor'));
+  t.ok(set.conditions.has('CperHardwareErrorFatal'));
+
+  const bad = join(configDir({}), 'bad.json');
+  const write = (doc: unknown) => writeFileSync(bad, JSON.stringify(doc));
+  write({ plugin: 'filelog', source: 'x', rules: [] });
+  t.throws(() => loadNpdConfig(bad), /bad\.json: plugin: "filelog" is not supported/);
+  write({ plugin: 'kmsg', source: 'x', conditions: [], rules: [{ type: 'temporary', reason: 'R', pattern: '(?=x)' }] });
+  t.throws(() => loadNpdConfig(bad), /bad\.json: rules\[0\]\.pattern: invalid RE2 pattern/);
+  write({ plugin: 'kmsg', source: 'x', conditions: [], rules: [{ type: 'permanent', condition: 'Nope', reason: 'R', pattern: 'x' }] });
+  t.throws(() => loadNpdConfig(bad), /rules\[0\]\.condition: "Nope" is not in "conditions"/);
+  writeFileSync(bad, '{ not json');
+  t.throws(() => loadNpdConfig(bad), /bad\.json: cannot load node-problem-detector config/);
+});
+
+t.test('ini rule mistakes: bad pattern, unknown source, missing condition, with file:line', async (t) => {
+  const cfg = configDir({
+    'a.ini': [
+      '[source "kernel"]', 'matches = _TRANSPORT=kernel', '',
+      '[rule "Bad"]', 'source = kernel', 'reason = X', 'pattern = (unclosed', '',
+      '[rule "Orphan"]', 'source = kmsg', 'reason = X', 'pattern = x', '',
+      '[rule "NoCond"]', 'source = kernel', 'kind = permanent', 'reason = X', 'pattern = x', '',
+    ].join('\n'),
+  });
+  const err = (() => {
+    try {
+      buildRuleSet(loadConfig(cfg));
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return '';
+  })();
+  t.match(err, /a\.ini:7: \[rule "Bad"\] pattern: invalid RE2 pattern "\(unclosed"/);
+  t.match(err, /a\.ini:10: \[rule "Orphan"\] source: no enabled \[source "kmsg"\] \(enabled sources: kernel\)/);
+  t.match(err, /a\.ini:16: \[rule "NoCond"\] condition: a permanent rule needs an enabled \[condition "…"\]/);
+});
