@@ -6,7 +6,7 @@ import type { ConditionReport, EventReport } from '../../../src/types';
 const BOOT = 'a'.repeat(32);
 const MIN = 60_000_000; // µs
 
-function rule(over: Partial<RuleSpec> & { pattern: string; revert?: string }): RuleSpec {
+function rule(over: Omit<Partial<RuleSpec>, 'pattern' | 'revert'> & { pattern: string; revert?: string }): RuleSpec {
   const { pattern, revert, ...rest } = over;
   const spec: RuleSpec = { name: 'R', kind: 'temporary', condition: '', reason: 'Reason', count: 1, windowMs: 20 * 60_000, ...rest, pattern: compilePattern(pattern) };
   if (revert) spec.revert = compilePattern(revert);
