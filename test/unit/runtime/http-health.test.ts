@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { probeHttpHealth } from '../../../src/sources/runtime/http-health';
 
-async function serve(t: Tap.Test, handler: Parameters<typeof createServer>[1]): Promise<string> {
+async function serve(t: { teardown(fn: () => unknown): void }, handler: Parameters<typeof createServer>[1]): Promise<string> {
   const server: Server = createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => {
