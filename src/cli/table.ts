@@ -10,8 +10,12 @@ const COLOURS: Record<CheckStatus, string> = {
 const RESET = '\x1b[0m';
 
 export function colourStatus(status: CheckStatus, colour: boolean): string {
-  const label = status.toUpperCase();
-  return colour ? `${COLOURS[status]}${label}${RESET}` : label;
+  return paint(status.toUpperCase(), status, colour);
+}
+
+/** `text` in the colour of `status` when writing to a terminal. */
+export function paint(text: string, status: CheckStatus, colour: boolean): string {
+  return colour ? `${COLOURS[status]}${text}${RESET}` : text;
 }
 
 /** Lays out rows under a header; the last column is not padded so long messages wrap naturally. */

@@ -14,6 +14,15 @@ export interface ConditionDeclaration {
   message: string;
   setAfter?: number;
   clearAfter?: number;
+  /** A reboot resets the condition to False (e.g. a kernel deadlock ends with the boot). */
+  clearOnReboot?: boolean;
+}
+
+/** What survives an agent restart: the published conditions and the reports behind them. */
+export interface ConditionSnapshot {
+  bootId: string;
+  conditions: NodeCondition[];
+  reports: ConditionReport[];
 }
 
 export class ConditionConflictError extends Error {
@@ -44,7 +53,7 @@ export class ConditionTable {
         `condition ${decl.type} is already owned by ${existing.decl.owner}; ${decl.owner} cannot report it too (use another type)`,
       );
     }
-    const full = { setAfter: 1, clearAfter: 1, ...decl };
+    const full = { setAfter: 1, clearAfter: 1, clearOnReboot: false, ...decl };
     if (existing) {
       existing.decl = full;
       return;
@@ -86,6 +95,29 @@ export class ConditionTable {
   withdraw(type: string, source: string): void {
     const entry = this.entries.get(type);
     if (entry?.reports.delete(source)) this.evaluate(entry);
+  }
+
+  snapshot(bootId: string): ConditionSnapshot {
+    const entries = [...this.entries.values()];
+    return {
+      bootId,
+      conditions: entries.map((e) => ({ ...e.current })),
+      reports: entries.flatMap((e) => [...e.reports.values()]),
+    };
+  }
+
+  /**
+   * Takes back the state saved before a restart, so conditions are not reset to False before their
+   * sources have spoken again (NPD issue #304). After a reboot, types declared clearOnReboot start afresh.
+   */
+  restore(snapshot: ConditionSnapshot, bootId: string): void {
+    const rebooted = snapshot.bootId !== bootId;
+    const keep = (type: string): boolean => {
+      const entry = this.entries.get(type);
+      return entry !== undefined && !(rebooted && entry.decl.clearOnReboot);
+    };
+    for (const c of snapshot.conditions) if (keep(c.type)) this.adopt(c);
+    for (const r of snapshot.reports) if (keep(r.type)) this.entries.get(r.type)?.reports.set(r.source, r);
   }
 
   onChange(listener: (changed: NodeCondition) => void): void {

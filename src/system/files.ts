@@ -1,6 +1,6 @@
 // File system helpers with the failure modes a daemon needs.
-import { mkdirSync } from 'node:fs';
-import { resolve, sep } from 'node:path';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { dirname, resolve, sep } from 'node:path';
 
 /**
  * mkdir -p that fails on the first component it cannot create. Node's own recursive mkdir loops
@@ -16,5 +16,27 @@ export function makeDirs(path: string, mode: number): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
+  }
+}
+
+/**
+ * Replaces `path` so that a crash at any moment leaves either the old or the new content: write a
+ * temporary file, fsync it, rename it over the target, fsync the directory.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
   }
 }
