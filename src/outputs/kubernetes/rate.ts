@@ -1,0 +1,72 @@
+// Back-off and rate limiting for API writes, so that thousands of nodes neither retry in lockstep after an
+// outage nor crowd the API server's system-node-high queue the kubelets' heartbeats share.
+
+/** Exponential back-off with jitter: attempt n waits a random time in [½, 1] × min(max, initial × 2ⁿ). */
+export class Backoff {
+  private attempt = 0;
+
+  constructor(
+    private readonly initialMs: number,
+    private readonly maxMs: number,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  next(): number {
+    const ceiling = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.attempt, 30));
+    this.attempt++;
+    return Math.round(ceiling * (0.5 + 0.5 * this.random()));
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+
+  get failures(): number {
+    return this.attempt;
+  }
+}
+
+/** `burst` tokens, one more every `refillMs`. */
+export class TokenBucket {
+  private tokens: number;
+  private updated: number;
+
+  constructor(
+    private readonly burst: number,
+    private readonly refillMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.tokens = burst;
+    this.updated = now();
+  }
+
+  take(): boolean {
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Milliseconds until take() can succeed; 0 when it can now. */
+  waitMs(): number {
+    this.refill();
+    return this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) * this.refillMs);
+  }
+
+  /** True when the bucket is full again: it holds no information and can be dropped. */
+  full(): boolean {
+    this.refill();
+    return this.tokens >= this.burst;
+  }
+
+  private refill(): void {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + (t - this.updated) / this.refillMs);
+    this.updated = t;
+  }
+}
+
+/** ±10 % so that periodic work of many nodes does not line up. */
+export function jitter(ms: number, random: () => number = Math.random): number {
+  return Math.round(ms * (0.9 + 0.2 * random()));
+}
