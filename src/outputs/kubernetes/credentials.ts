@@ -28,7 +28,8 @@ const EXPIRY_MARGIN_MS = 10_000;
 const EXEC_TIMEOUT_MS = 60_000;
 const EXEC_OUTPUT_LIMIT = 1 << 20;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+// Not unref'ed: the caller awaits it, and the wait is bounded (about a second).
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Cached {
   stamp: string;
