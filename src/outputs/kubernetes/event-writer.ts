@@ -50,7 +50,10 @@ interface Suppressed {
 }
 
 export interface EventWriterStatus {
-  pending: number;
+  /** Events waiting to be sent (at most MAX_QUEUE). */
+  queued: number;
+  /** Events held back by the rate limit, to be reported in a summary. */
+  held: number;
   sent: number;
   suppressed: number;
   failed: number;
@@ -98,7 +101,7 @@ export class EventWriter {
   status(): EventWriterStatus {
     let held = 0;
     for (const s of this.suppressed.values()) held += s.count;
-    return { pending: this.queue.length + held, ...this.counts };
+    return { queued: this.queue.length, held, ...this.counts };
   }
 
   stop(): void {
@@ -157,11 +160,11 @@ export class EventWriter {
       }
       this.suppressed.delete(reason);
       if (s.count === 1) {
-        this.queue.push({ report: s.last, count: 1 });
+        this.enqueue({ report: s.last, count: 1 });
       } else {
         const since = new Date(s.since).toISOString();
         const rate = `${this.opts.burst} at once, then one every ${formatDuration(this.opts.refillMs)}`;
-        this.queue.push({
+        this.enqueue({
           report: {
             source: s.last.source,
             severity: s.warning ? 'Warning' : 'Normal',
@@ -171,7 +174,6 @@ export class EventWriter {
           count: s.count,
         });
       }
-      this.pump();
     }, Math.max(1, this.bucketFor(reason).waitMs()));
     timer.unref();
     this.summaryTimers.set(reason, timer);

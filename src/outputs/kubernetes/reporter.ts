@@ -43,7 +43,7 @@ export interface ReporterStatus {
   /** Condition changes not yet on the Node plus events waiting to be sent. */
   pending: number;
   conditionWrites: number;
-  events: { sent: number; suppressed: number; failed: number };
+  events: { queued: number; held: number; sent: number; suppressed: number; failed: number };
 }
 
 const NAMESPACE = 'default';
@@ -148,9 +148,9 @@ export class NodeReporter {
       connected: this.connected,
       lastWriteAt: w.lastWriteAt,
       lastError: this.connectError ?? w.lastError,
-      pending: w.pending + e.pending,
+      pending: w.pending + e.queued + e.held,
       conditionWrites: w.writes,
-      events: { sent: e.sent, suppressed: e.suppressed, failed: e.failed },
+      events: e,
     };
   }
 
