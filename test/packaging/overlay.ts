@@ -3,7 +3,6 @@
 // no systemd running inside. Needs root.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface RunResult {
@@ -44,7 +43,8 @@ export function mountOverlay(t: { teardown(fn: () => void): void }): Overlay {
   if (process.getuid?.() !== 0) {
     throw new Error('the image-bake test needs root: it mounts an overlay of / and chroots into it (run as root)');
   }
-  const dir = mkdtempSync(join(tmpdir(), 'nha-bake-'));
+  // /var/tmp: a real filesystem on hosts whose /tmp is a size-limited tmpfs; the upper layer gets ~110 MB.
+  const dir = mkdtempSync('/var/tmp/nha-bake-');
   const root = join(dir, 'root');
   for (const d of ['upper', 'work', 'root']) mkdirSync(join(dir, d));
   t.teardown(() => {
