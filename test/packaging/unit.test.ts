@@ -50,6 +50,8 @@ t.test('the settings the agent relies on', async (t) => {
   t.same(values('ExecReload'), ['/bin/kill -HUP $MAINPID'], 'reload is SIGHUP');
   t.same(values('WatchdogSec'), ['30s']);
   t.same(values('Restart'), ['always']);
+  t.same(values('RestartSec'), ['10s']);
+  t.same([...values('StartLimitIntervalSec'), ...values('StartLimitBurst')], ['10min', '10'], 'a crash loop gives up after ten starts');
   t.same(values('StateDirectory'), ['node-health']);
   t.same(values('StateDirectoryMode'), ['0700']);
   t.same(values('RuntimeDirectory'), ['node-health'], 'the status socket lives in /run/node-health');
