@@ -1,6 +1,6 @@
 // The .deb as dpkg and lintian see it: layout, modes, control fields, conffiles, maintainer scripts.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -8,6 +8,11 @@ import { ensurePackages } from '../helpers/packages';
 
 const root = join(__dirname, '../..');
 const { deb } = ensurePackages();
+/** The shipped configuration: every etc/*.ini of the repository, in /etc/node-health. */
+const configFiles = readdirSync(join(root, 'etc'))
+  .filter((f) => f.endsWith('.ini'))
+  .map((f) => `/etc/node-health/${f}`)
+  .sort();
 const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
 
 /** path -> mode string ("-rwxr-xr-x") and owner, from `dpkg-deb -c`. */
@@ -28,7 +33,7 @@ t.test('files, modes and owners', async (t) => {
     '/usr/lib/node-health-agent/node-health-agent.js': '-rw-r--r--',
     '/usr/lib/node-health-agent/node_health_native.node': '-rw-r--r--',
     '/lib/systemd/system/node-health-agent.service': '-rw-r--r--',
-    '/etc/node-health/node-health.ini': '-rw-r--r--',
+    ...Object.fromEntries(configFiles.map((f) => [f, '-rw-r--r--'])),
     '/usr/share/doc/node-health-agent/copyright': '-rw-r--r--',
     '/usr/share/doc/node-health-agent/changelog.Debian.gz': '-rw-r--r--',
     '/usr/share/doc/node-health-agent/LICENSE.node': '-rw-r--r--',
@@ -75,7 +80,8 @@ t.test('control fields: version, architecture, dependencies', async (t) => {
 
 t.test('conffiles: the shipped configuration is the operator\'s', async (t) => {
   const conffiles = run('dpkg-deb', '-I', deb, 'conffiles').trim().split('\n');
-  t.same(conffiles, ['/etc/node-health/node-health.ini']);
+  t.ok(configFiles.includes('/etc/node-health/node-health.ini'), 'the main file is among them');
+  t.same(conffiles.sort(), configFiles, 'every shipped .ini is a conffile');
 });
 
 t.test('maintainer scripts are the POSIX scripts of packaging/scripts', async (t) => {

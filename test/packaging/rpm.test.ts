@@ -1,12 +1,17 @@
 // The .rpm as rpm sees it: files and modes, requirements, %config(noreplace), scriptlets.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ensurePackages } from '../helpers/packages';
 
 const root = join(__dirname, '../..');
 const { rpm } = ensurePackages();
+/** The shipped configuration: every etc/*.ini of the repository, in /etc/node-health. */
+const configFiles = readdirSync(join(root, 'etc'))
+  .filter((f) => f.endsWith('.ini'))
+  .map((f) => `/etc/node-health/${f}`)
+  .sort();
 const query = (...args: string[]) =>
   execFileSync('rpm', ['-qp', ...args, rpm], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
 
@@ -22,7 +27,7 @@ t.test('files, modes and owners (rpm -qlp)', async (t) => {
   const modes = new Map(rows.map((r) => [r.split(' ')[2], r.split(' ').slice(0, 2).join(' ')]));
   const expected: Record<string, string> = {
     '/etc/node-health': 'drwxr-xr-x root:root',
-    '/etc/node-health/node-health.ini': '-rw-r--r-- root:root',
+    ...Object.fromEntries(configFiles.map((f) => [f, '-rw-r--r-- root:root'])),
     '/usr/bin/node-health-agent': '-rwxr-xr-x root:root',
     '/usr/lib/node-health-agent': 'drwxr-xr-x root:root',
     '/usr/lib/node-health-agent/node': '-rwxr-xr-x root:root',
@@ -47,9 +52,9 @@ t.test('requirements (rpm -qp --requires)', async (t) => {
 });
 
 t.test('configuration is %config(noreplace)', async (t) => {
-  t.same(query('--configfiles').trim().split('\n'), ['/etc/node-health/node-health.ini']);
+  t.same(query('--configfiles').trim().split('\n').sort(), configFiles, 'every shipped .ini is a config file');
   const flags = query('--qf', '[%{FILENAMES} %{FILEFLAGS:fflags}\n]').trim().split('\n');
-  t.ok(flags.includes('/etc/node-health/node-health.ini cn'), `config (c) and noreplace (n): ${flags.join('; ')}`);
+  for (const f of configFiles) t.ok(flags.includes(`${f} cn`), `${f}: config (c) and noreplace (n)`);
   t.ok(flags.filter((f) => !f.startsWith('/etc/')).every((f) => !/ \S*c/.test(f)), 'nothing outside /etc is a config file');
 });
 
