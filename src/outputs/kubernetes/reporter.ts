@@ -163,7 +163,8 @@ export class NodeReporter {
   }
 
   private api(): KubeClient {
-    if (!this.client) throw new KubeError('KUBECONFIG_NOT_FOUND', 'not connected');
+    // The writers start only after the Node was read, which needs the client.
+    if (!this.client) throw new KubeError('KUBECONFIG_NOT_FOUND', 'not connected to the API server yet');
     return this.client;
   }
 

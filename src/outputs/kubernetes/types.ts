@@ -26,7 +26,7 @@ export interface EventObject {
   count?: number;
 }
 
-/** The two calls the condition writer makes, bound to one Node. */
+/** The call the condition writer makes, bound to one Node. */
 export interface NodeStatusApi {
   patchStatus(body: unknown): Promise<NodeObject>;
 }
