@@ -2,6 +2,7 @@
 // docs/configuration.md and etc/node-health.ini follow this table; a test keeps them in step.
 import { key, probe, type KeySpec } from './key';
 import { journalFamilies, journalSections } from './sections/journal';
+import { pluginFamilies, pluginSections } from './sections/plugins';
 import { repairSections } from './sections/repair';
 import { kubernetesSections } from './sections/kubernetes';
 
@@ -127,6 +128,7 @@ export const schema = {
   ...journalSections,
   ...repairSections,
   ...kubernetesSections,
+  ...pluginSections,
 } as const;
 
 /**
@@ -135,6 +137,7 @@ export const schema = {
  */
 export const families = {
   ...journalFamilies,
+  ...pluginFamilies,
 } as const;
 
 export type Schema = typeof schema;
