@@ -15,6 +15,7 @@ Napi::Error SystemError(Napi::Env env, const std::string& what, int negative_err
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nha::RegisterNotify(env, exports);
   nha::RegisterJournalSend(env, exports);
+  nha::RegisterJournalReader(env, exports);
   return exports;
 }
 

@@ -1,10 +1,61 @@
-// The agent's native addon (src/native): sd_notify, the watchdog interval and structured journal entries.
+// The agent's native addon (src/native): sd_notify, the watchdog interval, structured journal entries and
+// reading the journal (sd-journal).
 // In the packages the addon sits beside the bundle; running from source it is the build's
 // dist/node_health_native.node (npm run build:native).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { extname, join, resolve } from 'node:path';
 import { AgentError, messageOf } from '../errors';
+
+/** What `new Journal()` opens: the local system journal by default, else a directory or explicit files. */
+export interface NativeJournalOptions {
+  directory?: string;
+  files?: string[];
+  /** OR of ANDs: [{ _TRANSPORT: 'kernel' }, { SYSLOG_IDENTIFIER: 'kubelet' }]; an empty object matches all. */
+  matches: Array<Record<string, string>>;
+  /** MESSAGE longer than this many bytes is cut (at a character boundary) and marked. */
+  maxMessageBytes: number;
+}
+
+/** One `read()`: entries as columns (the journal reader turns them into objects). */
+export interface NativeJournalBatch {
+  /** Entries read; fewer than asked means the end of the journal for now. */
+  count: number;
+  /** MESSAGE per entry ('' when absent): invalid UTF-8 replaced by U+FFFD, over the limit cut and marked. */
+  messages: string[];
+  /** __REALTIME_TIMESTAMP per entry (µs). */
+  realtimeUs: Float64Array;
+  /** Four indices into `strings` per entry: SYSLOG_IDENTIFIER, _SYSTEMD_UNIT, _TRANSPORT, _BOOT_ID (0 = ''). */
+  fields: Uint16Array;
+  strings: string[];
+  /** Entries skipped because their header could not be read. */
+  unreadable: number;
+}
+
+/** An open sd-journal handle (src/native/journal_reader.cc). Calls throw Errors with `.errno` on failure. */
+export interface NativeJournal {
+  /** Next read starts after the entry at `cursor` (or the first one after where it was); false if it cannot be parsed. */
+  seekCursor(cursor: string): boolean;
+  /** Next read starts at the first entry at or after `usec` (realtime µs). */
+  seekRealtime(usec: number): void;
+  /** Next read starts after the newest matching entry, whose cursor is returned; null (start at the head) when there is none. */
+  seekTail(): string | null;
+  /** Up to `max` (1-10000) entries after the current position. */
+  read(max: number): NativeJournalBatch;
+  /** Cursor of the entry read last; null before any. */
+  cursor(): string | null;
+  /** sd_journal_get_fd: the inotify fd; throws when inotify cannot be set up (EMFILE: instances exhausted). */
+  fd(): number;
+  /** sd_journal_process: 0 nothing new, 1 entries appended, 2 files added or removed. */
+  process(): number;
+  /** When the journal must be processed without an event (CLOCK_MONOTONIC µs; network file systems), or -1. */
+  timeoutUsec(): number;
+  /** uv_poll on the inotify fd: onChange(sd_journal_process() result, or a negative errno) on each wake-up. */
+  watch(onChange: (change: number) => void): void;
+  unwatch(): void;
+  /** Stops watching, closes files and the inotify fd; safe to repeat. */
+  close(): void;
+}
 
 export interface Native {
   /** sd_notify(3): true when NOTIFY_SOCKET was set and the message sent; throws when sending failed. */
@@ -13,10 +64,14 @@ export interface Native {
   watchdogUsec(): number;
   /** One journal entry; names are journald field names (MESSAGE, PRIORITY, NODE_HEALTH_CHECK, ...). */
   journalSend(fields: Record<string, string>): void;
+  /** Opens a journal; throws with `.errno` when it cannot be opened or a match is invalid. */
+  Journal: new (options: NativeJournalOptions) => NativeJournal;
+  /** 0 when sd-journal can open the file, else the errno it fails with (EBADMSG, ENODATA, ... for a corrupt file). */
+  journalProbe(path: string): number;
 }
 
 const ADDON = 'node_health_native.node';
-const EXPORTS = ['notify', 'watchdogUsec', 'journalSend'] as const;
+const EXPORTS = ['notify', 'watchdogUsec', 'journalSend', 'Journal', 'journalProbe'] as const;
 
 let cached: Native | undefined;
 

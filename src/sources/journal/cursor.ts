@@ -1,0 +1,133 @@
+// The journal position that survives restarts: the cursor of the last entry handed on, saved in the state
+// directory so a restarted agent resumes after it instead of replaying old lines as new events.
+// Saving costs two fsyncs, so it happens at most every N entries or T ms; a cursor not yet saved is
+// written when T has passed even if no further entry comes, so a crash replays at most T ms of entries.
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { AgentError, messageOf } from '../../errors';
+
+export interface CursorStoreOptions {
+  /** Save after this many entries since the last save. */
+  everyEntries: number;
+  /** Save when this many ms have passed since the last save (with a one-shot timer when entries stop). */
+  everyMs: number;
+  /** Errors of saves made by the timer, which has no caller to throw to. */
+  onError?: (err: AgentError) => void;
+}
+
+// s=<seqnum id>;i=<seqnum>;b=<boot id>;m=<monotonic>;t=<realtime>;x=<xor hash>, all hex.
+const CURSOR = /^s=[0-9a-f]{32};i=[0-9a-f]+;b=[0-9a-f]{32};m=[0-9a-f]+;t=[0-9a-f]+;x=[0-9a-f]+$/;
+
+export class CursorStore {
+  /** Why the last load or save failed, for status and logs; null when the last one worked. */
+  lastError: string | null = null;
+  private pending: string | undefined;
+  private pendingEntries = 0;
+  private lastSaveMs = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly opts: CursorStoreOptions,
+  ) {
+    if (!Number.isInteger(opts.everyEntries) || opts.everyEntries < 1) {
+      throw new RangeError(`CursorStore: everyEntries must be a whole number ≥ 1, got ${opts.everyEntries}`);
+    }
+    if (!Number.isFinite(opts.everyMs) || opts.everyMs < 0) {
+      throw new RangeError(`CursorStore: everyMs must be a number of ms ≥ 0, got ${opts.everyMs}`);
+    }
+  }
+
+  /** The saved cursor; undefined when none was saved or the file does not hold a journal cursor. */
+  load(): string | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new AgentError(
+        'STATE_DIR_UNWRITABLE',
+        `cannot read the journal cursor ${this.path}: ${messageOf(err)}; check the state directory's permissions`,
+        { cause: err },
+      );
+    }
+    const cursor = text.trim();
+    if (!CURSOR.test(cursor)) {
+      this.lastError = `${this.path} does not hold a journal cursor; ignored (reading starts at the start point)`;
+      return undefined;
+    }
+    return cursor;
+  }
+
+  /** `cursor` is the position after `entriesSinceLast` more entries; saved when the limits say so. */
+  offer(cursor: string, entriesSinceLast: number): void {
+    this.pending = cursor;
+    this.pendingEntries += entriesSinceLast;
+    const elapsed = Date.now() - this.lastSaveMs;
+    if (this.pendingEntries >= this.opts.everyEntries || elapsed >= this.opts.everyMs) {
+      this.save();
+      return;
+    }
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        try {
+          this.save();
+        } catch (err) {
+          this.opts.onError?.(err as AgentError);
+        }
+      }, this.opts.everyMs - elapsed);
+      this.timer.unref();
+    }
+  }
+
+  /** Saves a cursor not yet saved (on stop) and cancels the timer. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.save();
+  }
+
+  // tmp file + fsync + rename + fsync of the directory: after a crash the file holds either the old
+  // cursor or the new one, never a torn write, and the rename itself is durable.
+  private save(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const cursor = this.pending;
+    if (cursor === undefined) return;
+    const tmp = `${this.path}.tmp`;
+    try {
+      const fd = openSync(tmp, 'w', 0o600);
+      try {
+        writeSync(fd, `${cursor}\n`);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.path);
+      const dir = openSync(dirname(this.path), 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // Nothing was created, or it is already gone.
+      }
+      const e = new AgentError(
+        'STATE_DIR_UNWRITABLE',
+        `cannot save the journal cursor to ${this.path}: ${messageOf(err)}; check that the state directory is writable`,
+        { cause: err },
+      );
+      this.lastError = e.message;
+      throw e;
+    }
+    this.lastError = null;
+    this.pending = undefined;
+    this.pendingEntries = 0;
+    this.lastSaveMs = Date.now();
+  }
+}
