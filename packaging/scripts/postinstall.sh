@@ -18,7 +18,10 @@ case "${1:-}" in
     # dpkg passes the old version both on upgrade and on a reinstall after "remove" (the conffiles
     # stayed); preremove leaves the marker only in the second case.
     if [ -n "${2:-}" ] && [ ! -e "$marker" ]; then action=upgrade; else action=install; fi ;;
-  abort-upgrade | abort-remove | abort-deconfigure) action=install ;;
+  # A removal whose stop failed: the unit is still enabled; make sure it runs.
+  abort-remove) action=install ;;
+  # Nothing was stopped or disabled for an upgrade or a deconfigure: leave enablement alone.
+  abort-upgrade | abort-deconfigure) action=upgrade ;;
   1) action=install ;;
   [2-9] | [1-9][0-9]*) action=upgrade ;;
   *) say "postinstall called with unknown argument '${1:-}', nothing done"; exit 0 ;;
