@@ -133,8 +133,6 @@ private_key = \$dir/ca.key
 default_md = sha256
 policy = policy_any
 unique_subject = no
-# Keep the subject in the order given: O=system:nodes, CN=system:node:<name>, as the kubelet's are.
-preserve = yes
 rand_serial = yes
 [policy_any]
 commonName = supplied
@@ -163,8 +161,9 @@ issue() {
   openssl ecparam -name prime256v1 -genkey -noout -out "$key" 2>/dev/null
   chmod 600 "$key"
   openssl req -new -key "$key" -subj "$subject" -out "$csr" 2>/dev/null
-  # Backdated a minute so clocks a little apart still accept it.
-  openssl ca -batch -notext -config "$pki/ca.cnf" -extensions "$kind" -in "$csr" -out "$cert" \
+  # Backdated a minute so clocks a little apart still accept it. -preserveDN keeps the subject in the
+  # order given (O=system:nodes, CN=system:node:<name>, as the kubelet's are), not the policy's.
+  openssl ca -batch -notext -preserveDN -config "$pki/ca.cnf" -extensions "$kind" -in "$csr" -out "$cert" \
     -startdate "$(utc $((now - 60)))" -enddate "$(utc $((now + valid)))" >/dev/null 2>"$csr.err" ||
     { cat "$csr.err" >&2; rm -f "$csr" "$csr.err"; die "openssl could not sign $subject"; }
   rm -f "$csr" "$csr.err"

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { KubeClient } from '../../src/outputs/kubernetes/client';
 import { ConditionWriter } from '../../src/outputs/kubernetes/condition-writer';
+import { loadKubeconfig, parseKubeconfig } from '../../src/outputs/kubernetes/kubeconfig';
 import { NodeReporter, type KubernetesConfig } from '../../src/outputs/kubernetes/reporter';
 import type { NodeObject } from '../../src/outputs/kubernetes/types';
 import type { NodeCondition } from '../../src/types';
@@ -56,6 +57,15 @@ t.test('against a real API server', async (t) => {
       const c = await cluster.condition(node, type);
       return c && ok(c) ? c : undefined;
     });
+
+  t.test("the node's credentials are laid out as on a kubeadm node and resolve there when copied to /", async (t) => {
+    const conf = parseKubeconfig('/etc/kubernetes/kubelet.conf', readFileSync(cluster.kubeletConf('node-a'), 'utf8'));
+    t.same(conf.clientCert, { file: '/var/lib/kubelet/pki/kubelet-client-current.pem' });
+    t.same(conf.clientKey, { file: '/var/lib/kubelet/pki/kubelet-client-current.pem' });
+    t.equal(conf.server, cluster.server);
+    const subject = execFileSync('openssl', ['x509', '-noout', '-subject', '-in', join(cluster.nodeRoot('node-a'), 'var/lib/kubelet/pki/kubelet-client-current.pem')]);
+    t.equal(subject.toString().trim(), 'subject=O = system:nodes, CN = system:node:node-a');
+  });
 
   t.test('sets and clears an owned condition; lastTransitionTime moves only on a flip', async (t) => {
     const { r } = await start(t, cluster.kubeletConf('node-a'));
@@ -143,7 +153,7 @@ t.test('against a real API server', async (t) => {
     // The write itself, as the condition writer makes it.
     const wlog = recordingLogger();
     const client = new KubeClient(
-      (await import('../../src/outputs/kubernetes/kubeconfig')).loadKubeconfig(cluster.kubeletConf('node-c')),
+      loadKubeconfig(cluster.kubeletConf('node-c')),
       { userAgent: 'test', timeoutMs: 10_000 },
     );
     t.teardown(() => client.close());
