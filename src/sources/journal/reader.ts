@@ -154,6 +154,8 @@ export class JournalReader {
   private pollMs = POLL_MIN_MS;
   private readAtLastTick = 0;
   private lastOpenMs = 0;
+  /** The journal's directories (found at open) and their state (inode, mtime) when last looked at. */
+  private dirList: JournalDir[] = [];
   private dirs = '';
   /** Journal files seen: true when sd-journal can open them, false when corrupt (counted once). */
   private readonly files = new Map<string, boolean>();
@@ -234,9 +236,9 @@ export class JournalReader {
       if (files.length === 0) {
         throw new AgentError('CONFIG_UNREADABLE', `none of the journal files can be read: ${this.opts.files.join(', ')}`);
       }
-    } else {
-      this.scanFiles();
     }
+    this.dirList = this.journalDirs();
+    if (!this.opts.files) this.scanFiles();
     let j: NativeJournal;
     try {
       j = new this.native.Journal({
@@ -353,7 +355,13 @@ export class JournalReader {
       this.fail(`waiting for ${this.describe()} failed: ${errnoName(-change)}`);
       return;
     }
-    if (change === SD_JOURNAL_INVALIDATE) this.scanFiles();
+    // sd-journal reports files it added or removed (INVALIDATE), not the ones it failed to open: a
+    // changed directory is looked at for new files to probe.
+    const dirs = this.dirState();
+    if (change === SD_JOURNAL_INVALIDATE || dirs !== this.dirs) {
+      this.dirs = dirs;
+      this.scanFiles();
+    }
     this.armTimeout(this.journal);
     this.schedulePump();
   }
@@ -419,8 +427,8 @@ export class JournalReader {
     this.scheduleTick();
   }
 
-  /** The directories holding the journal's files, and the files sd-journal looks at in each. */
-  private journalDirs(): Array<{ dir: string; wanted: (name: string) => boolean }> {
+  /** The directories holding the journal's files and which files in each sd-journal reads. */
+  private journalDirs(): JournalDir[] {
     const isJournal = (n: string): boolean => n.endsWith('.journal') || n.endsWith('.journal~');
     if (this.opts.files) {
       return [...new Set(this.opts.files.map((f) => dirname(f)))].map((dir) => ({ dir, wanted: () => false }));
@@ -445,7 +453,7 @@ export class JournalReader {
   }
 
   private dirState(): string {
-    return this.journalDirs()
+    return this.dirList
       .map(({ dir }) => {
         try {
           const s = statSync(dir);
@@ -462,7 +470,7 @@ export class JournalReader {
   /** Probes journal files not seen before; sd-journal skips the ones it cannot open, this counts them. */
   private scanFiles(): void {
     const present = new Set<string>();
-    for (const { dir, wanted } of this.journalDirs()) {
+    for (const { dir, wanted } of this.dirList) {
       for (const name of safeReaddir(dir)) {
         if (!wanted(name)) continue;
         const path = join(dir, name);
@@ -507,6 +515,11 @@ export class JournalReader {
   private warn(message: string): void {
     this.opts.onWarning?.(message);
   }
+}
+
+interface JournalDir {
+  dir: string;
+  wanted: (name: string) => boolean;
 }
 
 function safeReaddir(dir: string): string[] {

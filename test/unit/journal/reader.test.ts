@@ -312,6 +312,19 @@ t.test('event-driven: entries written later arrive through inotify, in batches t
   t.equal(new Set(ticksAt).size, 10, `one batch per event-loop turn (turn of each batch: ${ticksAt.join(',')})`);
   t.equal(r.state().waitMode, 'inotify');
   t.equal(r.state().lastError, null);
+
+  // A corrupt file appearing beside them: skipped, counted and reported once; reading goes on.
+  const garbage = join(aside, 'bad.journal');
+  writeFileSync(garbage, Buffer.alloc(50_000, 0x5a));
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(garbage, old, old);
+  renameSync(garbage, join(dir, 'bad.journal'));
+  await writeJournal(dir, 'live', lines(1, 9000));
+  await until('an entry after the corrupt file', () => got.entries.length === 5004);
+  await writeJournal(dir, 'live', lines(1, 9001));
+  await until('one more', () => got.entries.length === 5005);
+  t.equal(r.state().corruptFilesSkipped, 1);
+  t.same(got.warnings, [`journal file ${join(dir, 'bad.journal')} cannot be read (EBADMSG); skipped`]);
 });
 
 t.test('stop() leaves no fds and nothing that keeps the process alive', async (t) => {
