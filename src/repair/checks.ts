@@ -1,0 +1,137 @@
+// The same probes and verdicts as the daemon, once, for `diagnose`: nothing is repaired, no state kept.
+// The units are read over a D-Bus connection opened for the run and closed after it.
+import type { Config } from '../config/schema';
+import type { Check } from '../sources/check';
+import { ContainerdClient } from '../sources/runtime/containerd';
+import { probeContainerd, probeHealthz, type Probe } from '../sources/runtime/probes';
+import { SystemdBus } from '../sources/units/systemd-bus';
+import { UnitWatcher, type UnitState } from '../sources/units/unit-watcher';
+import type { CheckStatus, Finding } from '../types';
+import { judge, type HealthState } from './policy';
+
+const BUS_TIMEOUT_MS = 3000;
+
+const STATUS_OF: Record<HealthState, CheckStatus> = {
+  healthy: 'ok',
+  failing: 'problem',
+  settling: 'warning',
+  absent: 'warning',
+  unknown: 'unknown',
+};
+
+interface UnitsRead {
+  states: Map<string, UnitState>;
+  error?: string;
+}
+
+/** Reads the units' states over a fresh connection; an unreachable bus is an error, not an exception. */
+async function readUnits(units: string[], busAddress: string | undefined): Promise<UnitsRead> {
+  const bus = new SystemdBus(busAddress ? { address: busAddress, reconnectMaxMs: 500 } : { reconnectMaxMs: 500 });
+  const states = new Map<string, UnitState>();
+  try {
+    await bus.open(BUS_TIMEOUT_MS);
+    const watcher = new UnitWatcher(bus, units);
+    await watcher.refreshAll();
+    for (const u of units) {
+      const s = watcher.get(u);
+      if (s) states.set(u, s);
+    }
+    return { states };
+  } catch (err) {
+    return { states, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    bus.stop();
+  }
+}
+
+function componentCheck(
+  component: string,
+  section: string,
+  title: string,
+  unit: string | undefined,
+  probe: () => Promise<Probe>,
+  busAddress: string | undefined,
+): Check {
+  return {
+    component,
+    name: 'health',
+    async run() {
+      const [p, units] = await Promise.all([probe(), unit ? readUnits([unit], busAddress) : Promise.resolve(undefined)]);
+      const state = unit ? units?.states.get(unit) : undefined;
+      // One-shot: a cooldown needs history, so a unit that just started is judged like any other.
+      const health = judge({
+        title,
+        unitName: unit ?? component,
+        section,
+        unit: state,
+        probe: p.result,
+        cooldownMs: 0,
+        monoNowUs: 0,
+      });
+      const findings: Finding[] = [{ subject: unit ?? '', status: STATUS_OF[health.state], reason: health.reason, message: health.message }];
+      if (units?.error) {
+        findings.push({ subject: unit ?? '', status: 'unknown', reason: 'UnitStateUnknown', message: `cannot read ${unit} over D-Bus: ${units.error}` });
+      }
+      // The probe's own findings, less the failure the verdict already states.
+      findings.push(...p.findings.filter((f) => !(f.status === 'problem' && f.reason === health.reason)));
+      return health.state === 'absent' ? findings.filter((f) => f.status !== 'problem') : findings;
+    },
+  };
+}
+
+function legacyCheck(config: Config, busAddress: string | undefined): Check {
+  return {
+    component: 'systemd',
+    name: 'legacy-monitors',
+    async run() {
+      const units = config.repair.legacy_units;
+      const read = await readUnits(units, busAddress);
+      if (read.error) return [{ status: 'unknown', reason: 'UnitStateUnknown', message: `cannot read units over D-Bus: ${read.error}` }];
+      const found = units.flatMap((u) => {
+        const s = read.states.get(u);
+        return s && s.loadState === 'loaded' && s.unitFileState !== 'masked' ? [s] : [];
+      });
+      if (found.length === 0) return [{ status: 'ok', reason: 'NoLegacyMonitor', message: `none of ${units.join(', ')} is installed` }];
+      return found.map((s) => ({
+        subject: s.name,
+        status: 'warning' as const,
+        reason: 'LegacyMonitorFound',
+        message:
+          `${s.name} is installed (${s.activeState}, ${s.unitFileState || 'no unit file state'}) and restarts the runtime or kubelet by ` +
+          `itself; set [repair] legacy_monitors = mask, or systemctl disable --now ${s.name}`,
+      }));
+    },
+  };
+}
+
+/** The checks `diagnose` runs for the enabled components, and the legacy monitor check. */
+export function runtimeChecks(config: Config, busAddress?: string): Check[] {
+  const checks: Check[] = [];
+  const { containerd, kubelet, kube_proxy } = config;
+  if (containerd.enabled) {
+    checks.push(
+      componentCheck('containerd', 'containerd', 'Containerd', containerd.unit, async () => {
+        const client = new ContainerdClient(containerd.socket);
+        try {
+          return await probeContainerd(client, containerd);
+        } finally {
+          client.close();
+        }
+      }, busAddress),
+    );
+  }
+  if (kubelet.enabled) {
+    checks.push(
+      componentCheck('kubelet', 'kubelet', 'Kubelet', kubelet.unit, () =>
+        probeHealthz('Kubelet', 'the kubelet', kubelet.healthz_url, kubelet.timeout), busAddress),
+    );
+  }
+  if (kube_proxy.enabled) {
+    checks.push(
+      componentCheck('kube-proxy', 'kube_proxy', 'KubeProxy', undefined, () =>
+        probeHealthz('KubeProxy', 'kube-proxy', kube_proxy.livez_url, kube_proxy.timeout), busAddress),
+    );
+  }
+  checks.push(legacyCheck(config, busAddress));
+  return checks;
+}
