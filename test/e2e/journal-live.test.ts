@@ -194,6 +194,11 @@ t.test('live journald in a box', async (t) => {
     t.same(records.filter((r) => r.warning), [], 'no warnings');
     t.equal(records[records.length - 1]!.state!.lastError, null);
     t.equal(records[records.length - 1]!.state!.waitMode, 'inotify');
+    // Vacuumed files are let go of: no descriptor left on a deleted journal file.
+    const pid = (await box.check(['systemctl', 'show', '-p', 'MainPID', '--value', first.unit])).trim();
+    const fds = await box.check(['sh', '-c', `ls -l /proc/${pid}/fd | grep '\\.journal'`]);
+    t.notMatch(fds, /\(deleted\)/, 'no deleted journal file held open');
+    t.comment(`reader holds ${fds.trim().split('\n').length} journal files open`);
   });
 
   t.test('a restarted reader resumes after its cursor and replays nothing', async (t) => {

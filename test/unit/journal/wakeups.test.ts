@@ -130,6 +130,10 @@ t.test('inotify: appended entries arrive without polling; stop() lets the proces
   t.same(child.lines(), ['line 3', 'line 4']);
   const s = await child.state();
   t.equal(s.state!.lastError, null);
+  await new Promise((r) => setTimeout(r, 3000));
+  const idle = (await child.state()).cpuMs! - s.cpuMs!;
+  t.comment(`CPU while idle with inotify: ${idle.toFixed(1)} ms over 3 s`);
+  t.ok(idle < 50, 'no timer, no busy loop while nothing happens');
   t.same(child.messages.filter((m) => m.warning), []);
   t.ok((await child.stop()) < 2000, 'exited on its own');
   t.equal(await child.exited, 0);
