@@ -7,6 +7,9 @@ import type { UnitState } from '../sources/units/unit-watcher';
 import type { ConditionReport, EventReport } from '../types';
 import { judge, type Health, type RepairPolicy } from './policy';
 
+/** How long after an abnormal exit the unit's next state is awaited, to tell whether systemd restarts it. */
+const EXIT_SETTLE_MS = 200;
+
 export interface ConditionSpec {
   type: string;
   /** Reason and message while False (node-problem-detector's, so existing tooling keeps working). */
@@ -210,12 +213,18 @@ export class ComponentMonitor {
 
   private noteExit(state: UnitState, previous: UnitState | undefined): void {
     if (!previous || state.result === previous.result || state.result === 'success' || state.result === '') return;
-    const restarting = state.subState === 'auto-restart' || state.activeState === 'activating';
-    const message =
-      `${state.name} ended abnormally (Result=${state.result}, main PID was ${previous.mainPid || 'unknown'}); ` +
-      (restarting ? 'systemd restarts it' : 'systemd will not restart it by itself');
-    this.deps.log.warning(message, { unit: state.name, component: this.spec.name, result: state.result });
-    this.deps.event({ source: this.source, severity: 'Warning', reason: `${this.spec.title}Exited`, message });
+    // systemd sets the result first and moves to failed, then (Restart=) to auto-restart within the
+    // same moment: look a little later to say which it is.
+    const timer = setTimeout(() => {
+      const now = this.deps.unitState(state.name) ?? state;
+      const restarting = now.subState === 'auto-restart' || now.activeState === 'activating' || now.activeState === 'active';
+      const message =
+        `${state.name} ended abnormally (Result=${state.result}, main PID was ${previous.mainPid || 'unknown'}); ` +
+        (restarting ? 'systemd restarts it' : 'systemd will not restart it by itself');
+      this.deps.log.warning(message, { unit: state.name, component: this.spec.name, result: state.result });
+      this.deps.event({ source: this.source, severity: 'Warning', reason: `${this.spec.title}Exited`, message });
+    }, EXIT_SETTLE_MS);
+    timer.unref();
   }
 
   private logTransition(previous: Health): void {

@@ -17,15 +17,6 @@ import { budget, decide, type Budget, type Health, type RepairPolicy } from './p
 
 /** Actions shown by `status`. */
 export const STATUS_ACTIONS = 20;
-/** Condition types this module reports. Never EKS's reserved ones (ContainerRuntimeReady, …): see docs/repair.md. */
-export const CONDITION_TYPES = [
-  'ContainerRuntimeUnhealthy',
-  'KubeletUnhealthy',
-  'KubeProxyUnhealthy',
-  'FrequentContainerdRestart',
-  'FrequentKubeletRestart',
-] as const;
-
 /** A condition type to declare to the condition table; `shared` types may already be owned by the journal rules. */
 export interface RepairConditionDeclaration {
   type: string;

@@ -91,6 +91,7 @@ export class RepairLedger {
     const entry: LedgerEntry = { ...intent };
     this.entries.push(entry);
     this.byId.set(entry.id, entry);
+    this.maybeCompact();
     return entry;
   }
 
@@ -100,6 +101,7 @@ export class RepairLedger {
     const outcome: Outcome = { kind: 'outcome', id, at: now.toISOString(), ...fields };
     this.append(outcome);
     entry.outcome = outcome;
+    this.maybeCompact();
     return entry;
   }
 
@@ -177,7 +179,10 @@ export class RepairLedger {
     // A new file's directory entry must be durable too, or a crash could lose the whole file.
     if (fresh) syncDir(dirname(this.path));
     this.lines++;
-    // Two lines per action: compact once the file holds twice what is kept.
+  }
+
+  /** Two lines per action: compact once the file holds twice what is kept. Called after memory is updated. */
+  private maybeCompact(): void {
     if (this.lines > 4 * KEEP_ACTIONS) this.compact();
   }
 
