@@ -316,36 +316,50 @@ export class JournalReader {
 
   // --- reading --------------------------------------------------------------------------------------
 
-  private readBatch(j: NativeJournal): number {
+  /** The next batch from the journal; journal errors throw here, the consumer's own in deliver(). */
+  private fetch(j: NativeJournal): { entries: JournalEntry[]; cursor: string } | undefined {
     const b = j.read(this.opts.batchSize);
     this.caughtUp = b.count < this.opts.batchSize;
     this.st.unreadableEntries += b.unreadable;
-    if (b.count === 0) return 0;
-    const entries = toEntries(b);
+    if (b.count === 0) return undefined;
     const cursor = j.cursor();
-    if (cursor === null) throw new Error('journal reader: no cursor after reading entries');
-    this.position = cursor;
-    this.st.entriesRead += b.count;
-    this.st.lastEntryUs = entries[b.count - 1]!.realtimeUs;
-    this.onBatch(entries, cursor);
-    return b.count;
+    if (cursor === null) throw new Error('no cursor after reading entries');
+    return { entries: toEntries(b), cursor };
   }
 
-  // One batch per event-loop turn, so a backlog never blocks the loop for long.
+  private deliver(batch: { entries: JournalEntry[]; cursor: string }): void {
+    const { entries, cursor } = batch;
+    this.position = cursor;
+    this.st.entriesRead += entries.length;
+    this.st.lastEntryUs = entries[entries.length - 1]!.realtimeUs;
+    this.onBatch(entries, cursor);
+  }
+
+  private readBatch(j: NativeJournal): number {
+    const batch = this.fetch(j);
+    if (!batch) return 0;
+    this.deliver(batch);
+    return batch.entries.length;
+  }
+
+  // One batch per event-loop turn, so a backlog never blocks the loop for long. An exception thrown by
+  // the consumer is not a journal failure: it propagates (as an uncaught exception).
   private schedulePump(): void {
     if (this.pump || !this.running) return;
     this.pump = setImmediate(() => {
       this.pump = undefined;
       const j = this.journal;
       if (!j || !this.running) return;
-      let n: number;
+      let batch: { entries: JournalEntry[]; cursor: string } | undefined;
       try {
-        n = this.readBatch(j);
+        batch = this.fetch(j);
       } catch (err) {
         this.fail(`reading ${this.describe()} failed: ${messageOf(err)}`);
         return;
       }
-      if (n === this.opts.batchSize) this.schedulePump();
+      if (!batch) return;
+      if (batch.entries.length === this.opts.batchSize) this.schedulePump();
+      this.deliver(batch);
     });
   }
 
