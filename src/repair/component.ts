@@ -58,6 +58,8 @@ export class ComponentMonitor {
   /** Times of the unit's starts seen within the frequent-restart window. */
   starts: number[] = [];
   private counted: { exitUs: number; nRestarts: number } | undefined;
+  /** An abnormal exit being watched: did systemd schedule an automatic restart? */
+  private exit: { autoRestart: boolean } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
   private again = false;
@@ -212,15 +214,17 @@ export class ComponentMonitor {
   }
 
   private noteExit(state: UnitState, previous: UnitState | undefined): void {
+    if (this.exit && state.subState === 'auto-restart') this.exit.autoRestart = true;
     if (!previous || state.result === previous.result || state.result === 'success' || state.result === '') return;
-    // systemd sets the result first and moves to failed, then (Restart=) to auto-restart within the
-    // same moment: look a little later to say which it is.
+    // systemd sets the result and moves to failed, then (Restart=) to auto-restart within the same
+    // moment: watch the next states briefly to say which it is.
+    const exit = { autoRestart: state.subState === 'auto-restart' };
+    this.exit = exit;
     const timer = setTimeout(() => {
-      const now = this.deps.unitState(state.name) ?? state;
-      const restarting = now.subState === 'auto-restart' || now.activeState === 'activating' || now.activeState === 'active';
+      if (this.exit === exit) this.exit = undefined;
       const message =
         `${state.name} ended abnormally (Result=${state.result}, main PID was ${previous.mainPid || 'unknown'}); ` +
-        (restarting ? 'systemd restarts it' : 'systemd will not restart it by itself');
+        (exit.autoRestart ? 'systemd restarts it' : 'systemd will not restart it by itself');
       this.deps.log.warning(message, { unit: state.name, component: this.spec.name, result: state.result });
       this.deps.event({ source: this.source, severity: 'Warning', reason: `${this.spec.title}Exited`, message });
     }, EXIT_SETTLE_MS);

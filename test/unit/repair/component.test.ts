@@ -119,9 +119,10 @@ t.test('a crash is an event saying whether systemd restarts the unit', async (t)
     message: /containerd\.service ended abnormally \(Result=signal, main PID was 100\); systemd restarts it$/,
   });
   setUnit({ result: 'success', mainPid: 200, inactiveExitUs: NOW * 1000 });
-  // Restart=no: it stays failed.
+  // Restart=no: it stays failed until the agent itself starts it again, within the moment watched.
   setUnit({ result: 'core-dump', mainPid: 0 });
   setUnit({ activeState: 'failed', subState: 'failed', result: 'core-dump', mainPid: 0 });
+  setUnit({ activeState: 'active', subState: 'running', result: 'success', mainPid: 300, inactiveExitUs: (NOW + 1) * 1000 });
   await settle();
   t.match(events[1]?.message, /Result=core-dump, main PID was 200\); systemd will not restart it by itself/);
 });
