@@ -291,7 +291,7 @@ export class PluginMonitor {
       job.lingering = outcome.lingering.then(() => {
         job.lingering = undefined;
         job.pid = undefined;
-        this.log.info(`plugin ${job.name}: pid ${outcome.pid} has exited at last and was reaped`, { check: `plugins/${job.name}` });
+        if (!this.stopped) this.log.info(`plugin ${job.name}: pid ${outcome.pid} has exited at last and was reaped`, { check: `plugins/${job.name}` });
       });
     }
     this.logChange(job, previous, outcome);
@@ -344,7 +344,7 @@ export class PluginMonitor {
   /** Logs when a plugin turns bad or recovers, not every run. */
   private logChange(job: Job, previous: RunOutcome | undefined, outcome: RunOutcome): void {
     if (previous?.status === outcome.status && previous.exit === outcome.exit) return;
-    const fields = { check: `plugins/${job.name}`, file: job.group.group.origin };
+    const fields = { check: `plugins/${job.name}`, ...(!job.group.group.fromIni && { file: job.group.group.origin }) };
     if (outcome.status === 'ok') {
       if (previous) this.log.info(`plugin ${job.name}: ${outcome.exit} again`, fields);
       return;

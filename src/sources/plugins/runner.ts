@@ -7,7 +7,8 @@
 //     run ends Unknown after the kill grace and `lingering` settles when it finally exits (NPD #1050);
 //   - output kept open by an escaped descendant does not hold the result: after the exit it gets a short
 //     drain, then the pipes are closed.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
@@ -56,20 +57,25 @@ export function runPlugin(spec: RunSpec): Promise<RunOutcome> {
   const startedAt = new Date();
   const started = performance.now();
   const problem = inspectExecutable(spec.path);
-  if (problem) {
-    return Promise.resolve({
-      status: 'unknown',
-      output: cut(problem.message, spec.maxOutputLength),
-      exit: 'not started',
-      stderr: '',
-      timedOut: false,
-      startedAt,
-      durationMs: 0,
-    });
-  }
+  const notStarted = (message: string): RunOutcome => ({
+    status: 'unknown',
+    output: cut(message, spec.maxOutputLength),
+    exit: 'not started',
+    stderr: '',
+    timedOut: false,
+    startedAt,
+    durationMs: 0,
+  });
+  if (problem) return Promise.resolve(notStarted(problem.message));
 
+  let child: ChildProcessByStdio<null, Readable, Readable>;
+  try {
+    child = spawn(spec.path, spec.args, { cwd: spec.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    // Arguments spawn refuses outright (e.g. a NUL byte).
+    return Promise.resolve(notStarted(`cannot start plugin ${spec.path}: ${messageOf(err)}`));
+  }
   return new Promise((resolve) => {
-    const child = spawn(spec.path, spec.args, { cwd: spec.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const pid = child.pid;
     if (pid !== undefined) spec.onSpawn?.(pid);
     const stdout = capture(child.stdout);
@@ -147,7 +153,8 @@ export function runPlugin(spec: RunSpec): Promise<RunOutcome> {
       // Only a failure to start comes here (we never signal the child through this object).
       if (pid !== undefined) return;
       exitText = 'not started';
-      finish({ status: 'unknown', output: cut(`cannot start plugin ${spec.path}: ${messageOf(err)}`, spec.maxOutputLength), exit: exitText });
+      const { status, output, exit } = notStarted(`cannot start plugin ${spec.path}: ${messageOf(err)}`);
+      finish({ status, output, exit });
     });
 
     child.on('exit', (code, signal) => {

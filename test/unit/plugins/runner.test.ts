@@ -100,6 +100,11 @@ t.test('missing, non-executable and insecure plugins are not started and say why
     status: 'unknown',
     output: `plugin ${writable}: mode 777 lets group or others write it; refusing it (chmod go-w ${writable})`,
   });
+  t.match(await runPlugin(spec(dir, 'say.sh', ['0', 'nul\u0000byte'], { maxOutputLength: 200 })), {
+    status: 'unknown',
+    exit: 'not started',
+    output: new RegExp(`^cannot start plugin ${dir}/say\\.sh: .*null bytes`),
+  });
   const foreign = join(dir, 'foreign.sh');
   writeFileSync(foreign, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
   chownSync(foreign, 1234, 0);
