@@ -14,7 +14,8 @@ await build({
   sourcemap: 'linked',
   minifySyntax: true,
   // The native addon is loaded at run time from beside the bundle (or the build tree in development).
-  external: ['*.node'],
+  // dbus-next requires `x11` only to find a desktop session bus, which a host agent never uses.
+  external: ['*.node', 'x11'],
   define: { __AGENT_VERSION__: JSON.stringify(pkg.version) },
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',

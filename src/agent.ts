@@ -4,21 +4,42 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type LoadedConfig } from './config/load';
 import { CheckTable } from './engine/check-table';
+import { ConditionStore } from './engine/condition-store';
+import { ConditionConflictError, ConditionTable, type ConditionDeclaration } from './engine/conditions';
+import { buildRuleSet, type RuleSet } from './engine/rules/rule-set';
 import { Scheduler } from './engine/scheduler';
 import { AgentError, messageOf } from './errors';
+import { NodeReporter } from './outputs/kubernetes/reporter';
 import { createLogger, type Logger } from './outputs/log';
+import { AgentMetrics, MetricsError, MetricsServer } from './outputs/metrics/server';
+import { RuntimeHealth } from './repair/health';
 import { StatusServer } from './outputs/status/server';
 import { runCheck } from './sources/check';
 import { enabledChecks, type ScheduledCheck } from './sources/checks';
+import { journalDeclarations, JournalMonitor } from './sources/journal/monitor';
+import { PluginMonitor } from './sources/plugins/monitor';
+import { currentBootId } from './system/boot';
 import type { Native } from './system/native';
 import { makeDirs } from './system/files';
 import { ServiceManager } from './system/sd-notify';
+import type { EventReport, NodeCondition, ProblemSink } from './types';
 import { VERSION } from './version';
 
 export interface AgentOptions {
   configDir?: string;
+  /** --node-name from the command line. */
+  nodeName?: string;
   native: () => Native;
 }
+
+/** What the configuration builds; made in full before anything running is replaced. */
+interface Plan {
+  loaded: LoadedConfig;
+  rules: RuleSet | undefined;
+  declarations: ConditionDeclaration[];
+}
+
+const RECENT_EVENTS = 50;
 
 interface ReloadOutcome {
   at: string;
@@ -36,24 +57,67 @@ export class Agent {
   private watchdogTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly status: StatusServer;
+  private readonly conditions = new ConditionTable();
+  private readonly bootId = currentBootId();
+  private readonly store: ConditionStore;
+  private readonly recentEvents: Array<EventReport & { at: string }> = [];
+  private journal: JournalMonitor | undefined;
+  private plugins: PluginMonitor | undefined;
+  private runtime: RuntimeHealth | undefined;
+  private reporter: NodeReporter | undefined;
+  private metricsServer: MetricsServer | undefined;
+  private readonly metrics = new AgentMetrics();
+  private lagTimer: NodeJS.Timeout | undefined;
+  private loaded: LoadedConfig;
+  private readonly sink: ProblemSink = {
+    condition: (r) => this.conditions.report(r),
+    event: (e) => this.recordEvent(e),
+  };
 
   private constructor(
     private readonly options: AgentOptions,
-    private loaded: LoadedConfig,
+    private plan: Plan,
     private readonly log: Logger,
     private readonly manager: ServiceManager,
   ) {
-    this.status = new StatusServer(socketPath(loaded), () => this.snapshot());
+    this.loaded = plan.loaded;
+    this.status = new StatusServer(socketPath(plan.loaded), () => this.snapshot());
+    this.store = new ConditionStore(
+      join(plan.loaded.config.agent.state_dir, 'conditions.json'),
+      () => this.conditions.snapshot(this.bootId),
+      (message) => this.log.warning(message),
+    );
+    this.conditions.onChange((c) => this.conditionChanged(c));
   }
 
   /** Loads the config and starts everything; throws AgentError for anything the operator must fix. */
   static async start(options: AgentOptions): Promise<Agent> {
-    const loaded = loadConfig(options.configDir, { required: options.configDir !== undefined });
+    const plan = makePlan(options.configDir);
+    const loaded = plan.loaded;
     ensureWritableDir(loaded.config.agent.state_dir);
     const log = createLogger(loaded.config.agent.log_level, options.native);
-    const agent = new Agent(options, loaded, log, new ServiceManager(options.native));
+    const agent = new Agent(options, plan, log, new ServiceManager(options.native));
     await agent.status.listen();
-    agent.schedule();
+    try {
+      await agent.startOutputs();
+      agent.plugins = agent.makePlugins(plan);
+      const { config } = loaded;
+      if (config.containerd.enabled || config.kubelet.enabled || config.kube_proxy.enabled) {
+        agent.runtime = await RuntimeHealth.create(config, log, agent.sink, config.agent.state_dir);
+      }
+      agent.applyDeclarations(agent.plugins);
+      const saved = agent.store.load();
+      if (saved) agent.conditions.restore(saved, agent.bootId);
+      agent.adoptFromNode(saved?.conditions.map((c) => c.type) ?? []);
+      agent.publish();
+      agent.startSources();
+      agent.runtime?.start();
+      agent.schedule();
+    } catch (err) {
+      await agent.status.close();
+      await agent.stopOutputs();
+      throw err;
+    }
     agent.petWatchdog();
     agent.manager.ready(agent.summary());
     log.info(`node-health-agent ${VERSION} started`, {
@@ -67,15 +131,30 @@ export class Agent {
   reload(): void {
     this.manager.reloading();
     try {
-      const next = loadConfig(this.options.configDir, { required: this.options.configDir !== undefined });
+      const plan = makePlan(this.options.configDir);
+      const next = plan.loaded;
       for (const key of ['state_dir', 'runtime_dir'] as const) {
         if (next.config.agent[key] !== this.loaded.config.agent[key]) {
           this.log.warning(`[agent] ${key} changed to ${next.config.agent[key]}; it takes effect at the next restart`);
         }
       }
+      for (const section of ['kubernetes', 'metrics', 'repair', 'containerd', 'kubelet', 'kube_proxy'] as const) {
+        if (JSON.stringify(next.config[section]) !== JSON.stringify(this.loaded.config[section])) {
+          this.log.warning(`[${section}] changed; it takes effect at the next restart (systemctl restart node-health-agent)`);
+        }
+      }
+      // Everything new is built before anything running is replaced: a bad config changes nothing.
+      const plugins = this.makePlugins(plan);
+      this.declarationsFor(plan, plugins);
+      this.stopSources();
+      this.plan = plan;
       this.loaded = next;
       this.generation++;
       this.log.setLevel(next.config.agent.log_level);
+      this.plugins = plugins;
+      this.applyDeclarations(plugins);
+      this.publish();
+      this.startSources();
       this.scheduler.stop();
       this.scheduler = new Scheduler();
       this.schedule();
@@ -97,10 +176,151 @@ export class Agent {
     this.stopping = true;
     this.manager.stopping();
     this.scheduler.stop();
+    this.stopSources();
+    await this.runtime?.stop();
+    this.store.flush();
+    await this.stopOutputs();
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     await this.status.close();
     this.log.info('node-health-agent stopped');
     this.log.close();
+  }
+
+  private makePlugins(plan: Plan): PluginMonitor | undefined {
+    return plan.loaded.config.plugins.enabled ? PluginMonitor.create(plan.loaded, this.log, this.sink) : undefined;
+  }
+
+  /**
+   * Every condition type the sources will report, each with one owner. The repair module's
+   * Frequent…Restart types are shared: when the journal rules own them, repair reports into them too.
+   */
+  private declarationsFor(plan: Plan, plugins: PluginMonitor | undefined): ConditionDeclaration[] {
+    const all = [...plan.declarations, ...(plugins?.declarations() ?? [])];
+    const owners = new Map<string, string>();
+    for (const d of all) {
+      const owner = owners.get(d.type);
+      if (owner !== undefined && owner !== d.owner) {
+        throw new AgentError(
+          'CONFIG_INVALID',
+          `condition ${d.type} is reported by both ${owner} and ${d.owner} settings; give one of them another type or disable it`,
+        );
+      }
+      owners.set(d.type, d.owner);
+    }
+    for (const d of this.runtime?.conditionDeclarations() ?? []) {
+      if (owners.has(d.type) && d.shared) continue;
+      if (owners.has(d.type)) {
+        throw new AgentError('CONFIG_INVALID', `condition ${d.type} is reported by both ${owners.get(d.type)} and repair settings`);
+      }
+      owners.set(d.type, d.owner);
+      all.push({ type: d.type, owner: d.owner, reason: d.reason, message: d.message });
+    }
+    return all;
+  }
+
+  /** Declares the condition types the configured sources own; types no longer configured are dropped. */
+  private applyDeclarations(plugins: PluginMonitor | undefined): void {
+    const declarations = this.declarationsFor(this.plan, plugins);
+    const dropped = this.conditions.retain(declarations.map((d) => d.type));
+    try {
+      for (const d of declarations) this.conditions.declare(d);
+    } catch (err) {
+      if (err instanceof ConditionConflictError) throw new AgentError('CONFIG_INVALID', err.message);
+      throw err;
+    }
+    if (dropped.length > 0) this.log.info(`conditions no longer configured: ${dropped.join(', ')}`);
+  }
+
+  private startSources(): void {
+    const { rules, loaded } = this.plan;
+    if (rules && rules.sources.length > 0) {
+      this.journal = new JournalMonitor(rules, loaded.config.journal, loaded.config.agent.state_dir, this.sink, this.log);
+      this.journal.start();
+    }
+    this.plugins?.start();
+  }
+
+  private stopSources(): void {
+    this.journal?.stop();
+    this.journal = undefined;
+    void this.plugins?.stop();
+  }
+
+  private async startOutputs(): Promise<void> {
+    const { config } = this.loaded;
+    if (config.metrics.enabled) {
+      try {
+        this.metricsServer = await MetricsServer.start(config.metrics, this.metrics, this.log);
+      } catch (err) {
+        if (!(err instanceof MetricsError)) throw err;
+        this.log.error(`metrics are not served: ${err.message}`);
+      }
+    }
+    if (config.kubernetes.enabled) {
+      const reporter = await NodeReporter.create(config.kubernetes, this.log, {
+        nodeName: this.options.nodeName,
+        onRequest: (r) => this.metrics.recordApiRequest(r),
+      });
+      this.reporter = reporter;
+      this.metrics.watchReporter(() => reporter.status());
+    }
+    this.lagTimer = setInterval(() => {
+      const lags = (this.journal?.status() ?? []).map((j) => j.lagMs ?? 0);
+      if (lags.length > 0) this.metrics.setJournalLag(Math.max(...lags) / 1000);
+    }, 5000);
+    this.lagTimer.unref();
+  }
+
+  private async stopOutputs(): Promise<void> {
+    if (this.lagTimer) clearInterval(this.lagTimer);
+    await this.reporter?.stop();
+    await this.metricsServer?.stop();
+  }
+
+  /**
+   * The Node's current state of our condition types is adopted instead of reset (NPD resets them on
+   * every restart); the state saved locally before a restart is newer, so it wins for its types.
+   */
+  private adoptFromNode(savedTypes: string[]): void {
+    const reporter = this.reporter;
+    if (!reporter) return;
+    const skip = new Set(savedTypes);
+    const adopt = (conditions: NodeCondition[]): void => {
+      for (const c of conditions) if (!skip.has(c.type)) this.conditions.adopt(c);
+      skip.clear();
+      for (const c of conditions) skip.add(c.type);
+      this.publish();
+    };
+    const now = reporter.adopted();
+    if (now.length > 0) adopt(now);
+    else void reporter.whenAdopted().then(adopt);
+  }
+
+  /** Hands the whole desired state to the Kubernetes writer (it writes only what changed). */
+  private publish(): void {
+    this.reporter?.setConditions(this.conditions.conditions());
+  }
+
+  private conditionChanged(c: NodeCondition): void {
+    const text = `condition ${c.type} is now ${c.status}: ${c.reason}${c.message ? ` (${c.message})` : ''}`;
+    if (c.status === 'False') this.log.info(text, { condition: c.type, reason: c.reason });
+    else this.log.warning(text, { condition: c.type, reason: c.reason });
+    this.store.schedule();
+    this.metrics.setCondition(c);
+    if (c.status === 'True') this.metrics.countProblem(c.reason);
+    this.publish();
+    this.manager.status(this.summary());
+  }
+
+  private recordEvent(e: EventReport): void {
+    this.reporter?.event(e);
+    if (e.severity === 'Warning') this.metrics.countProblem(e.reason, e.count ?? 1);
+    this.recentEvents.push({ ...e, at: new Date().toISOString() });
+    if (this.recentEvents.length > RECENT_EVENTS) this.recentEvents.shift();
+    this.log.warning(`${e.reason}: ${e.message}${e.count && e.count > 1 ? ` (${e.count} times)` : ''}`, {
+      event: e.reason,
+      source: e.source,
+    });
   }
 
   private schedule(): void {
@@ -119,7 +339,9 @@ export class Agent {
         name: id,
         intervalMs,
         run: async () => {
-          const { appeared, cleared } = this.table.record(id, await runCheck(check));
+          const results = await runCheck(check);
+          this.metrics.recordCheck(id, (results[0]?.durationMs ?? 0) / 1000);
+          const { appeared, cleared } = this.table.record(id, results);
           for (const r of appeared) {
             const log = r.status === 'problem' ? this.log.error : this.log.warning;
             log(`${id}: ${r.message}`, { check: id, reason: r.reason, subject: r.subject });
@@ -143,7 +365,8 @@ export class Agent {
     const results = this.table.all();
     const bad = results.filter((r) => r.status === 'problem').length;
     const warn = results.filter((r) => r.status === 'warning').length;
-    return `config generation ${this.generation}; ${results.length} findings, ${bad} problems, ${warn} warnings`;
+    const active = this.conditions.conditions().filter((c) => c.status !== 'False').length;
+    return `config generation ${this.generation}; ${results.length} findings, ${bad} problems, ${warn} warnings; ${active} conditions set`;
   }
 
   private snapshot(): unknown {
@@ -160,8 +383,20 @@ export class Agent {
       },
       checks: results,
       problems: results.filter((r) => r.status !== 'ok'),
+      conditions: this.conditions.conditions(),
+      recentEvents: this.recentEvents,
+      journal: this.journal?.status() ?? [],
+      kubernetes: this.reporter?.status() ?? null,
+      plugins: this.plugins?.status() ?? [],
+      runtime: this.runtime?.status() ?? null,
     };
   }
+}
+
+function makePlan(configDir: string | undefined): Plan {
+  const loaded = loadConfig(configDir, { required: configDir !== undefined });
+  const rules = loaded.config.journal.enabled ? buildRuleSet(loaded) : undefined;
+  return { loaded, rules, declarations: rules ? journalDeclarations(rules) : [] };
 }
 
 function checkId(check: { component: string; name: string }): string {

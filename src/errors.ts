@@ -7,7 +7,8 @@ export type AgentErrorCode =
   | 'STATE_DIR_UNWRITABLE'
   | 'ALREADY_RUNNING'
   | 'DAEMON_UNREACHABLE'
-  | 'NATIVE_UNAVAILABLE';
+  | 'NATIVE_UNAVAILABLE'
+  | 'JOURNAL_UNAVAILABLE';
 
 export class AgentError extends Error {
   constructor(

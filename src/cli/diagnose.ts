@@ -1,7 +1,12 @@
 // `diagnose`: run every enabled local check once and print what was found.
 import { loadConfig } from '../config/load';
 import { runCheck } from '../sources/check';
+import { buildRuleSet } from '../engine/rules/rule-set';
 import { enabledChecks } from '../sources/checks';
+import { journalCheck } from '../sources/journal/check';
+import { PluginMonitor } from '../sources/plugins/monitor';
+import { createLogger } from '../outputs/log';
+import { runtimeChecks } from '../repair/checks';
 import type { CheckResult } from '../types';
 import { colourStatus, formatTable } from './table';
 
@@ -12,11 +17,20 @@ export interface DiagnoseOptions {
 
 /** Returns the exit code: 0 healthy, 1 a problem or an undecided check. */
 export async function diagnose(options: DiagnoseOptions, out: NodeJS.WriteStream = process.stdout): Promise<number> {
-  const { config } = loadConfig(options.configDir, { required: options.configDir !== undefined });
-  const results = (await Promise.all(enabledChecks(config).map(({ check }) => runCheck(check)))).flat();
+  const loaded = loadConfig(options.configDir, { required: options.configDir !== undefined });
+  const checks = enabledChecks(loaded.config).map(({ check }) => check);
+  if (loaded.config.journal.enabled) checks.push(journalCheck(buildRuleSet(loaded), loaded.config.journal));
+  checks.push(...runtimeChecks(loaded.config));
+  if (loaded.config.plugins.enabled) {
+    // Plugins run once here; their conditions and events are not reported anywhere but this table.
+    const quiet = { condition() {}, event() {} };
+    checks.push(...PluginMonitor.create(loaded, createLogger('error', undefined), quiet).checks());
+  }
+  const results = (await Promise.all(checks.map((check) => runCheck(check)))).flat();
 
   if (options.json) {
-    for (const r of results) out.write(`${JSON.stringify(r)}\n`);
+    // Every line has the same fields; a finding about the check as a whole has an empty subject.
+    for (const r of results) out.write(`${JSON.stringify({ ...r, subject: r.subject ?? '' })}\n`);
   } else {
     out.write(`${render(results, out.isTTY === true)}\n`);
   }

@@ -30,7 +30,8 @@ function buildProgram(): Command {
     .command('run')
     .description('run the daemon in the foreground (as systemd does)')
     .option('-c, --config-dir <dir>', 'directory of *.ini files (default /etc/node-health)')
-    .action(async (opts: { configDir?: string }) => {
+    .option('--node-name <name>', 'the Node to report on (default: [kubernetes] node_name, $NODE_NAME, the kubelet certificate, the hostname)')
+    .action(async (opts: { configDir?: string; nodeName?: string }) => {
       await run(opts);
     });
 

@@ -2,8 +2,8 @@
 import { Agent } from '../agent';
 import { loadNative } from '../system/native';
 
-export async function run(options: { configDir?: string }): Promise<void> {
-  const agent = await Agent.start({ configDir: options.configDir, native: loadNative });
+export async function run(options: { configDir?: string; nodeName?: string }): Promise<void> {
+  const agent = await Agent.start({ configDir: options.configDir, nodeName: options.nodeName, native: loadNative });
   process.on('SIGHUP', () => agent.reload());
   const shutdown = (): void => {
     void agent.stop().then(() => {

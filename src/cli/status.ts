@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../config/load';
 import { fetchStatus } from '../outputs/status/client';
 import type { RecordedResult } from '../engine/check-table';
-import { colourStatus, formatTable } from './table';
+import type { EventReport, NodeCondition } from '../types';
+import { colourStatus, formatTable, paint } from './table';
 
 export interface StatusOptions {
   configDir?: string;
@@ -18,6 +19,9 @@ interface DaemonStatus {
   uptimeSeconds: number;
   config: { generation: number; files: string[]; lastReload: { at: string; ok: boolean; error?: string } | null };
   checks: RecordedResult[];
+  conditions: NodeCondition[];
+  recentEvents: Array<EventReport & { at: string }>;
+  journal: Array<{ source: string; alive: boolean; lastEntryUs: number | null; lagMs: number | null; entriesRead: number; lastError: string | null; waitMode: string }>;
 }
 
 export async function status(options: StatusOptions, out: NodeJS.WriteStream = process.stdout): Promise<number> {
@@ -41,6 +45,36 @@ export async function status(options: StatusOptions, out: NodeJS.WriteStream = p
       state.checks.map((r) => [colourStatus(r.status, colour), `${r.component}/${r.check}`, r.subject ?? '', r.reason, r.at, r.message]),
     ),
   ];
+  if (state.conditions.length > 0) {
+    lines.push(
+      '',
+      formatTable(
+        ['CONDITION', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'],
+        state.conditions.map((c) => [c.type, paint(c.status, c.status === 'False' ? 'ok' : 'problem', colour), c.reason, c.lastTransitionTime, c.message]),
+      ),
+    );
+  }
+  if (state.journal.length > 0) {
+    lines.push(
+      '',
+      formatTable(
+        ['JOURNAL SOURCE', 'ALIVE', 'ENTRIES', 'LAST ENTRY', 'LAG', 'WAKE-UPS', 'LAST ERROR'],
+        state.journal.map((j) => [
+          j.source,
+          j.alive ? 'yes' : 'no',
+          String(j.entriesRead),
+          j.lastEntryUs === null ? '-' : new Date(j.lastEntryUs / 1000).toISOString(),
+          j.lagMs === null ? '-' : `${j.lagMs} ms`,
+          j.waitMode,
+          j.lastError ?? '',
+        ]),
+      ),
+    );
+  }
+  if (state.recentEvents.length > 0) {
+    lines.push('', 'Recent events:');
+    for (const e of state.recentEvents.slice(-10)) lines.push(`  ${e.at}  ${e.reason}${e.count && e.count > 1 ? ` ×${e.count}` : ''}: ${e.message}`);
+  }
   out.write(`${lines.join('\n')}\n`);
   return 0;
 }

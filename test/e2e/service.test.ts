@@ -60,7 +60,7 @@ t.test('install, run, reload, watchdog, upgrade and purge on a real systemd', as
     checks: Array<{ check: string }>;
   };
   t.equal(String(status.pid), active.MainPID, 'status answers from the running daemon');
-  t.same(status.config.files, ['/etc/node-health/node-health.ini']);
+  t.same(status.config.files, ['/etc/node-health/10-journal-rules.ini', '/etc/node-health/node-health.ini']);
   await until('first checks in status', async () => {
     const s = JSON.parse(await box.check(['node-health-agent', 'status', '--json'])) as { checks: unknown[] };
     return s.checks.length > 0;

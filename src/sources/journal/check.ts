@@ -1,0 +1,63 @@
+// `diagnose` for the journal: reads each source's lookback window once and reports what the rules
+// found there — conditions they would set and how often each event reason occurred.
+import type { Config } from '../../config/schema';
+import { LogMonitor } from '../../engine/rules/log-monitor';
+import type { RuleSet } from '../../engine/rules/rule-set';
+import { currentBootId } from '../../system/boot';
+import type { ConditionReport, Finding } from '../../types';
+import type { Check } from '../check';
+import { matchGroups } from './monitor';
+import { JournalReader } from './reader';
+import { bootTimeMs, startPoint } from './start-point';
+
+export function journalCheck(ruleSet: RuleSet, cfg: Config['journal'], directory?: string): Check {
+  return {
+    component: 'journal',
+    name: 'rules',
+    async run() {
+      const bootId = currentBootId();
+      const findings: Finding[] = [];
+      for (const source of ruleSet.sources) {
+        const events = new Map<string, { count: number; latest: string }>();
+        const conditions = new Map<string, ConditionReport>();
+        const monitor = new LogMonitor(source, ruleSet.conditions, {
+          event: (e) => {
+            const seen = events.get(e.reason);
+            events.set(e.reason, { count: (seen?.count ?? 0) + 1, latest: e.message });
+          },
+          condition: (c) => conditions.set(c.type, c),
+        }, bootId);
+        const reader = new JournalReader(
+          {
+            ...(directory !== undefined ? { directory } : {}),
+            matches: matchGroups(source.matches),
+            sinceUs: startPoint({ lookbackMs: source.lookbackMs, delayMs: source.delayMs, now: Date.now(), bootTimeMs: bootTimeMs() }),
+            maxMessageBytes: cfg.max_message_bytes,
+            batchSize: 1000,
+          },
+          (entries) => {
+            for (const e of entries) monitor.process(e);
+          },
+        );
+        let read: number;
+        try {
+          read = reader.drain();
+        } finally {
+          reader.stop();
+        }
+        const window = `last ${Math.round(source.lookbackMs / 60_000)}m`;
+        for (const c of conditions.values()) {
+          if (c.status !== 'True') continue;
+          findings.push({ subject: source.name, status: 'problem', reason: c.reason, message: `${c.type} would be set: ${c.message}` });
+        }
+        for (const [reason, e] of events) {
+          findings.push({ subject: source.name, status: 'warning', reason, message: `${e.count} in the ${window}; latest: ${e.latest}` });
+        }
+        if (conditions.size === 0 && events.size === 0) {
+          findings.push({ subject: source.name, status: 'ok', reason: 'NoRuleMatched', message: `${read} entries in the ${window}, no rule matched` });
+        }
+      }
+      return findings;
+    },
+  };
+}

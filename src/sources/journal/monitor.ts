@@ -1,0 +1,131 @@
+// Runs the log rules on the journal: one reader per source (each with its own matches and saved
+// position), each line through that source's LogMonitor, conditions to the engine, events through the
+// flood aggregator.
+import { join } from 'node:path';
+import type { Config } from '../../config/schema';
+import type { ConditionDeclaration } from '../../engine/conditions';
+import { EventAggregator } from '../../engine/event-aggregator';
+import { LogMonitor } from '../../engine/rules/log-monitor';
+import type { JournalSourceSpec, RuleSet } from '../../engine/rules/rule-set';
+import type { Logger } from '../../outputs/log';
+import { currentBootId } from '../../system/boot';
+import { makeDirs } from '../../system/files';
+import type { ProblemSink } from '../../types';
+import { CursorStore } from './cursor';
+import { JournalReader, type JournalReaderState } from './reader';
+import { bootTimeMs, startPoint } from './start-point';
+
+/** journald matches FIELD=value: the same field twice means either, different fields both. As a
+ * disjunction of conjunctions that is the product of each field's alternatives. */
+export function matchGroups(matches: readonly string[]): Array<Record<string, string>> {
+  const byField = new Map<string, string[]>();
+  for (const m of matches) {
+    const eq = m.indexOf('=');
+    const field = m.slice(0, eq);
+    byField.set(field, [...(byField.get(field) ?? []), m.slice(eq + 1)]);
+  }
+  let groups: Array<Record<string, string>> = [{}];
+  for (const [field, values] of byField) {
+    groups = groups.flatMap((g) => values.map((v) => ({ ...g, [field]: v })));
+  }
+  return groups;
+}
+
+export function journalDeclarations(ruleSet: RuleSet): ConditionDeclaration[] {
+  return [...ruleSet.conditions.values()].map((c) => ({
+    type: c.type,
+    owner: 'journal',
+    reason: c.reason,
+    message: c.message,
+    clearOnReboot: c.clearOnReboot,
+  }));
+}
+
+interface Running {
+  source: JournalSourceSpec;
+  reader: JournalReader;
+  cursor: CursorStore;
+  monitor: LogMonitor;
+}
+
+export interface JournalSourceStatus extends JournalReaderState {
+  source: string;
+  rules: number;
+}
+
+export class JournalMonitor {
+  private readonly running: Running[] = [];
+  private readonly aggregator: EventAggregator;
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly bootId = currentBootId();
+
+  constructor(
+    private readonly ruleSet: RuleSet,
+    private readonly cfg: Config['journal'],
+    private readonly stateDir: string,
+    private readonly sink: ProblemSink,
+    private readonly log: Logger,
+    /** Read these instead of the system journal (tests). */
+    private readonly directory?: string,
+  ) {
+    this.aggregator = new EventAggregator(cfg.event_window, (e) => sink.event(e));
+  }
+
+  start(): void {
+    const dir = join(this.stateDir, 'journal');
+    makeDirs(dir, 0o700);
+    for (const source of this.ruleSet.sources) {
+      const cursor = new CursorStore(join(dir, `${source.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.cursor`), {
+        everyEntries: this.cfg.cursor_every_entries,
+        everyMs: this.cfg.cursor_every,
+        onError: (err) => this.log.warning(err.message),
+      });
+      const saved = cursor.load();
+      const monitor = new LogMonitor(source, this.ruleSet.conditions, {
+        event: (e) => this.aggregator.report(e),
+        condition: (c) => this.sink.condition(c),
+      }, this.bootId);
+      const reader = new JournalReader(
+        {
+          ...(this.directory !== undefined ? { directory: this.directory } : {}),
+          matches: matchGroups(source.matches),
+          // A saved cursor that no longer parses falls back to the start point, not the tail.
+          ...(saved !== undefined ? { cursor: saved } : {}),
+          sinceUs: startPoint({ lookbackMs: source.lookbackMs, delayMs: source.delayMs, now: Date.now(), bootTimeMs: bootTimeMs() }),
+          maxMessageBytes: this.cfg.max_message_bytes,
+          batchSize: 1000,
+          onWarning: (m) => this.log.warning(`journal source ${source.name}: ${m}`),
+        },
+        (entries, position) => {
+          for (const e of entries) monitor.process(e);
+          cursor.offer(position, entries.length);
+        },
+      );
+      this.running.push({ source, reader, cursor, monitor });
+      reader.start();
+      this.log.info(`journal source ${source.name}: ${source.rules.length} rules, ${saved ? 'resuming after the saved position' : 'first start, reading back the lookback window'}`);
+    }
+    this.ticker = setInterval(() => this.tick(), 1000);
+    this.ticker.unref();
+  }
+
+  stop(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    for (const r of this.running) {
+      r.reader.stop();
+      r.cursor.flush();
+    }
+    this.running.length = 0;
+    this.aggregator.flush();
+  }
+
+  status(): JournalSourceStatus[] {
+    return this.running.map((r) => ({ source: r.source.name, rules: r.source.rules.length, ...r.reader.state() }));
+  }
+
+  private tick(): void {
+    const nowUs = Date.now() * 1000;
+    for (const r of this.running) r.monitor.tick(nowUs);
+    this.aggregator.tick();
+  }
+}
