@@ -16,7 +16,7 @@ need_root() {
 # real journal files; openssl makes a throwaway PKI. Go (1.24 or newer) must be on PATH: it builds nfpm and
 # the test cluster.
 apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
-  lintian rpm systemd-journal-remote openssl git)
+  lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -37,3 +37,8 @@ if ! "$gobin/nfpm" --version 2>/dev/null | grep -q "${nfpm_version#v}"; then
 fi
 
 npm ci --no-audit --no-fund
+
+# The test cluster's kube-apiserver and etcd, built from their Go modules and cached (about 8 minutes
+# cold on 2 cores; seconds afterwards).
+echo "setup: building the test cluster (kube-apiserver, etcd) if not cached"
+bash scripts/cluster/build.sh >/dev/null
