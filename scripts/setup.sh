@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything the build and the tests need on a fresh Debian/Ubuntu machine, then the npm
 # dependencies. Safe to run again: what is already there is kept.
+#   usage: scripts/setup.sh [--build]     (--build: only what building the agent needs, for `npm run diagnose`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+build_only=false
+case "${1:-}" in
+  --build) build_only=true ;;
+  '') ;;
+  *) echo "setup: unknown argument '$1' (usage: scripts/setup.sh [--build])" >&2; exit 2 ;;
+esac
 
 need_root() {
   if [ "$(id -u)" -ne 0 ]; then
@@ -17,6 +25,9 @@ need_root() {
 # the test cluster.
 apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
   lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs)
+if $build_only; then
+  apt_packages=(build-essential python3 pkg-config libsystemd-dev)
+fi
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -26,6 +37,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if $build_only; then
+  npm ci --no-audit --no-fund
+  exit 0
 fi
 
 # Go-built tools at pinned versions, cached in GOBIN (default ~/go/bin) so a second run is instant.
