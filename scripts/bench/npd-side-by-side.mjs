@@ -102,12 +102,12 @@ import { JournalReader } from './src/sources/journal/reader';
 import { matchGroups } from './src/sources/journal/monitor';
 import { TEST_BOOT_ID } from './test/helpers/journal-files';
 
-const [directory, etc, npdConfig] = process.argv.slice(2) as [string, string, string | undefined];
+const [directory, etc, npdConfig] = process.argv.slice(2) as [string, string, string];
 const status = (key: string): number => Number(new RegExp('^' + key + ':\\\\s+(\\\\d+) kB', 'm').exec(readFileSync('/proc/self/status', 'utf8'))![1]);
 const loaded = loadConfig(etc, { required: true });
 let source: JournalSourceSpec;
 let conditions: Map<string, ConditionSpec>;
-if (npdConfig) {
+if (npdConfig !== '') {
   const npd = loadNpdConfig(npdConfig);
   source = npd.source;
   conditions = new Map(npd.conditions.map((c) => [c.type, c]));
@@ -137,18 +137,24 @@ const monitor = new LogMonitor(source, conditions, {
 }, TEST_BOOT_ID);
 let anonPeak = 0;
 let batches = 0;
+let read = 0;
+// Anonymous RSS after each tenth of the entries: flat means memory does not grow with the backlog.
+const total = Number(process.argv[5]);
+const tenths: number[] = [];
 const reader = new JournalReader(
   { directory, matches: matchGroups(source.matches), sinceUs: 0, maxMessageBytes: loaded.config.journal.max_message_bytes, batchSize: 1000 },
   (entries) => {
     for (const e of entries) monitor.process(e);
+    read += entries.length;
     if (++batches % 50 === 0) anonPeak = Math.max(anonPeak, status('RssAnon'));
+    if (read >= ((tenths.length + 1) * total) / 10) tenths.push(status('RssAnon'));
   },
 );
 const entries = reader.drain();
 aggregator.flush();
 anonPeak = Math.max(anonPeak, status('RssAnon'));
 reader.stop();
-console.log(JSON.stringify({ entries, rules: source.rules.length, matched, byReason, emitted, becameTrue, lastTrue, anonPeakKb: anonPeak }));
+console.log(JSON.stringify({ entries, rules: source.rules.length, matched, byReason, emitted, becameTrue, lastTrue, anonPeakKb: anonPeak, tenths }));
 `;
 
 function freePort() {
@@ -184,13 +190,17 @@ async function runNpd(bin, config, bootOffsetS, timeoutMs) {
   );
   let npdPid = 0;
   let anonPeakKb = 0;
+  const samples = [];
   let statuses = 0;
   let tail = '';
   let log = '';
   const sample = () => {
     try {
       npdPid ||= childPid(child.pid);
-      if (npdPid) anonPeakKb = Math.max(anonPeakKb, procStatusKb(npdPid, 'RssAnon'));
+      if (!npdPid) return;
+      const kb = procStatusKb(npdPid, 'RssAnon');
+      anonPeakKb = Math.max(anonPeakKb, kb);
+      samples.push([performance.now() - t0, kb]);
     } catch {
       // it exited; the close handler says so
     }
@@ -222,7 +232,11 @@ async function runNpd(bin, config, bootOffsetS, timeoutMs) {
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     // problem_counter counts every event NPD makes: temporary matches and permanent rules' condition changes.
     const byReason = Object.fromEntries([...metrics.matchAll(/^problem_counter\{reason="([^"]+)"\} (\d+)/gm)].map((m) => [m[1], Number(m[2])]));
-    return { ...result, anonPeakKb, statuses, byReason, load };
+    const tenths = Array.from({ length: 10 }, (_, i) => {
+      const at = samples.findLast(([ms]) => ms <= ((i + 1) * result.wallS * 1000) / 10);
+      return at ? at[1] : 0;
+    });
+    return { ...result, anonPeakKb, statuses, byReason, tenths, load };
   } finally {
     clearInterval(sampler);
     child.removeAllListeners('close');
@@ -297,13 +311,15 @@ try {
   row('journalctl -o export > /dev/null', measure(['journalctl', ...fileArgs, '-o', 'export']));
   row('journalctl -o cat > /dev/null', measure(['journalctl', ...fileArgs, '-o', 'cat']));
   let agentByReason = {};
-  for (const [name, extra] of [['agent, shipped kernel rules', []], ["agent, NPD's kernel-monitor.json", [npdConfig]]]) {
-    const m = measure([node, agentOut, dir, join(root, 'etc'), ...extra], true);
+  const growth = [];
+  for (const [name, config] of [['agent, shipped kernel rules', ''], ["agent, NPD's kernel-monitor.json", npdConfig]]) {
+    const m = measure([node, agentOut, dir, join(root, 'etc'), config, String(total)], true);
     const inner = JSON.parse(m.out);
     if (inner.entries !== total) throw new Error(`${name}: read ${inner.entries} entries, not ${total}`);
     if (!inner.lastTrue.includes('sentinel0')) throw new Error(`${name}: the sentinel did not set its condition (last: ${inner.lastTrue})`);
     row(name, m, { anonPeakKb: inner.anonPeakKb, note: `${inner.rules} rules; ${inner.matched} temporary matches (${inner.emitted} events after aggregation), ${inner.becameTrue} condition True reports` });
     agentByReason = inner.byReason;
+    growth.push(`${name}: ${inner.tenths.map((kb) => Math.round(kb / 1024)).join(' ')}`);
   }
   const timeoutMs = Math.max(600_000, (total / 500) * 1000);
   const n = await runNpd(npd, npdConfig, ageS + 86_400, timeoutMs);
@@ -311,8 +327,9 @@ try {
   const npdTemporary = Object.fromEntries(Object.entries(n.byReason).filter(([r, c]) => !permanentReasons.has(r) && c > 0));
   const npdMatched = Object.values(npdTemporary).reduce((a, b) => a + b, 0);
   const npdChanges = Object.entries(n.byReason).filter(([r]) => permanentReasons.has(r)).reduce((a, [, c]) => a + c, 0);
-  row(`NPD ${NPD_VERSION}, kernel-monitor.json`, n, { note: `${adapted.rules.length} rules; ${npdMatched} temporary matches (problem_counter), ${npdChanges} condition changes; ${n.statuses} statuses logged` });
+  row(`NPD ${NPD_VERSION}, kernel-monitor.json`, n, { note: `${adapted.rules.length} rules; ${npdMatched} temporary matches (problem_counter), ${npdChanges} permanent-rule events; ${n.statuses} statuses logged` });
 
+  growth.push(`NPD (by tenths of its run time): ${n.tenths.map((kb) => Math.round(kb / 1024)).join(' ')}`);
   const npdRate = total / n.wallS;
   const table = rows.map((r) => [
     r.name,
@@ -328,6 +345,7 @@ try {
   const head = ['', 'entries/s', 'wall', 'CPU', 'peak RSS', 'peak anon RSS', 'vs NPD', 'load before', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
   for (const r of [head, ...table]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  console.log(`anonymous RSS (MB) after each tenth of the entries:\n  ${growth.join('\n  ')}`);
   // The agent with NPD's rules against NPD, reason by reason: equal counts mean both saw the same lines.
   const reasons = [...new Set([...Object.keys(agentByReason), ...Object.keys(npdTemporary)])].sort();
   const differ = reasons.filter((r) => (agentByReason[r] ?? 0) !== (npdTemporary[r] ?? 0));
