@@ -1,0 +1,152 @@
+// The main job end to end, as `npm run demo` shows it: the .deb installed in a node in a box with a
+// kubeadm node's kubelet credentials, reporting to a real kube-apiserver (Node,RBAC + NodeRestriction).
+// A kernel hung-task line sets KernelDeadlock on the Node and sends a TaskHung Event; restarting the agent
+// neither resets the condition nor re-sends the event; the kubelet's Ready condition is left alone.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { Box, type TeardownHost } from '../helpers/box';
+import { Cluster, waitFor, type ConditionView } from '../helpers/cluster';
+import { ensurePackages } from '../helpers/packages';
+
+const LINE = 'INFO: task docker:7 blocked for more than 300 seconds.';
+/** Journal line in the box → KernelDeadlock=True read by the admin (the measured p99 is under 1 s). */
+const CONDITION_BOUND_MS = 5_000;
+
+/**
+ * Writes a kernel-transport entry into the box's system journal. journald in an nspawn box cannot read
+ * /dev/kmsg and `systemd-cat -t kernel` is stored with _TRANSPORT=stdout, which the shipped kernel
+ * source does not read; systemd-journal-remote stores the entry as journald stores the kernel's lines.
+ */
+async function writeKernelLine(box: Box, message: string): Promise<void> {
+  await box.check(['bash', '-c', `
+    set -e
+    mid=$(cat /etc/machine-id)
+    {
+      echo "__REALTIME_TIMESTAMP=$(date +%s%6N)"
+      echo "__MONOTONIC_TIMESTAMP=$(awk '{ printf "%.0f", $1 * 1000000 }' /proc/uptime)"
+      echo "_BOOT_ID=$(tr -d - </proc/sys/kernel/random/boot_id)"
+      echo "_MACHINE_ID=$mid"
+      echo "_HOSTNAME=$(hostname)"
+      echo "_TRANSPORT=kernel"
+      echo "SYSLOG_FACILITY=0"
+      echo "SYSLOG_IDENTIFIER=kernel"
+      echo "PRIORITY=3"
+      echo "MESSAGE=$1"
+      echo
+    } | /lib/systemd/systemd-journal-remote --output="/var/log/journal/$mid/system@kernel-$(date +%s%N).journal" - 2>/dev/null
+  `, 'write-kernel-line', message]);
+}
+
+/** A box with the .deb installed and the node's kubelet credentials under / as on a kubeadm node. */
+async function installedNode(t: TeardownHost, cluster: Cluster, node: string): Promise<Box> {
+  const { deb } = ensurePackages();
+  const box = await Box.up(t, 'k8s-node');
+  const work = mkdtempSync(join(tmpdir(), 'nha-k8s-node-'));
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  const creds = join(work, 'creds.tar');
+  execFileSync('tar', ['-C', cluster.nodeRoot(node), '-cf', creds, 'etc', 'var']);
+  await box.copyIn(creds, '/tmp/');
+  await box.check(['tar', '-C', '/', '-xf', '/tmp/creds.tar']);
+  // nspawn mounts the machine's own boot ID over /proc/sys/kernel/random/boot_id; under systemd 252
+  // these two settings give the unit a /proc without it, so the agent would take every journal line
+  // for one from an earlier boot. A real node has one boot ID (see docs/kubernetes.md, "Demo").
+  await box.check(['mkdir', '-p', '/etc/systemd/system/node-health-agent.service.d']);
+  await box.check(['sh', '-c', 'printf "[Service]\\nProtectKernelTunables=no\\nProtectControlGroups=no\\n" >/etc/systemd/system/node-health-agent.service.d/50-box-boot-id.conf']);
+  await box.copyIn(deb, '/tmp/');
+  await box.check(['apt-get', 'install', '-y', '-q', `/tmp/${deb.split('/').pop() as string}`], {
+    env: { DEBIAN_FRONTEND: 'noninteractive' },
+    timeoutMs: 180_000,
+  });
+  return box;
+}
+
+interface AgentStatus {
+  startedAt: string;
+  kubernetes: { connected: boolean; lastWriteAt: string | null } | null;
+  journal: Array<{ source: string; alive: boolean }>;
+}
+
+async function agentStatus(box: Box): Promise<AgentStatus | undefined> {
+  const r = await box.exec(['node-health-agent', 'status', '--json']);
+  return r.code === 0 ? (JSON.parse(r.stdout) as AgentStatus) : undefined;
+}
+
+t.test('a kernel hung task on a node in a box becomes KernelDeadlock and a TaskHung Event on its Node', async (t) => {
+  const node = `e2e-node-${process.pid}`;
+  const cluster = await Cluster.up(t, [node]);
+
+  // The kubelet's own condition, written with the node's identity as the kubelet writes it.
+  const readyAt = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const ready = { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: readyAt, lastTransitionTime: readyAt };
+  const patched = await cluster.asNode(node, 'PATCH', `/api/v1/nodes/${node}/status`, { status: { conditions: [ready] } }, 'application/strategic-merge-patch+json');
+  t.equal(patched.status, 200, 'the kubelet identity sets Ready');
+
+  const box = await installedNode(t, cluster, node);
+  t.equal((await box.check(['systemctl', 'is-active', 'node-health-agent'])).trim(), 'active', 'the package started the agent');
+
+  const initial = await waitFor('KernelDeadlock=False written by the agent', async () => {
+    const c = await cluster.condition(node, 'KernelDeadlock');
+    return c?.status === 'False' ? c : undefined;
+  }, 60_000);
+  t.equal(initial.reason, 'KernelHasNoDeadlock');
+
+  const written = Date.now();
+  await writeKernelLine(box, LINE);
+  const deadlock = await waitFor('KernelDeadlock=True', async () => {
+    const c = await cluster.condition(node, 'KernelDeadlock');
+    return c?.status === 'True' ? c : undefined;
+  }, 30_000, 20);
+  const tookMs = Date.now() - written;
+  t.comment(`journal line → KernelDeadlock=True via the API server: ${tookMs} ms`);
+  t.ok(tookMs < CONDITION_BOUND_MS, `KernelDeadlock=True within ${CONDITION_BOUND_MS} ms (took ${tookMs} ms)`);
+  t.equal(deadlock.reason, 'DockerHung');
+  t.match(deadlock.message ?? '', /task docker:7 blocked for more than 300 seconds\./);
+
+  const uid = (await cluster.node(node)).metadata.uid;
+  const taskHung = await waitFor('a TaskHung Event', async () => (await cluster.events(node)).find((e) => e.reason === 'TaskHung'), 15_000);
+  t.same(
+    { kind: taskHung.involvedObject.kind, name: taskHung.involvedObject.name, uid: taskHung.involvedObject.uid },
+    { kind: 'Node', name: node, uid },
+    'the Event names the Node by its UID',
+  );
+  t.equal(taskHung.source.component, 'node-health-agent');
+  t.equal(taskHung.source.host, node);
+  t.equal(taskHung.count, 1);
+
+  // Restart: watch the Node all along; KernelDeadlock must never go back to False.
+  const before = new Map((await cluster.events(node)).map((e) => [e.metadata.name, e.count]));
+  const seen: ConditionView[] = [];
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const c = await cluster.condition(node, 'KernelDeadlock');
+      if (c) seen.push(c);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const restartedAt = Date.now();
+  await box.check(['systemctl', 'restart', 'node-health-agent']);
+  await waitFor('the restarted agent connected with its journal sources alive', async () => {
+    const s = await agentStatus(box);
+    if (!s || Date.parse(s.startedAt) < restartedAt - 1000) return undefined;
+    return s.kubernetes?.connected && s.journal.every((j) => j.alive) ? s : undefined;
+  }, 60_000);
+  // Time for a replay to reach the API server, were there one (a write takes ~100 ms here).
+  await new Promise((r) => setTimeout(r, 5_000));
+  watching = false;
+  await watcher;
+
+  t.ok(seen.length > 20, `the Node was read ${seen.length} times across the restart`);
+  t.same(seen.filter((c) => c.status !== 'True'), [], 'KernelDeadlock stayed True across the restart');
+  const after = await cluster.condition(node, 'KernelDeadlock');
+  t.equal(after?.lastTransitionTime, deadlock.lastTransitionTime, 'lastTransitionTime kept');
+  t.equal(after?.reason, 'DockerHung');
+  const eventsAfter = new Map((await cluster.events(node)).map((e) => [e.metadata.name, e.count]));
+  t.same(eventsAfter, before, 'no event re-sent and no count raised after the restart');
+
+  const readyAfter = await cluster.condition(node, 'Ready');
+  t.same(readyAfter, ready, 'the kubelet\'s Ready condition is untouched');
+});
