@@ -61,6 +61,7 @@ export class RuntimeHealth {
   private readonly busy = new Set<string>();
   private readonly notified = new Set<string>();
   private readonly actionsTotal: Record<string, number> = {};
+  private readonly rejudge = new Map<string, NodeJS.Timeout>();
   private queue: Promise<void> = Promise.resolve();
   /** Dangling intents are resolved before anything new is done. */
   private resolved = false;
@@ -136,6 +137,7 @@ export class RuntimeHealth {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const timer of this.rejudge.values()) clearTimeout(timer);
     for (const c of this.components) c.stop();
     this.watcher.stop();
     this.bus.stop();
@@ -305,7 +307,19 @@ export class RuntimeHealth {
     }
     this.notified.delete(`${name}/exhausted`);
     if (d.act) this.enqueue(name, () => this.repair(c, d.action, health));
+    else if (d.until !== undefined) this.judgeAgainAt(c, d.until);
     return undefined;
+  }
+
+  /** Judges `c` again when a wait ends, instead of at its next probe (up to an interval later). */
+  private judgeAgainAt(c: ComponentMonitor, at: number): void {
+    clearTimeout(this.rejudge.get(c.spec.name));
+    const timer = setTimeout(() => {
+      this.rejudge.delete(c.spec.name);
+      if (!this.stopped) c.evaluate();
+    }, Math.max(0, at - Date.now()) + 10);
+    timer.unref();
+    this.rejudge.set(c.spec.name, timer);
   }
 
   private enqueue(name: string, job: () => Promise<void>): void {

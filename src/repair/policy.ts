@@ -140,7 +140,8 @@ export function budget(policy: RepairPolicy, actionTimes: readonly number[], now
 }
 
 export type RepairDecision =
-  | { act: false; why: string }
+  /** `until`: when waiting ends (failure duration reached, back-off over), to judge again then. */
+  | { act: false; why: string; until?: number }
   | { act: true; action: 'restart' | 'start' }
   | { act: false; why: string; exhausted: Budget };
 
@@ -159,11 +160,15 @@ export function decide(input: {
   if (health.remedy === 'restart') {
     const failingFor = failingSince === undefined ? 0 : now - failingSince;
     if (failingFor < policy.failureDurationMs) {
-      return { act: false, why: `failing for ${Math.round(failingFor / 1000)}s of ${Math.round(policy.failureDurationMs / 1000)}s before a restart` };
+      return {
+        act: false,
+        why: `failing for ${Math.round(failingFor / 1000)}s of ${Math.round(policy.failureDurationMs / 1000)}s before a restart`,
+        until: now - failingFor + policy.failureDurationMs,
+      };
     }
   }
   if (now < input.budget.allowedAt) {
-    return { act: false, why: `backing off until ${new Date(input.budget.allowedAt).toISOString()}` };
+    return { act: false, why: `backing off until ${new Date(input.budget.allowedAt).toISOString()}`, until: input.budget.allowedAt };
   }
   return { act: true, action: health.remedy };
 }

@@ -80,9 +80,11 @@ cooldown = 1s
       15_000,
       killed,
     );
-    const seen = recs.find((x) => x.kind === 'condition' && x.type === 'ContainerRuntimeUnhealthy' && x.status === 'True');
-    t.equal(seen?.reason, 'ContainerdFailed');
-    t.match(seen?.message, /killed by a signal \(Result=signal\), and systemd will not restart it/);
+    const unhealthy = recs.filter((x) => x.kind === 'condition' && x.type === 'ContainerRuntimeUnhealthy' && x.status === 'True');
+    // A probe in flight at the kill may report the dead socket a moment before the unit's state arrives.
+    const seen = unhealthy[0];
+    const failed = unhealthy.find((x) => x.reason === 'ContainerdFailed');
+    t.match(failed?.message, /killed by a signal \(Result=signal\), and systemd will not restart it/);
     const seenMs = (seen?.t ?? 0) - killed;
     t.ok(seenMs < 1000, `failure seen ${seenMs} ms after the kill (no probe interval involved)`);
     t.match(recs.find((x) => x.reason === 'ContainerdExited')?.message, /systemd will not restart it by itself/, 'the exit is an event too');

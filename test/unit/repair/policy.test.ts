@@ -101,14 +101,18 @@ t.test('budget: back-off doubles per repair in the window, capped; the budget ru
 t.test('decide', async (t) => {
   const failing: Health = { state: 'failing', reason: 'ContainerdUnresponsive', message: 'x', remedy: 'restart' };
   const free = budget(policy, [], T);
-  t.match(decide({ health: failing, failingSince: T - 30_000, now: T, policy, budget: free }), { act: false, why: /failing for 30s of 60s/ });
+  t.match(decide({ health: failing, failingSince: T - 30_000, now: T, policy, budget: free }), { act: false, why: /failing for 30s of 60s/, until: T + 30_000 });
   t.same(decide({ health: failing, failingSince: T - 60_000, now: T, policy, budget: free }), { act: true, action: 'restart' });
   t.same(
     decide({ health: { ...failing, remedy: 'start' }, failingSince: T, now: T, policy, budget: free }),
     { act: true, action: 'start' },
     'a dead unit is started without waiting',
   );
-  t.match(decide({ health: failing, failingSince: T - 60_000, now: T, policy, budget: budget(policy, [T - 1000], T) }), { act: false, why: /backing off until/ });
+  t.match(decide({ health: failing, failingSince: T - 60_000, now: T, policy, budget: budget(policy, [T - 1000], T) }), {
+    act: false,
+    why: /backing off until/,
+    until: T - 1000 + 120_000,
+  });
   const spent = budget(policy, [T - 3000, T - 2000, T - 1000], T);
   t.match(decide({ health: failing, failingSince: T, now: T, policy, budget: spent }), { act: false, exhausted: { used: 3 } }, 'exhaustion is said even before the failure duration');
   t.match(decide({ health: { ...failing, remedy: undefined }, failingSince: T - 600_000, now: T, policy, budget: free }), { act: false, why: 'nothing to repair' });
