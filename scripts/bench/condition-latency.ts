@@ -1,0 +1,145 @@
+// Journal line in a node in a box → condition visible through the API server, over many trials.
+// The .deb is installed in a box with kubelet credentials from the test cluster; a test ini adds a
+// source and a permanent rule with a revert pattern, so one condition can be set and cleared again and
+// again. Each trial writes one line with systemd-cat (journald's live path, its 250 ms notify timer
+// included) and times it until an admin watch on the Node shows the flip.
+// Run by condition-latency.mjs; prints p50/p99/max and the API writes of the run.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Box } from '../../test/helpers/box';
+import { Cluster } from '../../test/helpers/cluster';
+import { ensurePackages } from '../../test/helpers/packages';
+
+const TRIALS = Number(process.argv[2] ?? 120);
+const TAG = 'nha-latency';
+const TYPE = 'LatencyProbe';
+const INI = `[source "latency"]
+matches = SYSLOG_IDENTIFIER=${TAG}
+
+[condition "${TYPE}"]
+reason = LatencyProbeClear
+message = no probe line
+clear_on_reboot = false
+
+[rule "${TYPE}"]
+source = latency
+kind = permanent
+condition = ${TYPE}
+reason = LatencyProbeSet
+pattern = probe set \\d+
+revert_pattern = probe clear \\d+
+
+[kubernetes]
+; one write per flip: the trials are spaced wider than the refill
+status_burst = 100
+status_refill = 100ms
+`;
+
+const teardowns: Array<() => unknown> = [];
+const host = { teardown: (fn: () => unknown) => void teardowns.unshift(fn) };
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+async function main(): Promise<void> {
+  const node = `latency-${process.pid}`;
+  const { deb } = ensurePackages();
+  const cluster = await Cluster.up(host, [node]);
+  const box = await Box.up(host, 'latency');
+  const work = mkdtempSync(join(tmpdir(), 'nha-latency-'));
+  host.teardown(() => rmSync(work, { recursive: true, force: true }));
+  execFileSync('tar', ['-C', cluster.nodeRoot(node), '-cf', join(work, 'creds.tar'), 'etc', 'var']);
+  await box.copyIn(join(work, 'creds.tar'), '/tmp/');
+  await box.check(['tar', '-C', '/', '-xf', '/tmp/creds.tar']);
+  writeFileSync(join(work, '50-test.ini'), INI);
+  await box.check(['mkdir', '-p', '/etc/node-health', '/etc/systemd/system/node-health-agent.service.d']);
+  await box.copyIn(join(work, '50-test.ini'), '/etc/node-health/');
+  // The box's boot ID (see docs/kubernetes.md, "Demo"); the probe condition does not clear on reboot,
+  // but the unit stays as in the demo.
+  await box.check(['sh', '-c', 'printf "[Service]\\nProtectKernelTunables=no\\nProtectControlGroups=no\\n" >/etc/systemd/system/node-health-agent.service.d/50-box-boot-id.conf']);
+  await box.copyIn(deb, '/tmp/');
+  await box.check(['apt-get', 'install', '-y', '-q', `/tmp/${deb.split('/').pop() as string}`], { env: { DEBIAN_FRONTEND: 'noninteractive' }, timeoutMs: 180_000 });
+
+  // An admin watch on the Node: every change of the probe condition's status, with the time seen.
+  const flips: Array<{ status: string; at: number }> = [];
+  let last = '';
+  let buf = '';
+  const watch = request(new URL(`${cluster.server}/api/v1/nodes?watch=1&fieldSelector=metadata.name%3D${node}`), {
+    ca: readFileSync(cluster.caFile),
+    cert: readFileSync(join(cluster.dir, 'pki/admin.crt')),
+    key: readFileSync(join(cluster.dir, 'pki/admin.key')),
+  }, (res) => {
+    res.on('data', (d: Buffer) => {
+      const now = performance.timeOrigin + performance.now();
+      buf += d.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const ev = JSON.parse(buf.slice(0, nl)) as { object: { status?: { conditions?: Array<{ type: string; status: string }> } } };
+        buf = buf.slice(nl + 1);
+        const c = ev.object.status?.conditions?.find((x) => x.type === TYPE);
+        if (c && c.status !== last) {
+          last = c.status;
+          flips.push({ status: c.status, at: now });
+        }
+      }
+    });
+  });
+  watch.on('error', () => undefined);
+  watch.end();
+  host.teardown(() => watch.destroy());
+
+  const until = async (status: string, timeoutMs: number): Promise<number> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const f = flips.find((x) => x.status === status);
+      if (f) return f.at;
+      if (Date.now() > deadline) throw new Error(`${TYPE} not ${status} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await until('False', 60_000);
+
+  const writesBefore = await apiWrites(box);
+  const lat: number[] = [];
+  for (let i = 1; i <= TRIALS; i++) {
+    const want = i % 2 === 1 ? 'True' : 'False';
+    flips.length = 0;
+    // Timestamp taken in the box right before systemd-cat; the box shares the host's clock.
+    const out = await box.check(['sh', '-c', `date +%s%N; echo "probe ${want === 'True' ? 'set' : 'clear'} ${i}" | systemd-cat -t ${TAG}`]);
+    const sentMs = Number(BigInt(out.trim()) / 1000n) / 1000;
+    const seen = await until(want, 30_000);
+    lat.push(seen - sentMs);
+    await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
+  }
+  const writes = (await apiWrites(box)) - writesBefore;
+  lat.sort((a, b) => a - b);
+  const f = (x: number) => `${x.toFixed(1)} ms`;
+  console.log(`${lat.length} trials, systemd-cat in the box → ${TYPE} flip seen by an admin watch:`);
+  console.log(`  p50 ${f(pct(lat, 50))}  p90 ${f(pct(lat, 90))}  p99 ${f(pct(lat, 99))}  max ${f(lat[lat.length - 1] as number)}  min ${f(lat[0] as number)}`);
+  console.log(`  condition writes (PATCH nodes/status) during the trials: ${writes} for ${TRIALS} flips`);
+}
+
+/** PATCHes of node status the agent made, from its metrics endpoint. */
+async function apiWrites(box: Box): Promise<number> {
+  const text = await box.check(['curl', '-s', 'http://127.0.0.1:20257/metrics']);
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('node_health_api_requests_total{') && line.includes('verb="PATCH"') && line.includes('resource="nodes/status"')) {
+      n += Number(line.split(' ').pop());
+    }
+  }
+  return n;
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(`condition-latency: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const fn of teardowns) await fn();
+  });
