@@ -30,13 +30,20 @@ function bundledPackageDirs(map) {
     if (at < 0) continue;
     const rest = src.slice(at + 'node_modules/'.length).split('/');
     const name = rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
+    // Source maps of a package's own build (e.g. @js-sdsl/.build-data/copied-source/…) point into
+    // hidden directories that are not packages; the package itself appears under its real name too.
+    if (name.split('/').some((part) => part.startsWith('.'))) continue;
     dirs.add(resolve(dirname(map), src.slice(0, at), 'node_modules', name));
   }
   return [...dirs];
 }
 
-function licenseText(dir) {
-  const file = readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.(md|txt))?$/i.test(f));
+function licenseText(dir, license) {
+  const files = readdirSync(dir);
+  // LICENSE, LICENSE.md, COPYING…, or for dual-licensed packages the file named after the license used (LICENSE.MIT).
+  const file =
+    files.find((f) => /^(licen[cs]e|copying)(\.(md|txt))?$/i.test(f)) ??
+    files.find((f) => license !== undefined && f.toLowerCase() === `license.${license.toLowerCase()}`);
   return file ? readFileSync(join(dir, file), 'utf8') : undefined;
 }
 
@@ -57,13 +64,22 @@ function copyrightHolders(text, pkg) {
   return author ?? `the ${pkg.name} authors`;
 }
 
+// Packages whose package.json names no license, with the license their LICENSE file states (reviewed
+// by hand; the text itself is copied from that file). A new version must be reviewed again.
+const REVIEWED_LICENSES = {
+  '@nornagon/put': 'MIT', // 0.0.8, a dbus-next dependency: LICENSE says "released under the MIT/X11 license"
+  jsbi: 'Apache-2.0', // 2.0.5, a dbus-next dependency: LICENSE is the Apache License 2.0 text
+  'map-stream': 'MIT', // 0.1.0, via dbus-next's event-stream: LICENCE is the MIT text
+  'pause-stream': 'MIT', // 0.0.11, via event-stream: package.json lists ["MIT", "Apache2"]; MIT is used
+};
+
 function packageParagraph(dir, usedIn) {
   const manifest = join(dir, 'package.json');
   if (!existsSync(manifest)) fail(`${manifest} is missing (run npm ci)`);
   const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
-  const license = typeof pkg.license === 'string' ? pkg.license : undefined;
+  const license = typeof pkg.license === 'string' ? pkg.license : REVIEWED_LICENSES[pkg.name];
   if (!license) fail(`${manifest} names no license; check the package before shipping it`);
-  const text = licenseText(dir);
+  const text = licenseText(dir, license);
   const lines = [
     `Files: node_modules/${pkg.name}/*`,
     `Copyright: ${copyrightHolders(text, pkg)}`,
