@@ -121,6 +121,7 @@ let emitted = 0;
 let lastTrue = '';
 let becameTrue = 0;
 const byReason: Record<string, number> = {};
+const trueByType: Record<string, number> = {};
 const aggregator = new EventAggregator(loaded.config.journal.event_window, () => emitted++);
 // The entries are this (simulated) boot's, as NPD in its time namespace takes them to be.
 const monitor = new LogMonitor(source, conditions, {
@@ -132,6 +133,7 @@ const monitor = new LogMonitor(source, conditions, {
   condition: (c) => {
     if (c.status !== 'True') return;
     becameTrue++;
+    trueByType[c.type] = (trueByType[c.type] ?? 0) + 1;
     lastTrue = c.type + '/' + c.reason + ': ' + c.message;
   },
 }, TEST_BOOT_ID);
@@ -154,7 +156,7 @@ const entries = reader.drain();
 aggregator.flush();
 anonPeak = Math.max(anonPeak, status('RssAnon'));
 reader.stop();
-console.log(JSON.stringify({ entries, rules: source.rules.length, matched, byReason, emitted, becameTrue, lastTrue, anonPeakKb: anonPeak, tenths }));
+console.log(JSON.stringify({ entries, rules: source.rules.length, matched, byReason, emitted, becameTrue, trueByType, lastTrue, anonPeakKb: anonPeak, tenths }));
 `;
 
 function freePort() {
@@ -312,6 +314,7 @@ try {
   row('journalctl -o cat > /dev/null', measure(['journalctl', ...fileArgs, '-o', 'cat']));
   let agentByReason = {};
   const growth = [];
+  const detail = [];
   for (const [name, config] of [['agent, shipped kernel rules', ''], ["agent, NPD's kernel-monitor.json", npdConfig]]) {
     const m = measure([node, agentOut, dir, join(root, 'etc'), config, String(total)], true);
     const inner = JSON.parse(m.out);
@@ -319,6 +322,8 @@ try {
     if (!inner.lastTrue.includes('sentinel0')) throw new Error(`${name}: the sentinel did not set its condition (last: ${inner.lastTrue})`);
     row(name, m, { anonPeakKb: inner.anonPeakKb, note: `${inner.rules} rules; ${inner.matched} temporary matches (${inner.emitted} events after aggregation), ${inner.becameTrue} condition True reports` });
     agentByReason = inner.byReason;
+    const list = (o) => Object.entries(o).sort().map(([k, v]) => `${k} ${v}`).join(', ');
+    detail.push(`${name}: temporary matches ${list(inner.byReason)}; condition True reports ${list(inner.trueByType)}`);
     growth.push(`${name}: ${inner.tenths.map((kb) => Math.round(kb / 1024)).join(' ')}`);
   }
   const timeoutMs = Math.max(600_000, (total / 500) * 1000);
@@ -345,6 +350,7 @@ try {
   const head = ['', 'entries/s', 'wall', 'CPU', 'peak RSS', 'peak anon RSS', 'vs NPD', 'load before', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
   for (const r of [head, ...table]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  console.log(detail.join('\n'));
   console.log(`anonymous RSS (MB) after each tenth of the entries:\n  ${growth.join('\n  ')}`);
   // The agent with NPD's rules against NPD, reason by reason: equal counts mean both saw the same lines.
   const reasons = [...new Set([...Object.keys(agentByReason), ...Object.keys(npdTemporary)])].sort();
