@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config/load';
 import { fetchStatus } from '../outputs/status/client';
 import type { RecordedResult } from '../engine/check-table';
+import type { ReporterStatus } from '../outputs/kubernetes/reporter';
 import type { EventReport, NodeCondition } from '../types';
 import { colourStatus, formatTable, paint } from './table';
 
@@ -21,6 +22,7 @@ interface DaemonStatus {
   checks: RecordedResult[];
   conditions: NodeCondition[];
   recentEvents: Array<EventReport & { at: string }>;
+  kubernetes: ReporterStatus | null;
   journal: Array<{ source: string; alive: boolean; lastEntryUs: number | null; lagMs: number | null; entriesRead: number; lastError: string | null; waitMode: string }>;
 }
 
@@ -45,6 +47,17 @@ export async function status(options: StatusOptions, out: NodeJS.WriteStream = p
       state.checks.map((r) => [colourStatus(r.status, colour), `${r.component}/${r.check}`, r.subject ?? '', r.reason, r.at, r.message]),
     ),
   ];
+  const k = state.kubernetes;
+  if (k) {
+    lines.push(
+      '',
+      `Kubernetes: ${k.connected ? 'connected to' : 'not connected to'} ${k.apiServer || '(no API server yet)'} as ${k.identity || '(unknown identity)'}` +
+        ` using ${k.credentials || '(no credentials yet)'}`,
+      `  node ${k.nodeName || '?'} (from ${k.nodeNameSource || '?'}); last write ${k.lastWriteAt ?? 'never'}; ${k.pending} changes pending; ` +
+        `events sent ${k.events.sent}, suppressed ${k.events.suppressed}, failed ${k.events.failed}`,
+    );
+    if (k.lastError) lines.push(`  last error: ${k.lastError}`);
+  }
   if (state.conditions.length > 0) {
     lines.push(
       '',
