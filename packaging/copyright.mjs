@@ -70,7 +70,9 @@ const REVIEWED_LICENSES = {
   '@nornagon/put': 'MIT', // 0.0.8, a dbus-next dependency: LICENSE says "released under the MIT/X11 license"
   jsbi: 'Apache-2.0', // 2.0.5, a dbus-next dependency: LICENSE is the Apache License 2.0 text
   'map-stream': 'MIT', // 0.1.0, via dbus-next's event-stream: LICENCE is the MIT text
-  'pause-stream': 'MIT', // 0.0.11, via event-stream: package.json lists ["MIT", "Apache2"]; MIT is used
+  // 0.0.11, via event-stream: dual MIT/Apache-2.0 with both texts in one LICENSE file; Apache-2.0 is used so the
+  // copyright file refers to the common licence instead of repeating its full text.
+  'pause-stream': 'Apache-2.0',
 };
 
 function packageParagraph(dir, usedIn) {

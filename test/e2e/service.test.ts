@@ -95,7 +95,8 @@ t.test('install, run, reload, watchdog, upgrade and purge on a real systemd', as
   await box.check(['systemctl', 'daemon-reload']);
 
   // Upgrade over an edited conffile: the edit stays, the service restarts on the new version.
-  await box.check(['sh', '-c', 'sed -i "s/^;interval = 30s$/interval = 45s/" /etc/node-health/node-health.ini']);
+  // The first commented `interval = 30s` is the [disk] one.
+  await box.check(['sh', '-c', 'sed -i "0,/^;interval = 30s$/s//interval = 45s/" /etc/node-health/node-health.ini']);
   const pidBeforeUpgrade = (await show(box, 'MainPID')).MainPID;
   await box.copyIn(newerDeb(deb), '/var/tmp/agent-newer.deb');
   const upgrade = await box.exec(['dpkg', '-i', '/var/tmp/agent-newer.deb'], { timeoutMs: 120_000 });
