@@ -1,5 +1,6 @@
 // The same probes and verdicts as the daemon, once, for `diagnose`: nothing is repaired, no state kept.
 // The units are read over a D-Bus connection opened for the run and closed after it.
+import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema';
 import type { Check } from '../sources/check';
 import { ContainerdClient } from '../sources/runtime/containerd';
@@ -69,7 +70,7 @@ function componentCheck(
         monoNowUs: 0,
       });
       const findings: Finding[] = [{ subject: unit ?? '', status: STATUS_OF[health.state], reason: health.reason, message: health.message }];
-      if (units?.error) {
+      if (units?.error && (busAddress !== undefined || existsSync('/run/systemd/system'))) {
         findings.push({ subject: unit ?? '', status: 'unknown', reason: 'UnitStateUnknown', message: `cannot read ${unit} over D-Bus: ${units.error}` });
       }
       // The probe's own findings, less the failure the verdict already states.
@@ -85,6 +86,10 @@ function legacyCheck(config: Config, busAddress: string | undefined): Check {
     name: 'legacy-monitors',
     async run() {
       const units = config.repair.legacy_units;
+      // sd_booted(3): without systemd as init there are no units, legacy or not (a build host, a container).
+      if (busAddress === undefined && !existsSync('/run/systemd/system')) {
+        return [{ status: 'ok', reason: 'SystemdNotRunning', message: 'systemd is not running on this host: no legacy monitor units to check' }];
+      }
       const read = await readUnits(units, busAddress);
       if (read.error) return [{ status: 'unknown', reason: 'UnitStateUnknown', message: `cannot read units over D-Bus: ${read.error}` }];
       const found = units.flatMap((u) => {
