@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idle cost of the daemon: `node-health-agent run` with the default config and no cluster, on the bundled
-# Node runtime. Samples RSS every 5 s and CPU time over the whole window from /proc.
+# Idle cost of the daemon: `node-health-agent run` with the shipped config (etc/*.ini: every probe, the
+# journal rules, plugins, runtime health, Kubernetes reporting and metrics) and no cluster, on the bundled
+# Node runtime. Only the state and runtime directories are moved to a temporary place. Samples RSS every 5 s and CPU time over the whole window from /proc.
 #   usage: scripts/bench/idle.sh [seconds]      (default 300)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,8 +13,9 @@ runtime=$(scripts/fetch-node.sh)
 
 work=$(mktemp -d)
 mkdir -m 0755 "$work/etc"
-printf '[agent]\nstate_dir = %s/state\nruntime_dir = %s/run\n' "$work" "$work" > "$work/etc/10-paths.ini"
-chmod 0644 "$work/etc/10-paths.ini"
+install -m 0644 etc/*.ini "$work/etc/"
+printf '[agent]\nstate_dir = %s/state\nruntime_dir = %s/run\n' "$work" "$work" > "$work/etc/90-paths.ini"
+chmod 0644 "$work/etc/90-paths.ini"
 
 "$runtime/bin/node" dist/node-health-agent.js run --config-dir "$work/etc" 2>"$work/log" &
 pid=$!
