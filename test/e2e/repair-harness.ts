@@ -2,7 +2,7 @@
 // bundled with esbuild) runs as a unit inside the box against the box's own systemd, D-Bus and
 // containerd; a kubelet stand-in can play kubelet.service on a port of the test's own (boxes share the
 // host's network, so each test needs its own port).
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,7 +23,9 @@ let bundled: string | undefined;
 /** The monitor program, bundled once per test process. */
 function harnessBundle(): string {
   if (bundled) return bundled;
-  const out = join(mkdtempSync(join(tmpdir(), 'nha-harness-')), 'harness.js');
+  const dir = mkdtempSync(join(tmpdir(), 'nha-harness-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'harness.js');
   buildSync({
     entryPoints: [join(__dirname, 'repair-harness-agent.ts')],
     outfile: out,

@@ -11,7 +11,7 @@ import type { Logger } from '../../../src/outputs/log';
 import { runtimeChecks } from '../../../src/repair/checks';
 import { RuntimeHealth } from '../../../src/repair/health';
 import { runCheck } from '../../../src/sources/check';
-import { configDir } from '../../helpers/tmp';
+import { configDir as tempConfigDir } from '../../helpers/tmp';
 import { ContainerdDaemon } from '../runtime/containerd-daemon';
 
 const quiet: Logger = {
@@ -25,6 +25,13 @@ const quiet: Logger = {
 const sink = { condition: () => undefined, event: () => undefined };
 /** A bus address where nothing listens: unit state stays unknown. */
 const NO_BUS = 'unix:path=/run/nha-test-no-bus/socket';
+
+/** A config directory removed when the test process ends. */
+function configDir(files: Record<string, string>): string {
+  const dir = tempConfigDir(files);
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 function stateDir(t: { teardown(fn: () => unknown): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'nha-health-'));
