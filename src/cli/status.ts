@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load';
 import { fetchStatus } from '../outputs/status/client';
 import type { RecordedResult } from '../engine/check-table';
 import type { ReporterStatus } from '../outputs/kubernetes/reporter';
+import type { RuntimeHealthStatus } from '../repair/health';
 import type { EventReport, NodeCondition } from '../types';
 import { colourStatus, formatTable, paint } from './table';
 
@@ -23,6 +24,7 @@ interface DaemonStatus {
   conditions: NodeCondition[];
   recentEvents: Array<EventReport & { at: string }>;
   kubernetes: ReporterStatus | null;
+  runtime: RuntimeHealthStatus | null;
   journal: Array<{ source: string; alive: boolean; lastEntryUs: number | null; lagMs: number | null; entriesRead: number; lastError: string | null; waitMode: string }>;
 }
 
@@ -83,6 +85,31 @@ export async function status(options: StatusOptions, out: NodeJS.WriteStream = p
         ]),
       ),
     );
+  }
+  const rt = state.runtime;
+  if (rt) {
+    lines.push(
+      '',
+      `Runtime health (repair mode ${rt.mode}; systemd bus ${rt.bus.connected ? 'connected' : `not connected: ${rt.bus.lastError}`})`,
+      formatTable(
+        ['COMPONENT', 'UNIT', 'HEALTH', 'REASON', 'REPAIRS', 'MESSAGE'],
+        rt.components.map((c) => [
+          c.name,
+          c.unit ?? '',
+          c.health.state,
+          c.health.reason,
+          c.repair ? `${c.repair.used}/${c.repair.max}${c.repair.exhausted ? ' exhausted' : ''}` : 'off',
+          c.health.message,
+        ]),
+      ),
+    );
+    if (rt.lastActions.length > 0) {
+      lines.push('Last actions:');
+      for (const a of rt.lastActions) {
+        const result = a.outcome ? `${a.outcome.result} in ${a.outcome.durationMs} ms` : 'in progress';
+        lines.push(`  ${a.at}  ${a.dryRun ? '(dry run) ' : ''}${a.action} ${a.unit}: ${result} (${a.reason})`);
+      }
+    }
   }
   if (state.recentEvents.length > 0) {
     lines.push('', 'Recent events:');
