@@ -3,18 +3,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
 import { keysOf, sectionNames, specOf } from '../../../src/config/schema';
-import { AgentError } from '../../../src/errors';
+import { errorOf } from '../../helpers/errors';
 import { configDir } from '../../helpers/tmp';
-
-function errorOf(fn: () => unknown): AgentError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AgentError) return err;
-    throw err;
-  }
-  throw new Error('expected an AgentError');
-}
 
 t.test('an absent default directory means defaults; a named one must exist', async (t) => {
   const { config, files } = loadConfig('/nonexistent/node-health');

@@ -4,22 +4,12 @@ import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
-import { AgentError } from '../../../src/errors';
 import { buildPluginSet } from '../../../src/sources/plugins/plugin-set';
+import { errorOf } from '../../helpers/errors';
 import { configDir } from '../../helpers/tmp';
 import { pluginDir } from './support';
 
 const build = (ini: string) => buildPluginSet(loadConfig(configDir({ 'a.ini': ini })));
-
-function errorOf(fn: () => unknown): AgentError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AgentError) return err;
-    throw err;
-  }
-  throw new Error('no error');
-}
 
 t.test('[plugin] sections become one group with the [plugins] settings', async (t) => {
   const dir = pluginDir(t);
