@@ -69,8 +69,17 @@ cgroup_roots() {
   return 0
 }
 
-# shellcheck source=../lib/proc.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/proc.sh"
+# Start time of a process (clock ticks since boot): together with the PID it names one process, so a
+# recycled PID is never signalled.
+proc_start() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  # shellcheck disable=SC2086 # split the fields on purpose
+  set -- $stat
+  [[ $1 != Z ]] || return 1
+  echo "${20}"
+}
 
 # Reads a "PID STARTTIME" file and prints the PID if that very process is still alive.
 alive_pid() {

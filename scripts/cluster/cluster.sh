@@ -47,8 +47,17 @@ check_host() {
   done
 }
 
-# shellcheck source=../lib/proc.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/proc.sh"
+# Start time of a process in clock ticks since boot: with the PID it names one process, so a recycled
+# PID is never signalled.
+proc_start() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  # shellcheck disable=SC2086 # split the fields on purpose
+  set -- $stat
+  [[ $1 != Z ]] || return 1
+  echo "${20}"
+}
 
 # Runs a command detached (own session, output to a log) and records "PID START" in a file.
 spawn() {
