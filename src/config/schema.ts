@@ -5,6 +5,8 @@ import { journalFamilies, journalSections } from './sections/journal';
 import { pluginFamilies, pluginSections } from './sections/plugins';
 import { repairSections } from './sections/repair';
 import { kubernetesSections } from './sections/kubernetes';
+import { fleetSections } from './sections/fleet';
+import { ladderSections } from './sections/ladder';
 
 export type { KeySpec } from './key';
 import {
@@ -129,6 +131,8 @@ export const schema = {
   ...repairSections,
   ...kubernetesSections,
   ...pluginSections,
+  ...fleetSections,
+  ...ladderSections,
 } as const;
 
 /**
