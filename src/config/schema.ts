@@ -11,9 +11,7 @@ import { ladderSections } from './sections/ladder';
 export type { KeySpec } from './key';
 import {
   absolutePath,
-  boolean,
   bytes,
-  duration,
   integer,
   listOf,
   oneOf,
@@ -33,8 +31,7 @@ export const schema = {
     runtime_dir: key(absolutePath, '/run/node-health', 'Holds the status socket agent.sock.'),
   },
   disk: {
-    enabled: key(boolean, 'true', 'Check free space and free inodes of every real filesystem.'),
-    interval: key(duration({ min: 1000 }), '30s', 'How often the daemon checks.'),
+    ...probe('Check free space and free inodes of every real filesystem.', '30s', 'DiskFull'),
     space_warning: key(percent, '85%', 'Used space (as df counts it, after reserved blocks) that is a warning.'),
     space_critical: key(percent, '95%', 'Used space that is a problem.'),
     inodes_warning: key(percent, '85%', 'Used inodes that are a warning.'),
@@ -46,7 +43,7 @@ export const schema = {
     ),
   },
   readonly: {
-    ...probe('Report filesystems that should be writable but have become read-only.', '30s'),
+    ...probe('Report filesystems that should be writable but have become read-only.', '30s', 'ReadonlyFilesystem'),
     paths: key(
       listOf(absolutePath),
       '/var/lib/kubelet, /var/lib/containerd, /var/log',
@@ -54,7 +51,7 @@ export const schema = {
     ),
   },
   memory: {
-    ...probe('Check MemAvailable against MemTotal.', '10s'),
+    ...probe('Check MemAvailable against MemTotal.', '10s', 'MemoryLow'),
     available_warning: key(percent, '10%', 'MemAvailable below this share of MemTotal is a warning.'),
     available_critical: key(percent, '5%', 'MemAvailable below this share of MemTotal is a problem.'),
     available_min: key(
@@ -64,7 +61,7 @@ export const schema = {
     ),
   },
   pressure: {
-    ...probe('Check pressure stall information (PSI) of the node and of the kubepods cgroup.', '10s'),
+    ...probe('Check pressure stall information (PSI) of the node and of the kubepods cgroup.', '10s', 'ResourceStall'),
     memory_warning: key(percent, '5%', 'Memory "full" avg60 (time all tasks stalled on memory) that is a warning.'),
     memory_critical: key(percent, '20%', 'Memory "full" avg60 that is a problem, when avg10 is at least as high.'),
     io_warning: key(percent, '20%', 'I/O "full" avg60 that is a warning.'),
@@ -72,17 +69,17 @@ export const schema = {
     cpu_warning: key(percent, '80%', 'CPU "some" avg60 (time tasks waited for a CPU) that is a warning; CPU is never a problem.'),
   },
   pids: {
-    ...probe('Check tasks (processes and threads) in use against min(kernel.pid_max, kernel.threads-max).', '30s'),
+    ...probe('Check tasks (processes and threads) in use against min(kernel.pid_max, kernel.threads-max).', '30s', 'PIDLimitNear'),
     warning: key(percent, '80%', 'Share of the task limit in use that is a warning.'),
     critical: key(percent, '90%', 'Share of the task limit in use that is a problem.'),
   },
   file_handles: {
-    ...probe('Check allocated file handles against fs.file-max.', '30s'),
+    ...probe('Check allocated file handles against fs.file-max.', '30s', 'FileHandleLimitNear'),
     warning: key(percent, '80%', 'Share of fs.file-max allocated that is a warning.'),
     critical: key(percent, '90%', 'Share of fs.file-max allocated that is a problem.'),
   },
   conntrack: {
-    ...probe('Check conntrack table entries against net.netfilter.nf_conntrack_max.', '30s'),
+    ...probe('Check conntrack table entries against net.netfilter.nf_conntrack_max.', '30s', 'ConntrackFull'),
     warning: key(percent, '80%', 'Share of the conntrack table in use that is a warning.'),
     critical: key(percent, '90%', 'Share of the conntrack table in use that is a problem (node-problem-detector: over 90%).'),
   },
@@ -92,7 +89,7 @@ export const schema = {
     critical: key(integer({ min: 1 }), '500', 'Zombie processes that are a problem.'),
   },
   kernel_taint: {
-    ...probe('Decode the kernel taint flags.', '1m'),
+    ...probe('Decode the kernel taint flags.', '1m', 'KernelFault'),
     problem_flags: key(
       listOf(oneOf(TAINT_LETTERS)),
       'D, M, B',

@@ -147,6 +147,16 @@ export function optional<T>(inner: ValueType<T>): ValueType<T | undefined> {
   };
 }
 
+/** A NodeCondition type such as DiskFull: a letter, then letters and digits. */
+export const conditionType: ValueType<string> = {
+  expects: 'a condition type like DiskFull',
+  parse(raw) {
+    const v = raw.trim();
+    if (!/^[A-Za-z][A-Za-z0-9]{0,62}$/.test(v)) throw new ValueError(`"${raw}" is not a condition type (letters and digits, e.g. DiskFull)`);
+    return v;
+  },
+};
+
 /** A journal match "FIELD=value" (journald field names: upper case, digits, underscores). */
 export const journalMatch: ValueType<string> = {
   expects: 'a journal match like _TRANSPORT=kernel',
