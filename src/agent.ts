@@ -6,10 +6,12 @@ import { loadConfig, type LoadedConfig } from './config/load';
 import { CheckTable } from './engine/check-table';
 import { ConditionStore } from './engine/condition-store';
 import { ConditionConflictError, ConditionTable, type ConditionDeclaration } from './engine/conditions';
+import { probeConditionReport, probeConditionSource } from './engine/probe-conditions';
 import { buildRuleSet, type RuleSet } from './engine/rules/rule-set';
 import { Scheduler } from './engine/scheduler';
 import { AgentError, messageOf } from './errors';
 import { NodeReporter } from './outputs/kubernetes/reporter';
+import { KUBELET_CONDITION_TYPES } from './outputs/kubernetes/types';
 import { createLogger, type Logger } from './outputs/log';
 import { AgentMetrics, MetricsError, MetricsServer } from './outputs/metrics/server';
 import { RuntimeHealth } from './repair/health';
@@ -37,6 +39,7 @@ interface Plan {
   loaded: LoadedConfig;
   rules: RuleSet | undefined;
   declarations: ConditionDeclaration[];
+  checks: ScheduledCheck[];
 }
 
 const RECENT_EVENTS = 50;
@@ -88,6 +91,7 @@ export class Agent {
       (message) => this.log.warning(message),
     );
     this.conditions.onChange((c) => this.conditionChanged(c));
+    this.metrics.watchChecks(() => this.table.all());
   }
 
   /** Loads the config and starts everything; throws AgentError for anything the operator must fix. */
@@ -122,7 +126,7 @@ export class Agent {
     agent.manager.ready(agent.summary());
     log.info(`node-health-agent ${VERSION} started`, {
       config_files: loaded.files.join(',') || 'none (defaults)',
-      checks: enabledChecks(loaded.config).length,
+      checks: plan.checks.length,
     });
     return agent;
   }
@@ -191,14 +195,33 @@ export class Agent {
   }
 
   /**
-   * Every condition type the sources will report, each with one owner. The repair module's
-   * Frequent…Restart types are shared: when the journal rules own them, repair reports into them too.
+   * Every condition type the sources will report, each with one owner. Shared types join an owner
+   * that already declares them: the repair module's Frequent…Restart types (when journal rules own
+   * them) and the read-only probe's ReadonlyFilesystem (the journal rule of that name sees the same fact).
    */
   private declarationsFor(plan: Plan, plugins: PluginMonitor | undefined): ConditionDeclaration[] {
-    const all = [...plan.declarations, ...(plugins?.declarations() ?? [])];
+    const probes = plan.checks.flatMap(({ section, condition: c }) =>
+      c ? [{ shared: c.shared, decl: { type: c.type, owner: `[${section}]`, reason: c.reason, message: c.message, setAfter: c.setAfter, clearAfter: c.clearAfter } }] : [],
+    );
+    const runtime = (this.runtime?.conditionDeclarations() ?? []).map((d) => ({
+      shared: d.shared,
+      decl: { type: d.type, owner: d.owner, reason: d.reason, message: d.message },
+    }));
+    const candidates = [
+      ...[...plan.declarations, ...(plugins?.declarations() ?? [])].map((decl) => ({ shared: false, decl })),
+      ...probes.filter((p) => !p.shared),
+      ...runtime.filter((r) => !r.shared),
+      ...probes.filter((p) => p.shared),
+      ...runtime.filter((r) => r.shared),
+    ];
+    const all: ConditionDeclaration[] = [];
     const owners = new Map<string, string>();
-    for (const d of all) {
+    for (const { shared, decl: d } of candidates) {
+      if (KUBELET_CONDITION_TYPES.includes(d.type)) {
+        throw new AgentError('CONFIG_INVALID', `condition ${d.type} (${d.owner} settings) belongs to the kubelet; give it another type`);
+      }
       const owner = owners.get(d.type);
+      if (owner !== undefined && shared) continue;
       if (owner !== undefined && owner !== d.owner) {
         throw new AgentError(
           'CONFIG_INVALID',
@@ -206,14 +229,7 @@ export class Agent {
         );
       }
       owners.set(d.type, d.owner);
-    }
-    for (const d of this.runtime?.conditionDeclarations() ?? []) {
-      if (owners.has(d.type) && d.shared) continue;
-      if (owners.has(d.type)) {
-        throw new AgentError('CONFIG_INVALID', `condition ${d.type} is reported by both ${owners.get(d.type)} and repair settings`);
-      }
-      owners.set(d.type, d.owner);
-      all.push({ type: d.type, owner: d.owner, reason: d.reason, message: d.message });
+      all.push(d);
     }
     return all;
   }
@@ -327,20 +343,24 @@ export class Agent {
     // A check whose settings did not change keeps its instance, and with it its baselines (rates).
     const previous = this.checks;
     this.checks = new Map(
-      enabledChecks(this.loaded.config).map((s) => {
+      this.plan.checks.map((s) => {
         const id = checkId(s.check);
         const kept = previous.get(id);
         return [id, kept && kept.settings === s.settings ? kept : s];
       }),
     );
     this.table.retain(this.checks.keys());
+    // A probe disabled, or whose condition was renamed, no longer speaks for its old condition.
+    const speaking = new Set([...this.checks].filter(([, s]) => s.condition).map(([id, s]) => `${probeConditionSource(id)}\0${s.condition?.type}`));
+    this.conditions.retainReports((r) => !r.source.startsWith('probe/') || speaking.has(`${r.source}\0${r.type}`));
     this.scheduler.start(
-      [...this.checks].map(([id, { check, intervalMs }]) => ({
+      [...this.checks].map(([id, { check, intervalMs, condition }]) => ({
         name: id,
         intervalMs,
         run: async () => {
           const results = await runCheck(check);
           this.metrics.recordCheck(id, (results[0]?.durationMs ?? 0) / 1000);
+          if (condition) this.conditions.report(probeConditionReport({ checkId: id, type: condition.type }, results));
           const { appeared, cleared } = this.table.record(id, results);
           for (const r of appeared) {
             const log = r.status === 'problem' ? this.log.error : this.log.warning;
@@ -396,7 +416,7 @@ export class Agent {
 function makePlan(configDir: string | undefined): Plan {
   const loaded = loadConfig(configDir, { required: configDir !== undefined });
   const rules = loaded.config.journal.enabled ? buildRuleSet(loaded) : undefined;
-  return { loaded, rules, declarations: rules ? journalDeclarations(rules) : [] };
+  return { loaded, rules, declarations: rules ? journalDeclarations(rules) : [], checks: enabledChecks(loaded.config) };
 }
 
 function checkId(check: { component: string; name: string }): string {

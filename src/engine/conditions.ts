@@ -91,10 +91,15 @@ export class ConditionTable {
     this.evaluate(entry);
   }
 
-  /** Drops one source's opinion (e.g. a rule that was removed). */
-  withdraw(type: string, source: string): void {
-    const entry = this.entries.get(type);
-    if (entry?.reports.delete(source)) this.evaluate(entry);
+  /** Drops the opinions of sources that no longer exist (e.g. a probe disabled by a reload). */
+  retainReports(keep: (report: ConditionReport) => boolean): void {
+    for (const entry of this.entries.values()) {
+      let changed = false;
+      for (const [source, r] of entry.reports) {
+        if (!keep(r)) changed = entry.reports.delete(source) || changed;
+      }
+      if (changed) this.evaluate(entry);
+    }
   }
 
   snapshot(bootId: string): ConditionSnapshot {

@@ -15,35 +15,66 @@ import { tcpCheck } from './probes/tcp';
 import { thermalCheck } from './probes/thermal';
 import { zombiesCheck } from './probes/zombies';
 
+/** The NodeCondition a check's problems set, as its section configures it. */
+export interface CheckCondition {
+  type: string;
+  setAfter: number;
+  clearAfter: number;
+  /** Reason and message while no problem is found. */
+  reason: string;
+  message: string;
+  /** Journal rules may own the same type (the same fact seen in the log): then both feed it. */
+  shared: boolean;
+}
+
 export interface ScheduledCheck {
   check: Check;
   intervalMs: number;
   /** The check's settings as JSON: a reload keeps a check (and its baselines) whose settings did not change. */
   settings: string;
+  /** The config section, e.g. "disk". */
+  section: string;
+  condition?: CheckCondition;
 }
 
-/** Sections that configure one check: they have `enabled` and `interval`. */
+/** Sections that configure one check: they have `enabled`, `interval` and the condition keys. */
 type CheckSection = {
-  [S in SectionName]: Config[S] extends { enabled: boolean; interval: number } ? S : never;
+  [S in SectionName]: Config[S] extends { enabled: boolean; interval: number; condition: string | undefined; set_after: number; clear_after: number }
+    ? S
+    : never;
 }[SectionName];
+
+interface Healthy {
+  reason: string;
+  message: string;
+  shared?: boolean;
+}
 
 export function enabledChecks(config: Config): ScheduledCheck[] {
   const checks: ScheduledCheck[] = [];
-  const add = <S extends CheckSection>(section: S, make: (cfg: Config[S]) => Check) => {
+  const add = <S extends CheckSection>(section: S, healthy: Healthy, make: (cfg: Config[S]) => Check) => {
     const cfg = config[section];
-    if (cfg.enabled) checks.push({ check: make(cfg), intervalMs: cfg.interval, settings: JSON.stringify(cfg) });
+    if (!cfg.enabled) return;
+    const { condition: type, set_after: setAfter, clear_after: clearAfter } = cfg;
+    checks.push({
+      check: make(cfg),
+      intervalMs: cfg.interval,
+      settings: JSON.stringify(cfg),
+      section,
+      ...(type ? { condition: { type, setAfter, clearAfter, shared: healthy.shared ?? false, reason: healthy.reason, message: healthy.message } } : {}),
+    });
   };
-  add('disk', (cfg) => diskCheck(cfg));
-  add('readonly', (cfg) => readOnlyCheck(cfg));
-  add('memory', (cfg) => memoryCheck(cfg));
-  add('pressure', (cfg) => pressureCheck(cfg));
-  add('pids', (cfg) => pidsCheck(cfg));
-  add('file_handles', (cfg) => fileHandlesCheck(cfg));
-  add('conntrack', (cfg) => conntrackCheck(cfg));
-  add('zombies', (cfg) => zombiesCheck(cfg));
-  add('kernel_taint', (cfg) => kernelTaintCheck(cfg));
-  add('thermal', (cfg) => thermalCheck(cfg));
-  add('nic', (cfg) => nicCheck(cfg));
-  add('tcp', (cfg) => tcpCheck(cfg));
+  add('disk', { reason: 'DiskSpaceOK', message: 'every watched filesystem has free space and inodes' }, (cfg) => diskCheck(cfg));
+  add('readonly', { reason: 'FilesystemIsNotReadOnly', message: 'Filesystem is not read-only', shared: true }, (cfg) => readOnlyCheck(cfg));
+  add('memory', { reason: 'MemoryAvailableOK', message: 'enough memory is available' }, (cfg) => memoryCheck(cfg));
+  add('pressure', { reason: 'PressureOK', message: 'no sustained memory or I/O stalls' }, (cfg) => pressureCheck(cfg));
+  add('pids', { reason: 'PIDUsageOK', message: 'the task limit is far' }, (cfg) => pidsCheck(cfg));
+  add('file_handles', { reason: 'FileHandleUsageOK', message: 'the file handle limit is far' }, (cfg) => fileHandlesCheck(cfg));
+  add('conntrack', { reason: 'ConntrackUsageOK', message: 'the conntrack table has room' }, (cfg) => conntrackCheck(cfg));
+  add('zombies', { reason: 'ZombiesOK', message: 'few zombie processes' }, (cfg) => zombiesCheck(cfg));
+  add('kernel_taint', { reason: 'KernelNotFaulted', message: 'no kernel oops, machine check or bad page since boot' }, (cfg) => kernelTaintCheck(cfg));
+  add('thermal', { reason: 'ThermalOK', message: 'every thermal zone is below its critical trip point' }, (cfg) => thermalCheck(cfg));
+  add('nic', { reason: 'NICOK', message: 'network interfaces show few errors and drops' }, (cfg) => nicCheck(cfg));
+  add('tcp', { reason: 'TCPRetransmitOK', message: 'TCP retransmissions are low' }, (cfg) => tcpCheck(cfg));
   return checks;
 }

@@ -80,6 +80,11 @@ t.test('the exposition parses and lints clean with Prometheus tooling; NPD metri
     events: { queued: 1, held: 1, sent: 5, suppressed: 7, failed: 0 },
   };
   metrics.watchReporter(() => status);
+  const finding = { component: 'host', check: 'disk', severity: 'critical' as const, durationMs: 1, message: 'm' };
+  metrics.watchChecks(() => [
+    { ...finding, status: 'problem', reason: 'DiskSpaceCritical', subject: '/var/lib/containerd' },
+    { ...finding, status: 'ok', reason: 'DiskSpaceOK', subject: '/' },
+  ]);
 
   const res = await get(server.port, '/metrics');
   t.equal(res.status, 200);
@@ -96,6 +101,10 @@ t.test('the exposition parses and lints clean with Prometheus tooling; NPD metri
   t.match(f.node_health_check_duration_seconds?.samples[0], { labels: { check: 'disk' }, count: 2, buckets: { '0.001': 0, '0.005': 1, '0.25': 1, '0.5': 2, '10': 2 } });
   t.same(f.node_health_api_requests_total?.samples.map((s) => [s.labels.code, s.value]).sort(), [['200', 1], ['error', 1]]);
   t.equal(f.node_health_journal_lag_seconds?.samples[0]?.value, 0.25);
+  t.same(f.node_health_check_finding?.samples.map((s) => [s.labels, s.value]), [
+    [{ check: 'host/disk', subject: '/var/lib/containerd', status: 'problem', reason: 'DiskSpaceCritical' }, 1],
+    [{ check: 'host/disk', subject: '/', status: 'ok', reason: 'DiskSpaceOK' }, 1],
+  ]);
   t.same(f.node_health_repairs_total?.samples[0], { labels: { unit: 'containerd.service', action: 'restart', result: 'ok' }, value: 1 });
   t.equal(f.node_health_kubernetes_pending?.samples[0]?.value, 2);
   t.equal(f.node_health_kubernetes_connected?.samples[0]?.value, 1);

@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Config } from '../../config/schema';
-import type { NodeCondition } from '../../types';
+import type { CheckResult, NodeCondition } from '../../types';
 import { VERSION } from '../../version';
 import type { RequestRecord } from '../kubernetes/client';
 import type { ReporterStatus } from '../kubernetes/reporter';
@@ -116,6 +116,16 @@ export class AgentMetrics {
   /** Exposes the Kubernetes reporter's state; pass a new one after it is recreated. */
   watchReporter(status: (() => ReporterStatus) | undefined): void {
     this.reporter = status;
+  }
+
+  /** Exposes the latest finding of every check and subject; a finding that changed status drops its old series. */
+  watchChecks(results: () => readonly CheckResult[]): void {
+    this.registry.collect(
+      'node_health_check_finding',
+      'Latest finding of a check about one subject (a mount, an interface; empty for the host), by status; the value is always 1.',
+      'gauge',
+      () => results().map((r) => [{ check: `${r.component}/${r.check}`, subject: r.subject ?? '', status: r.status, reason: r.reason }, 1]),
+    );
   }
 }
 

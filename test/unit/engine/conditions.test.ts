@@ -37,7 +37,7 @@ t.test('worst wins across sources: one source clearing does not hide another sti
   t.match(tbl.get('KernelDeadlock'), { status: 'True', reason: 'B' });
   tbl.report(report('b', 'Unknown', 'Timeout'));
   t.match(tbl.get('KernelDeadlock'), { status: 'Unknown', reason: 'Timeout' });
-  tbl.withdraw('KernelDeadlock', 'b');
+  tbl.retainReports((r) => r.source !== 'b');
   t.match(tbl.get('KernelDeadlock'), { status: 'False' });
   t.same(changes.map((c) => `${c.status}:${c.reason}`), ['True:A', 'True:B', 'Unknown:Timeout', 'False:Ok']);
 });
