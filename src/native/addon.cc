@@ -16,6 +16,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nha::RegisterNotify(env, exports);
   nha::RegisterJournalSend(env, exports);
   nha::RegisterJournalReader(env, exports);
+  nha::RegisterTimex(env, exports);
   return exports;
 }
 

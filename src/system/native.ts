@@ -1,5 +1,5 @@
-// The agent's native addon (src/native): sd_notify, the watchdog interval, structured journal entries and
-// reading the journal (sd-journal).
+// The agent's native addon (src/native): sd_notify, the watchdog interval, structured journal entries,
+// reading the journal (sd-journal) and the kernel's clock discipline state (adjtimex).
 // In the packages the addon sits beside the bundle; running from source it is the build's
 // dist/node_health_native.node (npm run build:native).
 import { existsSync } from 'node:fs';
@@ -57,6 +57,28 @@ export interface NativeJournal {
   close(): void;
 }
 
+/** The kernel's clock discipline state, as adjtimex(2) with modes 0 reads it (NTP daemons write it). */
+export interface NativeTimex {
+  /** adjtimex's return value: 0 TIME_OK, 1 TIME_INS, 2 TIME_DEL, 3 TIME_OOP, 4 TIME_WAIT, 5 TIME_ERROR (not synchronised). */
+  state: number;
+  /** STA_* bits; STA_UNSYNC (0x40) is set from boot until an NTP daemon synchronises the clock. */
+  status: number;
+  /** Offset the kernel's PLL still has to slew away, in ns (daemons that steer the frequency leave it 0). */
+  offsetNs: number;
+  /** Frequency correction in ppm; 0 on a clock no daemon has ever trained. */
+  frequencyPpm: number;
+  /** Upper bound of the clock's error in µs: the kernel adds 500 µs every second until a daemon sets it again; at 16 s it sets STA_UNSYNC. */
+  maxErrorUs: number;
+  /** The daemon's estimate of the clock's error in µs (16 s from boot until a daemon sets it). */
+  estErrorUs: number;
+  /** PLL time constant. */
+  constant: number;
+  /** µs per clock tick. */
+  tickUs: number;
+  /** TAI − UTC in seconds, as a daemon set it (0 when never set). */
+  taiS: number;
+}
+
 export interface Native {
   /** sd_notify(3): true when NOTIFY_SOCKET was set and the message sent; throws when sending failed. */
   notify(state: string): boolean;
@@ -68,10 +90,12 @@ export interface Native {
   Journal: new (options: NativeJournalOptions) => NativeJournal;
   /** 0 when sd-journal can open the file, else the errno it fails with (EBADMSG, ENODATA, ... for a corrupt file). */
   journalProbe(path: string): number;
+  /** Reads the kernel's clock state (never changes it); throws with `.errno` (EPERM: a seccomp filter denies adjtimex). */
+  adjtimex(): NativeTimex;
 }
 
 const ADDON = 'node_health_native.node';
-const EXPORTS = ['notify', 'watchdogUsec', 'journalSend', 'Journal', 'journalProbe'] as const;
+const EXPORTS = ['notify', 'watchdogUsec', 'journalSend', 'Journal', 'journalProbe', 'adjtimex'] as const;
 
 let cached: Native | undefined;
 
