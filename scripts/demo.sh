@@ -71,12 +71,6 @@ in_box tar -C / -xf /tmp/creds.tar
 in_box ls -l /etc/kubernetes/kubelet.conf /var/lib/kubelet/pki/
 
 step "installing ${deb##*/}"
-# Box only: nspawn gives the machine its own boot ID by mounting a file over
-# /proc/sys/kernel/random/boot_id. Under systemd 252, ProtectKernelTunables and ProtectControlGroups
-# give the unit a /proc without that mount, so the agent would see the kernel's boot ID, not the one
-# journald stamps on entries, and take every line for one from an earlier boot. A real node has one.
-in_box mkdir -p /etc/systemd/system/node-health-agent.service.d
-in_box sh -c 'printf "[Service]\nProtectKernelTunables=no\nProtectControlGroups=no\n" >/etc/systemd/system/node-health-agent.service.d/50-box-boot-id.conf'
 bash "$BOX_SH" cp "$NODE" "$deb" /tmp/
 in_box env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "/tmp/${deb##*/}" | tail -n 3
 in_box systemctl is-active node-health-agent

@@ -50,11 +50,6 @@ async function installedNode(t: TeardownHost, cluster: Cluster, node: string): P
   execFileSync('tar', ['-C', cluster.nodeRoot(node), '-cf', creds, 'etc', 'var']);
   await box.copyIn(creds, '/tmp/');
   await box.check(['tar', '-C', '/', '-xf', '/tmp/creds.tar']);
-  // nspawn mounts the machine's own boot ID over /proc/sys/kernel/random/boot_id; under systemd 252
-  // these two settings give the unit a /proc without it, so the agent would take every journal line
-  // for one from an earlier boot. A real node has one boot ID (see docs/kubernetes.md, "Demo").
-  await box.check(['mkdir', '-p', '/etc/systemd/system/node-health-agent.service.d']);
-  await box.check(['sh', '-c', 'printf "[Service]\\nProtectKernelTunables=no\\nProtectControlGroups=no\\n" >/etc/systemd/system/node-health-agent.service.d/50-box-boot-id.conf']);
   await box.copyIn(deb, '/tmp/');
   await box.check(['apt-get', 'install', '-y', '-q', `/tmp/${deb.split('/').pop() as string}`], {
     env: { DEBIAN_FRONTEND: 'noninteractive' },

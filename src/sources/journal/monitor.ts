@@ -8,7 +8,7 @@ import { EventAggregator } from '../../engine/event-aggregator';
 import { LogMonitor } from '../../engine/rules/log-monitor';
 import type { JournalSourceSpec, RuleSet } from '../../engine/rules/rule-set';
 import type { Logger } from '../../outputs/log';
-import { currentBootId } from '../../system/boot';
+import { currentBoot } from '../../system/boot';
 import { makeDirs } from '../../system/files';
 import type { ProblemSink } from '../../types';
 import { CursorStore } from './cursor';
@@ -57,7 +57,7 @@ export class JournalMonitor {
   private readonly running: Running[] = [];
   private readonly aggregator: EventAggregator;
   private ticker: NodeJS.Timeout | undefined;
-  private readonly bootId = currentBootId();
+  private readonly boot = currentBoot();
 
   constructor(
     private readonly ruleSet: RuleSet,
@@ -74,6 +74,9 @@ export class JournalMonitor {
   start(): void {
     const dir = join(this.stateDir, 'journal');
     makeDirs(dir, 0o700);
+    if (this.boot.source === 'journal') {
+      this.log.info(`journal: this boot is ${this.boot.id} as the journal records it; /proc shows this process ${this.boot.procId} (a container's own boot ID hidden by the unit's sandboxing)`);
+    }
     for (const source of this.ruleSet.sources) {
       const cursor = new CursorStore(join(dir, `${source.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.cursor`), {
         everyEntries: this.cfg.cursor_every_entries,
@@ -84,7 +87,7 @@ export class JournalMonitor {
       const monitor = new LogMonitor(source, this.ruleSet.conditions, {
         event: (e) => this.aggregator.report(e),
         condition: (c) => this.sink.condition(c),
-      }, this.bootId);
+      }, this.boot.id);
       const reader = new JournalReader(
         {
           ...(this.directory !== undefined ? { directory: this.directory } : {}),
