@@ -12,6 +12,7 @@ export type { KeySpec } from './key';
 import {
   absolutePath,
   bytes,
+  duration,
   integer,
   listOf,
   oneOf,
@@ -123,6 +124,16 @@ export const schema = {
     retransmit_warning: key(percent, '1%', 'Share of sent TCP segments retransmitted that is a warning.'),
     retransmit_critical: key(percent, '5%', 'Share of sent TCP segments retransmitted that is a problem.'),
     min_segments: key(integer({ min: 1 }), '1000', 'Fewer segments sent between two runs are too few to judge.'),
+  },
+  time_sync: {
+    ...probe('Check that an NTP daemon keeps the kernel clock synchronised (adjtimex), and its maximum error.', '1m', 'TimeNotSynchronized'),
+    boot_grace: key(duration(), '10m', 'After boot, how long the clock may stay unsynchronised before that is a problem (a warning until then).'),
+    max_error_warning: key(duration({ min: 1, max: 16_000 }), '2s', "The kernel's maximum error of a synchronised clock that is a warning."),
+    max_error_critical: key(
+      duration({ min: 1, max: 16_000 }),
+      '10s',
+      'Maximum error that is a problem (at 16s the kernel marks the clock unsynchronised).',
+    ),
   },
   ...journalSections,
   ...repairSections,

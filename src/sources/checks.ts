@@ -13,6 +13,7 @@ import { pressureCheck } from './probes/pressure';
 import { readOnlyCheck } from './probes/readonly';
 import { tcpCheck } from './probes/tcp';
 import { thermalCheck } from './probes/thermal';
+import { timeSyncCheck } from './probes/time-sync';
 import { zombiesCheck } from './probes/zombies';
 
 /** The NodeCondition a check's problems set, as its section configures it. */
@@ -76,5 +77,6 @@ export function enabledChecks(config: Config): ScheduledCheck[] {
   add('thermal', { reason: 'ThermalOK', message: 'every thermal zone is below its critical trip point' }, (cfg) => thermalCheck(cfg));
   add('nic', { reason: 'NICOK', message: 'network interfaces show few errors and drops' }, (cfg) => nicCheck(cfg));
   add('tcp', { reason: 'TCPRetransmitOK', message: 'TCP retransmissions are low' }, (cfg) => tcpCheck(cfg));
+  add('time_sync', { reason: 'TimeSyncOK', message: 'the clock is synchronised, or the node booted too recently to judge' }, (cfg) => timeSyncCheck(cfg));
   return checks;
 }
