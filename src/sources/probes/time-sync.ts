@@ -124,9 +124,9 @@ export function judgeTimeSync(tx: NativeTimex, uptimeS: number, cfg: Config['tim
 }
 
 /** The running kernel's clock state; throws the addon's error with what to do when adjtimex is denied. */
-export function readKernelClock(): NativeTimex {
+export function readKernelClock(adjtimex: () => NativeTimex = () => loadNative().adjtimex()): NativeTimex {
   try {
-    return loadNative().adjtimex();
+    return adjtimex();
   } catch (err) {
     if ((err as { errno?: number }).errno === 1) {
       throw new Error(
@@ -142,7 +142,7 @@ export function readKernelClock(): NativeTimex {
 
 export function timeSyncCheck(
   cfg: Config['time_sync'],
-  read: () => NativeTimex = readKernelClock,
+  read: () => NativeTimex = () => readKernelClock(),
   fs: HostFs = hostFs,
 ): Check {
   return {
