@@ -1,6 +1,8 @@
 // The kernel's clock discipline state, read with adjtimex(2) — the only place it is exposed (no file in
 // /proc or /sys holds it). NTP daemons (chronyd, ntpd, systemd-timesyncd) write this state; we only read.
+#include <sys/syscall.h>
 #include <sys/timex.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -18,7 +20,9 @@ Napi::Value Adjtimex(const Napi::CallbackInfo& info) {
   }
   struct timex tx = {};
   tx.modes = 0;
-  int state = adjtimex(&tx);
+  // The system call itself, not glibc's adjtimex(), which issues clock_adjtime(CLOCK_REALTIME): a
+  // service's seccomp allow-list then needs exactly one entry, "adjtimex".
+  int state = static_cast<int>(syscall(SYS_adjtimex, &tx));
   if (state < 0) {
     // EPERM here means a seccomp filter (systemd's ProtectClock=, SystemCallFilter=) denies the call.
     throw SystemError(env, "adjtimex (read-only, modes 0)", -errno);

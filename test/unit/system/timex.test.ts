@@ -1,5 +1,6 @@
 // adjtimex() of the native addon against the live kernel, checked field by field against an independent
-// reader: python3 calling glibc's adjtimex through ctypes, with its own struct timex layout.
+// reader: python3 calling glibc's adjtimex through ctypes (which issues clock_adjtime, where the addon
+// makes the adjtimex system call), with its own struct timex layout.
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { loadNative, type NativeTimex } from '../../../src/system/native';
