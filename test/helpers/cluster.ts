@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import type { TeardownHost } from './box';
 
 export const clusterScript = join(__dirname, '../../scripts/cluster/cluster.sh');
@@ -153,7 +154,44 @@ export class Cluster {
     return r.body.items;
   }
 
-  private raw<T>(method: string, path: string, tls: { cert: Buffer; key: Buffer }, body: unknown, contentType: string): Promise<ApiResponse<T>> {
+  /** A request with a bearer token (e.g. a ServiceAccount's), no client certificate. */
+  asBearer<T = unknown>(token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<ApiResponse<T>> {
+    return this.raw<T>(method, path, {}, body, contentType, token);
+  }
+
+  /** Creates every object of a multi-document YAML manifest as the admin (kubectl apply for new objects). */
+  async applyManifest(file: string): Promise<void> {
+    for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
+      const obj = doc.toJS() as { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } | null;
+      if (!obj) continue;
+      const plural = { Namespace: 'namespaces', ServiceAccount: 'serviceaccounts', Role: 'roles', RoleBinding: 'rolebindings', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings' }[obj.kind];
+      if (!plural) throw new Error(`${file}: applyManifest does not know kind ${obj.kind}`);
+      const group = obj.apiVersion === 'v1' ? '/api/v1' : `/apis/${obj.apiVersion}`;
+      const ns = obj.metadata.namespace ? `/namespaces/${obj.metadata.namespace}` : '';
+      const r = await this.admin('POST', `${group}${ns}/${plural}`, obj);
+      if (r.status !== 201 && r.status !== 409) throw new Error(`${file}: create ${obj.kind} ${obj.metadata.name}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+  }
+
+  /** A token for a ServiceAccount (TokenRequest, as `kubectl create token` asks for). */
+  async serviceAccountToken(namespace: string, name: string, seconds = 3600): Promise<string> {
+    const r = await this.admin<{ status?: { token?: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: { expirationSeconds: seconds },
+    });
+    if (r.status !== 201 || !r.body.status?.token) throw new Error(`token for ${namespace}/${name}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.status.token;
+  }
+
+  private raw<T>(
+    method: string,
+    path: string,
+    tls: { cert?: Buffer; key?: Buffer },
+    body: unknown,
+    contentType: string,
+    bearer?: string,
+  ): Promise<ApiResponse<T>> {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = request(
@@ -162,7 +200,11 @@ export class Cluster {
           method,
           ca: readFileSync(this.caFile),
           ...tls,
-          headers: { Accept: 'application/json', ...(data ? { 'Content-Type': contentType } : {}) },
+          headers: {
+            Accept: 'application/json',
+            ...(data ? { 'Content-Type': contentType } : {}),
+            ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}),
+          },
           timeout: 30_000,
         },
         (res) => {

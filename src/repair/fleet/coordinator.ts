@@ -1,0 +1,433 @@
+// The RepairGate: decides whether this node may start a disruptive repair now and, if so, hands it one
+// of the k slots. In order, cheapest first, from one list of the namespace's Leases: a slot this node
+// still holds is given back to it; then its reboot lockout, the new-node grace, the breaker's storm
+// cooldown, the cluster-wide minimum gap and the slot count. Only a node that has won a slot then
+// moves the gap marker forward (a conflict means another node started at the same moment: it backs off)
+// and lists the Nodes for the breaker, so a crowd of waiting nodes never lists every Node at once.
+import { performance } from 'node:perf_hooks';
+import type { Config } from '../../config/schema';
+import { formatDuration } from '../../config/values';
+import { messageOf } from '../../errors';
+import { KubeClient, type RequestRecord } from '../../outputs/kubernetes/client';
+import { KubeApiError } from '../../outputs/kubernetes/errors';
+import type { Logger } from '../../outputs/log';
+import { userAgent } from '../../outputs/kubernetes/reporter';
+import { judge, listNodes } from './breaker';
+import type { RepairGate, Refusal, Slot } from './gate';
+import { configuredIdentity, CoordinationUnavailable, MANIFEST, verifyIdentity } from './identity';
+import {
+  ANN,
+  BREAKER_LEASE,
+  GAP_LEASE,
+  isConflict,
+  leaseEnd,
+  LeaseApi,
+  lockoutName,
+  microTime,
+  parseTime,
+  type Lease,
+} from './leases';
+import { forceMarker, putMarker } from './markers';
+import { freeSlot, Semaphore, type HeldSlot } from './semaphore';
+
+export interface CoordinatorOptions {
+  log: Logger;
+  /** Called after every API request of the coordination identity (metrics, measurements). */
+  onRequest?: (r: RequestRecord) => void;
+  random?: () => number;
+}
+
+export interface CoordinationStatus {
+  enabled: boolean;
+  /** The identity was verified: acquire() may grant slots. */
+  ready: boolean;
+  /** Why disruptive repairs cannot be coordinated now; null when ready. */
+  reason: string | null;
+  /** The user the API server knows the identity as; "" until verified. */
+  identity: string;
+  credentials: string;
+  apiServer: string;
+  namespace: string;
+  slots: number;
+  /** The slot Lease this node holds, if any. */
+  held: string | null;
+  lastRefusal: { reason: string; message: string; at: string; retryAt: string | null } | null;
+  /** API requests made by the coordination identity since start. */
+  requests: number;
+}
+
+export class Coordinator implements RepairGate {
+  private readonly cfg: Config['coordination'];
+  private readonly client: KubeClient | undefined;
+  private readonly leases: LeaseApi | undefined;
+  private readonly sem: Semaphore | undefined;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private reason: string | null;
+  private ready = false;
+  private identity = '';
+  private nodeCreated: number | undefined;
+  private held: { slot: HeldSlot; condition: string } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private lastRefusal: CoordinationStatus['lastRefusal'] = null;
+  private requests = 0;
+  /** A lockout that could not be written to its Lease still holds in this process. */
+  private localLockoutUntil = 0;
+
+  /** No I/O: a disabled or misconfigured identity only sets the reason; check() verifies a configured one. */
+  constructor(
+    config: Config,
+    readonly node: string,
+    opts: CoordinatorOptions,
+  ) {
+    this.cfg = config.coordination;
+    this.log = opts.log;
+    this.random = opts.random ?? Math.random;
+    const configured = configuredIdentity(config.coordination, config.kubernetes);
+    if ('disabled' in configured) {
+      this.reason = configured.disabled;
+    } else {
+      this.client = new KubeClient(configured.kubeconfig, {
+        userAgent: userAgent(config.kubernetes.field_manager),
+        timeoutMs: config.kubernetes.request_timeout,
+        onRequest: (r) => {
+          this.requests++;
+          opts.onRequest?.(r);
+        },
+      });
+      this.leases = new LeaseApi(this.client, this.cfg.namespace, config.kubernetes.field_manager);
+      this.sem = new Semaphore({ api: this.leases, node, slots: this.cfg.slots, ttlMs: this.cfg.lease_ttl, skewMs: this.cfg.max_clock_skew });
+      this.reason = 'the coordination identity has not been verified yet';
+    }
+  }
+
+  /** Why disruptive repairs are not possible now (for status and diagnose); undefined when they are. */
+  disabledReason(): string | undefined {
+    return this.reason ?? undefined;
+  }
+
+  /** Verifies the identity against the API server; returns the reason when it cannot coordinate. */
+  async check(): Promise<string | undefined> {
+    if (!this.client) return this.disabledReason();
+    try {
+      await this.verify();
+    } catch (err) {
+      this.reason = err instanceof CoordinationUnavailable ? err.message : `cannot verify the coordination identity: ${messageOf(err)}`;
+    }
+    return this.disabledReason();
+  }
+
+  status(): CoordinationStatus {
+    return {
+      enabled: this.cfg.enabled,
+      ready: this.ready,
+      reason: this.reason,
+      identity: this.identity,
+      credentials: this.client?.credentials.describe() ?? '',
+      apiServer: this.client?.server ?? '',
+      namespace: this.cfg.namespace,
+      slots: this.cfg.slots,
+      held: this.held?.slot.name ?? null,
+      lastRefusal: this.lastRefusal,
+      requests: this.requests,
+    };
+  }
+
+  acquire(condition: string): Promise<Slot | Refusal> {
+    return this.serial(() => this.acquireNow(condition));
+  }
+
+  resume(): Promise<Slot | undefined> {
+    return this.serial(() => this.resumeNow());
+  }
+
+  /** Stops renewing a held slot without giving it back (it outlives a reboot) and closes connections. */
+  stop(): void {
+    this.stopped = true;
+    this.held?.slot.stop();
+    this.client?.close();
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async verify(): Promise<void> {
+    const v = await verifyIdentity(this.client as KubeClient, this.cfg.namespace, this.node);
+    if (!this.ready) {
+      this.log.info(`coordination: ${v.identity || 'the coordination identity'} may coordinate repairs through Leases in namespace ${this.cfg.namespace}`);
+    }
+    this.identity = v.identity;
+    this.nodeCreated = v.nodeCreated;
+    this.ready = true;
+    this.reason = null;
+  }
+
+  private refuse(reason: string, message: string, retryAt?: number): Refusal {
+    this.lastRefusal = { reason, message, at: new Date().toISOString(), retryAt: retryAt === undefined ? null : new Date(retryAt).toISOString() };
+    this.log.debug(`coordination: no slot for ${this.node}: ${reason}: ${message}`);
+    return retryAt === undefined ? { granted: false, reason, message } : { granted: false, reason, message, retryAt };
+  }
+
+  /** When the identity lost its permissions (or the namespace is gone), say so instead of failing. */
+  private unavailable(err: unknown): Refusal | undefined {
+    if (!(err instanceof KubeApiError)) return undefined;
+    const missingNamespace = err.status === 404 && /namespaces? "?[a-z0-9-]+"? not found/i.test(err.serverMessage);
+    if (err.status !== 401 && err.status !== 403 && !missingNamespace) return undefined;
+    this.ready = false;
+    this.reason = missingNamespace
+      ? `namespace ${this.cfg.namespace} does not exist (${err.serverMessage}): apply ${MANIFEST} or set [coordination] namespace`
+      : `the coordination identity ${this.identity || this.client?.credentials.describe()} was refused (${err.status} ${err.reason}: ${err.serverMessage}): apply ${MANIFEST}`;
+    return this.refuse('CoordinationUnavailable', this.reason);
+  }
+
+  private retrySoon(now: number): number {
+    return now + Math.round(this.cfg.retry_interval * (0.5 + this.random()));
+  }
+
+  private async acquireNow(condition: string): Promise<Slot | Refusal> {
+    if (this.stopped) throw new Error('coordination: stopped; no more slots are handed out');
+    if (!this.client || !this.leases || !this.sem) return this.refuse('CoordinationDisabled', this.reason ?? '');
+    if (!this.ready) {
+      try {
+        await this.verify();
+      } catch (err) {
+        if (err instanceof CoordinationUnavailable) {
+          this.reason = err.message;
+          return this.refuse('CoordinationUnavailable', err.message);
+        }
+        throw err;
+      }
+    }
+    try {
+      return await this.decide(condition, this.leases, this.client, this.sem);
+    } catch (err) {
+      const refusal = this.unavailable(err);
+      if (refusal) return refusal;
+      throw new Error(`coordination: cannot decide on a slot for ${this.node} to repair ${condition}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  private async decide(condition: string, leases: LeaseApi, client: KubeClient, sem: Semaphore): Promise<Slot | Refusal> {
+    const cfg = this.cfg;
+    const skew = cfg.max_clock_skew;
+    const list = await leases.list();
+    const now = Date.now();
+    const byName = new Map(list.map((l) => [l.metadata.name, l]));
+    const view = sem.view(list, now);
+    if (view.ours) {
+      const resumed = await this.renewOwn(view.ours);
+      if (resumed) return resumed;
+      return this.refuse('SlotsBusy', 'the slot this node held was taken by another node a moment ago', this.retrySoon(now));
+    }
+
+    const lockout = byName.get(lockoutName(this.node));
+    const lockedUntil = Math.max(this.localLockoutUntil, lockout?.spec.holderIdentity === this.node ? (leaseEnd(lockout.spec) ?? 0) : 0);
+    if (now < lockedUntil) {
+      return this.refuse(
+        'RebootLockout',
+        `a reboot of ${this.node} did not help; it takes no repair slot until ${iso(lockedUntil)} (Lease ${cfg.namespace}/${lockoutName(this.node)}, [coordination] reboot_lockout = ${formatDuration(cfg.reboot_lockout)})`,
+        lockedUntil,
+      );
+    }
+    if (this.nodeCreated !== undefined && now < this.nodeCreated + cfg.new_node_grace) {
+      return this.refuse(
+        'NewNodeGrace',
+        `Node ${this.node} was created at ${iso(this.nodeCreated)}; nodes younger than ${formatDuration(cfg.new_node_grace)} are not repaired ([coordination] new_node_grace)`,
+        this.nodeCreated + cfg.new_node_grace,
+      );
+    }
+    const breaker = byName.get(BREAKER_LEASE);
+    const breakerEnd = breaker ? leaseEnd(breaker.spec) : undefined;
+    if (breakerEnd !== undefined && now < breakerEnd + skew) {
+      const what = breaker?.metadata.annotations?.[ANN.unhealthy] ?? 'too many nodes were unhealthy';
+      return this.refuse(
+        'UnhealthyBreaker',
+        `the breaker tripped at ${breaker?.spec.renewTime ?? '?'} (${what}); no repair starts before ${iso(breakerEnd + skew)} ([coordination] storm_cooldown)`,
+        breakerEnd + skew,
+      );
+    }
+    const gap = byName.get(GAP_LEASE);
+    const last = parseTime(gap?.spec.renewTime);
+    // A spacing policy, not exclusion: judged without the clock-skew margin.
+    if (cfg.min_gap > 0 && last !== undefined && now < last + cfg.min_gap) {
+      return this.refuse(
+        'MinimumGap',
+        `the last repair in the cluster ${gap?.metadata.annotations?.[ANN.outcome] ?? 'started or finished'} at ${iso(last)} on ${gap?.spec.holderIdentity ?? '?'}; the next may start ${formatDuration(cfg.min_gap)} later ([coordination] min_gap)`,
+        last + cfg.min_gap,
+      );
+    }
+    if (view.holders.length >= cfg.slots || view.free.length === 0) {
+      return this.refuse('SlotsBusy', `all ${cfg.slots} repair slots are held (by ${view.holders.join(', ') || 'nodes with a higher slot count'})`, this.retrySoon(now));
+    }
+
+    const free = [...view.free];
+    for (let i = free.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [free[i], free[j]] = [free[j] as (typeof free)[number], free[i] as (typeof free)[number]];
+    }
+    let claimed: Lease | undefined;
+    let sentAt = 0;
+    for (const slot of free) {
+      sentAt = performance.now();
+      claimed = await sem.claim(slot, condition);
+      if (claimed) break;
+    }
+    if (!claimed) return this.refuse('SlotsBusy', 'other nodes took the free repair slots first', this.retrySoon(Date.now()));
+
+    // The slot is ours, but nothing has been disrupted yet: any refusal from here gives it back.
+    const rollback = (outcome: string) => freeSlot(leases, claimed as Lease, this.node, outcome);
+    try {
+      if (cfg.min_gap > 0) {
+        try {
+          await putMarker(leases, { name: GAP_LEASE, kind: 'gap', holder: this.node, durationMs: cfg.min_gap, annotations: { [ANN.outcome]: 'started', [ANN.condition]: condition } }, gap);
+        } catch (err) {
+          if (!isConflict(err)) throw err;
+          await rollback('gap-conflict');
+          return this.refuse('MinimumGap', 'another node started or finished a repair at the same moment', Date.now() + cfg.min_gap);
+        }
+      }
+      const verdict = judge(
+        await listNodes(client),
+        { maxNodes: cfg.breaker_max_nodes, maxPercent: cfg.breaker_max_percent, conditions: [condition, ...cfg.breaker_conditions], graceMs: cfg.new_node_grace },
+        new Set(view.holders),
+        Date.now(),
+      );
+      if (verdict.tripped) {
+        const shown = verdict.unhealthy.slice(0, 10).join(', ') + (verdict.unhealthy.length > 10 ? ', …' : '');
+        const what = `${verdict.unhealthy.length} of ${verdict.total} nodes unhealthy (${shown}), more than the ${verdict.allowed} allowed`;
+        let until = this.retrySoon(Date.now());
+        if (cfg.storm_cooldown > 0) {
+          until = Date.now() + cfg.storm_cooldown + skew;
+          await forceMarker(leases, { name: BREAKER_LEASE, kind: 'breaker', holder: this.node, durationMs: cfg.storm_cooldown, annotations: { [ANN.unhealthy]: what } }).catch(
+            (err: unknown) => this.log.warning(`coordination: cannot record the tripped breaker in Lease ${cfg.namespace}/${BREAKER_LEASE}: ${messageOf(err)}`),
+          );
+        }
+        await rollback('breaker');
+        this.log.warning(`coordination: breaker tripped: ${what}; no repair starts before ${iso(until)}`);
+        return this.refuse('UnhealthyBreaker', `${what} ([coordination] breaker_max_nodes, breaker_max_percent); no repair starts before ${iso(until)}`, until);
+      }
+    } catch (err) {
+      await rollback('error').catch(() => undefined);
+      throw err;
+    }
+    if (lockout?.spec.holderIdentity === this.node) {
+      // Run out (checked above): remove it so the namespace does not collect one Lease per node.
+      await leases.delete(lockout).catch(() => undefined);
+    }
+    return this.take(claimed, sentAt, condition);
+  }
+
+  private async resumeNow(): Promise<Slot | undefined> {
+    if (this.stopped || !this.client || !this.leases || !this.sem) return undefined;
+    if (this.held && !this.held.slot.wasLost) return this.slotOf(this.held.slot, this.held.condition);
+    if (!this.ready) {
+      try {
+        await this.verify();
+      } catch (err) {
+        if (err instanceof CoordinationUnavailable) {
+          this.reason = err.message;
+          this.log.error(`coordination: cannot take back a slot this node may hold: ${err.message}`);
+          return undefined;
+        }
+        throw err;
+      }
+    }
+    const ours = this.sem.view(await this.leases.list(), Date.now()).ours;
+    return ours ? this.renewOwn(ours) : undefined;
+  }
+
+  /** Takes back a slot Lease that still names this node; undefined when another node took it first. */
+  private async renewOwn(lease: Lease): Promise<Slot | undefined> {
+    const leases = this.leases as LeaseApi;
+    const sem = this.sem as Semaphore;
+    const sentAt = performance.now();
+    try {
+      const renewed = await leases.update({
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: this.node, leaseDurationSeconds: sem.durationSeconds, renewTime: microTime(Date.now()) },
+      });
+      return this.take(renewed, sentAt, lease.metadata.annotations?.[ANN.condition] ?? '');
+    } catch (err) {
+      if (isConflict(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private take(lease: Lease, sentAt: number, condition: string): Slot {
+    const slot = (this.sem as Semaphore).hold(lease, sentAt, (why) => {
+      this.log.warning(`coordination: lost repair slot ${this.cfg.namespace}/${lease.metadata.name}: ${why}; disruptive steps must stop`, {
+        condition,
+      });
+      if (this.held?.slot === slot) this.held = undefined;
+    });
+    this.held = { slot, condition };
+    this.log.info(`coordination: ${this.node} holds repair slot ${this.cfg.namespace}/${lease.metadata.name} to repair ${condition || 'a condition'}`, { condition });
+    return this.slotOf(slot, condition);
+  }
+
+  private slotOf(slot: HeldSlot, condition: string): Slot {
+    return {
+      granted: true,
+      lease: slot.name,
+      lost: slot.lost,
+      release: (outcome) => this.serial(() => this.release(slot, condition, outcome)),
+    };
+  }
+
+  private async release(slot: HeldSlot, condition: string, outcome: { repaired: boolean; rebootFailed?: boolean }): Promise<void> {
+    const cfg = this.cfg;
+    const leases = this.leases as LeaseApi;
+    if (this.held?.slot === slot) this.held = undefined;
+    let lockoutError: unknown;
+    if (outcome.rebootFailed && cfg.reboot_lockout > 0) {
+      // Before the slot is given back: a lockout lost in between would let the node reboot again at once.
+      this.localLockoutUntil = Date.now() + cfg.reboot_lockout;
+      try {
+        await forceMarker(leases, {
+          name: lockoutName(this.node),
+          kind: 'lockout',
+          holder: this.node,
+          durationMs: cfg.reboot_lockout,
+          annotations: { [ANN.condition]: condition, [ANN.outcome]: 'reboot-failed' },
+        });
+      } catch (err) {
+        lockoutError = err;
+      }
+    }
+    const text = outcome.rebootFailed ? 'reboot-failed' : outcome.repaired ? 'repaired' : 'not-repaired';
+    if (cfg.min_gap > 0 && !slot.wasLost) {
+      // Before the slot is free: a node that then sees it free also sees the gap it must keep.
+      await forceMarker(leases, { name: GAP_LEASE, kind: 'gap', holder: this.node, durationMs: cfg.min_gap, annotations: { [ANN.outcome]: 'finished', [ANN.condition]: condition } }).catch(
+        (err: unknown) => this.log.warning(`coordination: cannot record the end of the repair in Lease ${cfg.namespace}/${GAP_LEASE}: ${messageOf(err)}`),
+      );
+    }
+    await slot.free(text);
+    this.log.info(`coordination: ${this.node} gave back repair slot ${cfg.namespace}/${slot.name} (${text})`, { condition });
+    if (lockoutError !== undefined) {
+      throw new Error(
+        `coordination: cannot record the reboot lockout of ${this.node} in Lease ${cfg.namespace}/${lockoutName(this.node)}: ${messageOf(lockoutError)}; ` +
+          `it holds in this process only, until ${iso(this.localLockoutUntil)}`,
+        { cause: lockoutError },
+      );
+    }
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Verifies the coordination identity once (for diagnose): the reason disruptive repairs are off, if any. */
+export async function coordinationReadiness(config: Config, node: string, opts: CoordinatorOptions): Promise<CoordinationStatus> {
+  const c = new Coordinator(config, node, opts);
+  try {
+    await c.check();
+    return c.status();
+  } finally {
+    c.stop();
+  }
+}
