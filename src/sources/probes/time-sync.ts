@@ -128,7 +128,8 @@ export function readKernelClock(adjtimex: () => NativeTimex = () => loadNative()
   try {
     return adjtimex();
   } catch (err) {
-    if ((err as { errno?: number }).errno === 1) {
+    // EPERM (1): modes 0 needs no privilege, so only a seccomp filter refuses the call.
+    if ((err as { errno?: unknown } | null)?.errno === 1) {
       throw new Error(
         `${(err as Error).message}: a seccomp filter denies adjtimex to this process — in a systemd unit, ` +
           'ProtectClock=yes and SystemCallFilter= without adjtimex do; allow it with ProtectClock=no and ' +
