@@ -1,0 +1,286 @@
+// The ladder's ledger: every run and every step of it as JSON lines in the state directory, beside the
+// unit-repair ledger (whose intents name systemd units; a step of the ladder is not one). A step's
+// intent is written and fsynced before the step acts, so an agent that stops mid-run — above all in the
+// reboot it asked for — finds the run open when it starts again and finishes it instead of starting over.
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { LadderStep } from '../../config/sections/ladder';
+
+export const LADDER_LEDGER_FILE = 'ladder-ledger.jsonl';
+/** Runs kept when the file is compacted: far more than status shows or the retry rule needs. */
+const KEEP_RUNS = 200;
+
+/** A step of a run: the disruptive ones, then waiting for health, uncordoning and giving the slot back. */
+export type StepName = LadderStep | 'verify' | 'uncordon' | 'release';
+
+export type StepResult = 'done' | 'failed' | 'skipped';
+
+export type RunResult =
+  /** The condition cleared and the node is schedulable again (if this agent had cordoned it). */
+  | 'repaired'
+  /** A step before the reboot failed (drain timed out, the reboot was refused, the slot was lost). */
+  | 'failed'
+  /** The node rebooted but was not healthy within after_boot_timeout: the reboot did not help. */
+  | 'reboot-failed'
+  /** The agent stopped mid-run (not in its own reboot); the next start undid the run. */
+  | 'interrupted'
+  /** Dry-run: nothing was done. */
+  | 'dry-run';
+
+interface BeginRecord {
+  kind: 'begin';
+  run: string;
+  at: string;
+  condition: string;
+  /** lastTransitionTime of the condition: which occurrence of it the run is for. */
+  since: string;
+  dryRun: boolean;
+  steps: LadderStep[];
+  lease: string;
+  bootId: string;
+}
+
+interface IntentRecord {
+  kind: 'intent';
+  run: string;
+  step: StepName;
+  at: string;
+  bootId: string;
+}
+
+interface OutcomeRecord {
+  kind: 'outcome';
+  run: string;
+  step: StepName;
+  at: string;
+  result: StepResult;
+  detail: string;
+  durationMs: number;
+}
+
+interface EndRecord {
+  kind: 'end';
+  run: string;
+  at: string;
+  result: RunResult;
+  detail: string;
+}
+
+type LedgerRecord = BeginRecord | IntentRecord | OutcomeRecord | EndRecord;
+
+export interface StepEntry {
+  step: StepName;
+  at: string;
+  /** The boot the step began in: a reboot step begun in another boot has happened. */
+  bootId: string;
+  outcome?: { at: string; result: StepResult; detail: string; durationMs: number };
+}
+
+export interface RunEntry {
+  id: string;
+  at: string;
+  condition: string;
+  since: string;
+  dryRun: boolean;
+  steps: LadderStep[];
+  lease: string;
+  bootId: string;
+  done: StepEntry[];
+  end?: { at: string; result: RunResult; detail: string };
+}
+
+export class LadderLedgerError extends Error {
+  override name = 'LadderLedgerError';
+}
+
+export class LadderLedger {
+  private readonly runs: RunEntry[] = [];
+  private readonly byId = new Map<string, RunEntry>();
+  private lines = 0;
+  /** Problems met while reading the file (a torn last line after a crash, a corrupt line). */
+  readonly warnings: string[] = [];
+
+  private constructor(readonly path: string) {}
+
+  /** Reads `<stateDir>/ladder-ledger.jsonl` (the file is created by the first run). */
+  static open(stateDir: string): LadderLedger {
+    const ledger = new LadderLedger(join(stateDir, LADDER_LEDGER_FILE));
+    ledger.load();
+    return ledger;
+  }
+
+  begin(fields: Omit<BeginRecord, 'kind' | 'run' | 'at'>, now = new Date()): RunEntry {
+    const record: BeginRecord = { kind: 'begin', run: randomUUID(), at: now.toISOString(), ...fields };
+    this.append(record);
+    return this.apply(record) as RunEntry;
+  }
+
+  /** Records that `step` is about to act; returns only once that is on disk. */
+  intent(run: string, step: StepName, bootId: string, now = new Date()): StepEntry {
+    this.find(run);
+    const record: IntentRecord = { kind: 'intent', run, step, at: now.toISOString(), bootId };
+    this.append(record);
+    this.apply(record);
+    return this.step(run, step) as StepEntry;
+  }
+
+  outcome(run: string, step: StepName, fields: Omit<OutcomeRecord, 'kind' | 'run' | 'step' | 'at'>, now = new Date()): void {
+    if (!this.step(run, step)) throw new LadderLedgerError(`${this.path}: run ${run} has no ${step} step to record an outcome for`);
+    const record: OutcomeRecord = { kind: 'outcome', run, step, at: now.toISOString(), ...fields };
+    this.append(record);
+    this.apply(record);
+  }
+
+  end(run: string, result: RunResult, detail: string, now = new Date()): void {
+    this.find(run);
+    const record: EndRecord = { kind: 'end', run, at: now.toISOString(), result, detail };
+    this.append(record);
+    this.apply(record);
+    if (this.runs.length > KEEP_RUNS && this.lines > 8 * KEEP_RUNS) this.compact();
+  }
+
+  /** The run a previous start of the agent did not finish, if any (there is at most one at a time). */
+  unfinished(): RunEntry | undefined {
+    const open = this.runs.filter((r) => !r.end);
+    return open.length > 0 ? clone(open[open.length - 1] as RunEntry) : undefined;
+  }
+
+  /** The latest run for `condition`, finished or not. */
+  lastRun(condition: string): RunEntry | undefined {
+    for (let i = this.runs.length - 1; i >= 0; i--) if ((this.runs[i] as RunEntry).condition === condition) return clone(this.runs[i] as RunEntry);
+    return undefined;
+  }
+
+  /** The last `n` runs, newest first. */
+  recent(n: number): RunEntry[] {
+    return this.runs.slice(-n).reverse().map(clone);
+  }
+
+  /** The latest record of `step` in `run`. */
+  step(run: string, step: StepName): StepEntry | undefined {
+    const steps = this.byId.get(run)?.done ?? [];
+    for (let i = steps.length - 1; i >= 0; i--) if ((steps[i] as StepEntry).step === step) return { ...(steps[i] as StepEntry) };
+    return undefined;
+  }
+
+  private find(run: string): RunEntry {
+    const entry = this.byId.get(run);
+    if (!entry) throw new LadderLedgerError(`${this.path}: no run ${run}`);
+    return entry;
+  }
+
+  /** Applies a record to memory; returns the run it belongs to (undefined: an unknown run, skipped). */
+  private apply(record: LedgerRecord): RunEntry | undefined {
+    if (record.kind === 'begin') {
+      const { kind: _kind, run, ...rest } = record;
+      const entry: RunEntry = { id: run, ...rest, done: [] };
+      this.runs.push(entry);
+      this.byId.set(run, entry);
+      return entry;
+    }
+    const entry = this.byId.get(record.run);
+    if (!entry) return undefined;
+    if (record.kind === 'intent') entry.done.push({ step: record.step, at: record.at, bootId: record.bootId });
+    else if (record.kind === 'outcome') {
+      const open = [...entry.done].reverse().find((s) => s.step === record.step);
+      if (open) open.outcome = { at: record.at, result: record.result, detail: record.detail, durationMs: record.durationMs };
+    } else entry.end = { at: record.at, result: record.result, detail: record.detail };
+    return entry;
+  }
+
+  private load(): void {
+    if (!existsSync(this.path)) return;
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      throw new LadderLedgerError(`${this.path}: cannot read the ladder ledger (${(err as Error).message}); fix its permissions or remove it`);
+    }
+    const lines = text.split('\n');
+    // A crash during a write leaves a last line without its newline; its step never began, since acting
+    // waits for the fsync.
+    const torn = lines.pop();
+    if (torn) {
+      this.warnings.push(`${this.path}: dropped an incomplete last line (${torn.length} bytes) left by a crash`);
+      const fd = openSync(this.path, 'r+');
+      try {
+        ftruncateSync(fd, Buffer.byteLength(text) - Buffer.byteLength(torn));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    lines.forEach((line, i) => {
+      if (line.trim() === '') return;
+      let record: LedgerRecord;
+      try {
+        record = JSON.parse(line) as LedgerRecord;
+      } catch {
+        this.warnings.push(`${this.path}:${i + 1}: not a JSON record; skipped`);
+        return;
+      }
+      this.lines++;
+      if (!['begin', 'intent', 'outcome', 'end'].includes(record.kind)) {
+        this.warnings.push(`${this.path}:${i + 1}: unknown record kind; skipped`);
+      } else if (!this.apply(record)) {
+        this.warnings.push(`${this.path}:${i + 1}: record of unknown run ${record.run}; skipped`);
+      }
+    });
+  }
+
+  private append(record: LedgerRecord): void {
+    const fresh = !existsSync(this.path);
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.path, 'a', 0o600);
+      writeSync(fd, `${JSON.stringify(record)}\n`);
+      fsyncSync(fd);
+    } catch (err) {
+      throw new LadderLedgerError(`${this.path}: cannot write the ladder ledger (${(err as Error).message}); no ladder step is taken without it`);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    // A new file's directory entry must be durable too, or a crash could lose the whole file.
+    if (fresh) syncDir(dirname(this.path));
+    this.lines++;
+  }
+
+  /** Rewrites the file with the last KEEP_RUNS runs: written aside, fsynced, renamed over. */
+  private compact(): void {
+    const drop = this.runs.splice(0, this.runs.length - KEEP_RUNS);
+    for (const r of drop) this.byId.delete(r.id);
+    const records: LedgerRecord[] = this.runs.flatMap((r) => [
+      { kind: 'begin', run: r.id, at: r.at, condition: r.condition, since: r.since, dryRun: r.dryRun, steps: r.steps, lease: r.lease, bootId: r.bootId },
+      ...r.done.flatMap((s): LedgerRecord[] => [
+        { kind: 'intent', run: r.id, step: s.step, at: s.at, bootId: s.bootId },
+        ...(s.outcome ? [{ kind: 'outcome' as const, run: r.id, step: s.step, ...s.outcome }] : []),
+      ]),
+      ...(r.end ? [{ kind: 'end' as const, run: r.id, ...r.end }] : []),
+    ]);
+    const tmp = `${this.path}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+    syncDir(dirname(this.path));
+    this.lines = records.length;
+  }
+}
+
+function clone(r: RunEntry): RunEntry {
+  return { ...r, steps: [...r.steps], done: r.done.map((s) => ({ ...s, ...(s.outcome ? { outcome: { ...s.outcome } } : {}) })) };
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
