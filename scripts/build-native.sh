@@ -66,7 +66,7 @@ grep -qi "$elf_machine" <<<"$machine" || die "$out is built for $machine, not $e
 if [ "$host_triplet" = "$gnu_triplet" ]; then
   "$runtime/bin/node" -e '
     const m = require(process.argv[1]);
-    for (const f of ["notify", "watchdogUsec", "journalSend"]) {
+    for (const f of ["notify", "watchdogUsec", "journalSend", "adjtimex"]) {
       if (typeof m[f] !== "function") throw new Error(process.argv[1] + " does not export " + f);
     }' "$PWD/$out" || die "$out does not load in $runtime/bin/node"
 fi

@@ -263,6 +263,7 @@ function crossChecks(config: Config, origins: Map<string, Origin>): string[] {
     ['nic', 'errors_warning', 'errors_critical'],
     ['nic', 'drops_warning', 'drops_critical'],
     ['tcp', 'retransmit_warning', 'retransmit_critical'],
+    ['time_sync', 'max_error_warning', 'max_error_critical'],
   ];
   for (const [section, low, high] of pairs) {
     const values = config[section] as Record<string, unknown>;

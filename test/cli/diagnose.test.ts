@@ -8,8 +8,8 @@ const bin = join(__dirname, '../../dist/node-health-agent.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
 
 t.test('diagnose --json prints one finding per line with the documented fields', async (t) => {
-  // A healthy host: no container runtime or kubelet is expected on the test machine.
-  const res = run('diagnose', '--json', '--config-dir', configDir({ 'a.ini': '[containerd]\nenabled = false\n[kubelet]\nenabled = false\n' }));
+  // A healthy host: no container runtime, kubelet or NTP daemon is expected on the test machine.
+  const res = run('diagnose', '--json', '--config-dir', configDir({ 'a.ini': '[containerd]\nenabled = false\n[kubelet]\nenabled = false\n[time_sync]\nenabled = false\n' }));
   t.equal(res.status, 0, res.stdout + res.stderr);
   const findings = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(findings.length >= 2);

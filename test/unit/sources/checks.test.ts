@@ -13,7 +13,7 @@ t.test('every probe is registered with its interval; a disabled one is not', asy
     [
       ['disk', 30_000], ['readonly', 30_000], ['memory', 10_000], ['pressure', 10_000], ['pids', 30_000],
       ['file_handles', 30_000], ['conntrack', 30_000], ['zombies', 60_000], ['kernel_taint', 60_000],
-      ['thermal', 30_000], ['nic', 30_000], ['tcp', 30_000],
+      ['thermal', 30_000], ['nic', 30_000], ['tcp', 30_000], ['time_sync', 60_000],
     ],
   );
   const some = enabledChecks(loadConfig(configDir({ 'a.ini': '[zombies]\nenabled = false\n[tcp]\ninterval = 5s\n' })).config);
