@@ -29,6 +29,8 @@ usage: box.sh up NAME                     boot a box; prints its leader PID when
        box.sh exec NAME [--setenv K=V]... -- CMD [ARG]...
                                           run CMD inside; its exit code is returned
        box.sh cp NAME SRC DEST            copy the file SRC into the box (DEST: path or directory)
+       box.sh boot NAME                   boot a stopped box again on its own overlay (after a reboot
+                                          or poweroff from inside); prints its leader PID
        box.sh down NAME                   power off and remove everything of the box
        box.sh status NAME                 print the box's leader, nspawn PID, root and cgroups
        box.sh list                        print the names of the boxes that exist
@@ -176,6 +178,16 @@ cmd_up() {
     done
   ) 9>"$RUN_DIR/.lock"
 
+  launch "$name" "$data" "$machine_id"
+  trap - EXIT INT TERM
+  echo "$LEADER"
+}
+
+# Starts systemd-nspawn on the box's overlay from the box's own cgroups and waits until its systemd is
+# up; sets LEADER. Used by `up` and by `boot`, which boots a stopped box again.
+launch() {
+  local name=$1 data=$2 machine_id=$3 state=$RUN_DIR/$1 roots root
+  mapfile -t roots < <(cgroup_roots)
   (
     for root in "${roots[@]}"; do
       echo "$BASHPID" >"$root/$CGROUP_PARENT/$name/cgroup.procs"
@@ -183,7 +195,7 @@ cmd_up() {
     export TERM=dumb # plain console log
     exec setsid systemd-nspawn --boot --directory="$data/root" --machine="$name" --uuid="$machine_id" \
       --keep-unit --register=no --console=read-only --link-journal=no \
-      </dev/null >"$state/console.log" 2>&1
+      </dev/null >>"$state/console.log" 2>&1
   ) &
   local nspawn=$!
   disown "$nspawn" # its end is reported by the box, not by this shell
@@ -211,8 +223,34 @@ cmd_up() {
     ((SECONDS < deadline)) || boot_failed "$name" "systemd did not finish booting within ${BOOT_TIMEOUT} s (state: ${status:-unknown})"
     sleep 0.1
   done
-  trap - EXIT INT TERM
-  echo "$leader"
+  LEADER=$leader
+}
+
+# A reboot from inside ends systemd-nspawn (exit status 133: "Container NAME is being rebooted." on the
+# console); a poweroff ends it too. The box's overlay, identity and cgroups stay until `down`: boot
+# them again, as the machine's firmware would.
+cmd_boot() {
+  [[ $# -eq 1 ]] || usage
+  local name=$1
+  check_name "$name"
+  check_host
+  local state=$RUN_DIR/$name data
+  [[ -f $state/data ]] || die "no box $name (create one with 'box.sh up $name')"
+  running_leader "$name" >/dev/null && die "box $name is running; 'boot' starts a box whose systemd has stopped"
+  alive_pid "$state/nspawn" >/dev/null && die "box $name is still shutting down (systemd-nspawn is running); wait until it has stopped"
+  data=$(cat "$state/data")
+  awk -v d="$data/root" '$2 == d { found = 1 } END { exit !found }' /proc/mounts ||
+    die "the overlay of box $name is not mounted at $data/root; remove the box with 'box.sh down $name'"
+  local roots root procs
+  mapfile -t roots < <(cgroup_roots)
+  for root in "${roots[@]}"; do
+    [[ -d $root/$CGROUP_PARENT/$name ]] || die "cgroup $root/$CGROUP_PARENT/$name of box $name is gone; remove the box with 'box.sh down $name'"
+    procs=$(find "$root/$CGROUP_PARENT/$name" -name cgroup.procs -exec cat {} + 2>/dev/null)
+    [[ -z $procs ]] || die "processes $(echo $procs) of the last boot of box $name are still in $root/$CGROUP_PARENT/$name; remove the box with 'box.sh down $name'"
+  done
+  echo "box: booting $name again on its own overlay" >>"$state/console.log"
+  launch "$name" "$data" "$(cat "$data/upper/etc/machine-id")"
+  echo "$LEADER"
 }
 
 boot_failed() {
@@ -389,6 +427,7 @@ command=$1
 shift
 case $command in
   up) cmd_up "$@" ;;
+  boot) cmd_boot "$@" ;;
   down) cmd_down "$@" ;;
   exec) cmd_exec "$@" ;;
   cp) cmd_cp "$@" ;;
