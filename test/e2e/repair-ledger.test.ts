@@ -1,16 +1,10 @@
-// The repair ledger across agent crashes, and legacy monitors, on a real systemd (node in a box): an
-// agent SIGKILLed while its restart job runs resolves that action when it comes back instead of
-// restarting again; an intent whose action never happened is not repeated blindly; legacy monitors are
-// reported, then stopped and masked (or disabled, when their unit file lives in /etc).
+// The repair ledger of the installed agent across its crashes, and legacy monitors, on a real systemd
+// (node in a box): an agent SIGKILLed while its restart job runs, and started again by systemd, resolves
+// that action instead of restarting again; an intent whose action never happened is not repeated
+// blindly; legacy monitors are reported, then stopped and masked (or disabled, when their unit file
+// lives in /etc).
 import t from 'tap';
-import { freePort, lastCondition, RepairNode, STATE_DIR, type Rec } from './repair-harness';
-
-interface Status {
-  lastActions: Array<{ id: string; component: string; unit: string; action: string; outcome?: { result: string; detail: string } }>;
-  legacyUnits: Array<{ unit: string; loadState: string; activeState: string; unitFileState: string }>;
-}
-
-const events = (recs: Rec[], reason: string) => recs.filter((r) => r.kind === 'event' && r.reason === reason);
+import { AGENT_UNIT, events, freePort, lastCondition, RepairNode, STATE_DIR } from './repair-harness';
 
 async function kubeletStarts(node: RepairNode): Promise<number> {
   const out = await node.box.check(['journalctl', '--no-pager', '-o', 'cat', '_PID=1', 'UNIT=kubelet.service']);
@@ -37,9 +31,8 @@ backoff = 1m
 max_repairs = 5
 repair_window = 1h
 `;
-  await node.writeConfig(config());
-  await node.startAgent();
-  await node.waitFor('KubeletUnhealthy False', (r) => lastCondition(r, 'KubeletUnhealthy')?.status === 'False', 15_000);
+  await node.install(config());
+  await node.untilHealthy(['kubelet'], 15_000);
   await new Promise((r) => setTimeout(r, 1500));
 
   t.test('SIGKILLed between intent and outcome: the action is resolved, not repeated', async (t) => {
@@ -48,18 +41,23 @@ repair_window = 1h
     // The restart job hangs on the ignored SIGTERM: the intent is on disk, the outcome is not.
     await node.until('the restart to begin', async () => (await node.journal('NODE_HEALTH_ACTION=restart', 'NODE_HEALTH_UNIT=kubelet.service')).length > 0, 15_000);
     await node.until('kubelet stopping', async () => (await node.show('kubelet', 'ActiveState')).ActiveState === 'deactivating', 5000);
-    await node.killAgent();
+    const killed = await node.killAgent();
+    const since = Date.now();
+    // Read before systemd starts the agent again (RestartSec=10s in the shipped unit).
     const ledger = await node.box.check(['cat', `${STATE_DIR}/repair-ledger.jsonl`]);
     t.equal(ledger.trim().split('\n').length, 1, 'only the intent was written');
     t.match(JSON.parse(ledger) as object, { kind: 'intent', component: 'kubelet', action: 'restart' });
     await node.kubeletMode('');
 
-    const since = Date.now();
-    await node.startAgent();
-    const recs = await node.waitFor('the resolved restart', (r) => events(r, 'KubeletRestarted').length > 0, 20_000, since);
+    // Nobody starts the agent: the unit's Restart=always does, after RestartSec (10 s), so the bound
+    // is the old 20 s plus those 10 s.
+    const recs = await node.waitFor('the resolved restart', (r) => events(r, 'KubeletRestarted').length > 0, 30_000, since);
+    const restarted = await node.show(AGENT_UNIT, 'MainPID', 'NRestarts');
+    t.equal(Number(restarted.NRestarts), killed.nRestarts + 1, 'systemd started the agent again');
+    t.equal(events(recs, 'KubeletRestarted')[0]?.pid, restarted.MainPID, 'the agent systemd started resolved it');
     t.match(events(recs, 'KubeletRestarted')[0]?.message, /\(resolved after an agent restart\)/);
-    await node.waitFor('KubeletUnhealthy False', (r) => lastCondition(r, 'KubeletUnhealthy')?.status === 'False', 10_000, since);
-    const status = await node.status<Status>();
+    await node.untilCondition('KubeletUnhealthy', 'False', 10_000);
+    const status = await node.runtime();
     t.equal(status.lastActions.length, 1, 'one action in the ledger');
     t.equal(status.lastActions[0]?.outcome?.result, 'completed-while-down');
     t.match(status.lastActions[0]?.outcome?.detail, /waited for the job the agent had queued; it was still running after job_timeout: KillUnit main SIGKILL/);
@@ -95,7 +93,7 @@ repair_window = 1h
     await node.startAgent();
     await node.waitFor('KubeletUnhealthy True', (r) => lastCondition(r, 'KubeletUnhealthy')?.status === 'True', 10_000, since);
     await new Promise((r) => setTimeout(r, 4000));
-    const status = await node.status<Status>();
+    const status = await node.runtime();
     const crafted = status.lastActions.find((a) => a.id === 'crafted-1');
     t.equal(crafted?.outcome?.result, 'interrupted');
     t.match(crafted?.outcome?.detail, /shows no start since .*not repeated now: back-off and budget decide/);
@@ -116,9 +114,10 @@ repair_window = 1h
     let recs = await node.waitFor('two LegacyMonitorFound', (r) => events(r, 'LegacyMonitorFound').length === 2, 10_000, since);
     t.match(events(recs, 'LegacyMonitorFound').map((e) => e.message).sort(), [/^legacy monitor containerd-monitor\.service is installed/, /^legacy monitor kubelet-monitor\.service is installed/]);
     t.equal((await node.show('containerd-monitor', 'ActiveState')).ActiveState, 'active', 'report only: left running');
-    const status = await node.status<Status>();
+    const status = await node.runtime();
     t.same(status.legacyUnits.map((u) => u.unit).sort(), ['containerd-monitor.service', 'kubelet-monitor.service']);
 
+    // [repair] is read at start only.
     await node.stopAgent();
     await node.writeConfig(config('legacy_monitors = mask'));
     since = Date.now();

@@ -1,21 +1,16 @@
-// Runtime health and repair on a real systemd, D-Bus and containerd (node in a box): a hung containerd
-// is restarted, a crashed one that systemd will not restart is started at once, the D-Bus daemon can be
-// restarted under the monitor, and a unit that is not on the allow-list is never touched.
+// Runtime health and repair by the installed agent on a real systemd, D-Bus and containerd (node in a
+// box): a hung containerd is restarted, a crashed one that systemd will not restart is started at once,
+// the D-Bus daemon can be restarted under the agent, and a unit that is not on the allow-list is never
+// touched.
 import t from 'tap';
 import { freePort, lastCondition, RepairNode } from './repair-harness';
-
-interface Status {
-  components: Array<{ name: string; health: { state: string }; repair: { used: number } | null }>;
-  lastActions: Array<{ component: string; action: string; outcome?: { result: string } }>;
-  bus: { connected: boolean };
-}
 
 t.test('containerd hung, crashed, D-Bus restarted; kubelet not on the allow-list', async (t) => {
   const node = await RepairNode.up(t, 'nha-repair');
   const port = await freePort();
   await node.box.check(['systemctl', 'start', 'containerd']);
   await node.installKubelet(port);
-  await node.writeConfig(`
+  await node.install(`
 [agent]
 log_level = debug
 [repair]
@@ -37,10 +32,7 @@ timeout = 1s
 failure_duration = 1s
 cooldown = 1s
 `);
-  await node.startAgent();
-  await node.waitFor('both components healthy', (recs) =>
-    lastCondition(recs, 'ContainerRuntimeUnhealthy')?.status === 'False' && lastCondition(recs, 'KubeletUnhealthy')?.status === 'False',
-  20_000);
+  await node.untilHealthy(['containerd', 'kubelet'], 20_000);
 
   t.test('SIGSTOP: unresponsive within timeout + interval, restarted with a new main PID, condition clears', async (t) => {
     // Past the cooldown, so the hang is judged.
@@ -94,11 +86,11 @@ cooldown = 1s
     t.comment(`crash → seen ${seenMs} ms, → started ${(recs.find((x) => x.reason === 'ContainerdStarted')?.t ?? 0) - killed} ms`);
   });
 
-  t.test('the D-Bus daemon restarted: the monitor reconnects and still sees a crash at once', async (t) => {
+  t.test('the D-Bus daemon restarted: the agent reconnects and still sees a crash at once', async (t) => {
     const journalBefore = (await node.journal('MESSAGE=watching units over D-Bus')).length;
     await node.box.check(['systemctl', 'restart', 'dbus']);
     await node.until('a second "watching units" entry', async () => (await node.journal('MESSAGE=watching units over D-Bus')).length > journalBefore, 15_000);
-    t.ok((await node.status<Status>()).bus.connected, 'connected again');
+    t.ok((await node.runtime()).bus.connected, 'connected again');
     await new Promise((r) => setTimeout(r, 2500));
     const before = (await node.show('containerd', 'MainPID')).MainPID;
     const killed = Date.now();
@@ -119,10 +111,11 @@ cooldown = 1s
     // Well past failure_duration and cooldown.
     await new Promise((r) => setTimeout(r, 4000));
     t.same(await node.show('kubelet', 'MainPID', 'NRestarts', 'InactiveExitTimestampMonotonic'), before, 'the unit was not restarted');
-    const status = await node.status<Status>();
+    const status = await node.runtime();
     t.notOk(status.lastActions.some((a) => a.component === 'kubelet'), 'no kubelet action in the ledger');
     t.equal((await node.journal('NODE_HEALTH_UNIT=kubelet.service', 'PRIORITY=4')).filter((e) => /not in \[repair\] allowed_units/.test(e.MESSAGE ?? '')).length, 1, 'said so once');
     await node.kubeletMode('');
+    // The condition is True until then, so its change to False is in the journal.
     await node.waitFor('KubeletUnhealthy False', (r) => lastCondition(r, 'KubeletUnhealthy')?.status === 'False', 10_000, Date.now());
   });
 
@@ -131,7 +124,7 @@ cooldown = 1s
     t.ok(restarts.some((e) => e.NODE_HEALTH_RESULT === 'done' && Number(e.NODE_HEALTH_MAIN_PID) > 0), 'restart done with its new main PID');
     const starts = await node.journal('NODE_HEALTH_ACTION=start', 'NODE_HEALTH_UNIT=containerd.service', 'NODE_HEALTH_RESULT=done');
     t.equal(starts.length, 2, 'two starts after the two crashes');
-    const status = await node.status<Status>();
+    const status = await node.runtime();
     t.same(
       status.lastActions.map((a) => `${a.action}:${a.outcome?.result}`),
       ['start:done', 'start:done', 'restart:done'],
