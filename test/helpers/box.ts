@@ -2,6 +2,7 @@
 // scripts/box/box.sh (see docs/testing.md). A host that cannot run boxes makes Box.up throw with the
 // reason, so a missing prerequisite fails the test instead of skipping it.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const boxScript = join(__dirname, '../../scripts/box/box.sh');
@@ -72,7 +73,8 @@ export class Box {
 
   private constructor(
     readonly name: string,
-    readonly info: BoxInfo,
+    /** Updated by boot(): a box booted again has a new leader and nspawn. */
+    public info: BoxInfo,
     /** Milliseconds from `box.sh up` to systemd reporting the box running. */
     readonly bootMs: number,
   ) {}
@@ -118,6 +120,37 @@ export class Box {
   async copyIn(src: string, dest: string): Promise<void> {
     const res = await runBoxScript(['cp', this.name, src, dest]);
     if (res.code !== 0) throw new Error(`box ${this.name}: copying ${src} to ${dest} failed: ${res.stderr.trim()}`);
+  }
+
+  /**
+   * Waits until the box has stopped on its own (a reboot or poweroff from inside ends systemd-nspawn)
+   * and says which: nspawn prints "Container NAME is being rebooted." when it exits with status 133.
+   */
+  async waitStopped(timeoutMs = 60_000): Promise<'reboot' | 'poweroff'> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        process.kill(this.info.nspawn, 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+        const log = readFileSync(this.info.console, 'utf8');
+        return log.lastIndexOf(`Container ${this.name} is being rebooted.`) > log.lastIndexOf('box: booting') ? 'reboot' : 'poweroff';
+      }
+      if (Date.now() > deadline) throw new Error(`box ${this.name} still running after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Boots a stopped box again on its own overlay (`box.sh boot`); returns how long that took (ms). */
+  async boot(): Promise<number> {
+    const started = Date.now();
+    const res = await runBoxScript(['boot', this.name], undefined, 120_000);
+    if (res.code !== 0) throw new Error(`box ${this.name} did not boot again (box.sh exit ${res.code}): ${res.stderr.trim()}`);
+    const ms = Date.now() - started;
+    const status = await runBoxScript(['status', this.name]);
+    if (status.code !== 0) throw new Error(`box ${this.name}: box.sh status failed: ${status.stderr.trim()}`);
+    this.info = parseStatus(status.stdout);
+    return ms;
   }
 
   /** Powers the box off and removes its overlay, cgroups and state. Safe to call twice. */
