@@ -77,7 +77,7 @@ function startLadder(
   cluster: Cluster,
   node: string,
   s: LadderSettings,
-  parts: Partial<Omit<Harness, 'ladder' | 'ledger'>> & { bootId?: string; sink?: LadderEvents; recheckMs?: number } = {},
+  parts: Partial<Omit<Harness, 'ladder' | 'ledger'>> & { bootId?: string; sink?: LadderEvents; recheckMs?: number; requests?: string[] } = {},
 ): Harness {
   const dir = parts.dir ?? stateDir(t);
   const ledger = LadderLedger.open(dir);
@@ -92,7 +92,7 @@ function startLadder(
   const ladder = new Ladder({
     settings: s,
     gate: h.gate,
-    node: nodeApi(cluster, node),
+    node: nodeApi(cluster, node, node, parts.requests ? (r) => parts.requests?.push(`${r.verb} ${r.resource}`) : undefined),
     rebooter: h.rebooter,
     ledger,
     events: parts.sink ?? h.events,
@@ -281,7 +281,8 @@ t.test('against a real API server', async (t) => {
     };
     const gate = new MemoryGate();
     const conditions = new Conditions();
-    const first = startLadder(t, cluster, 'reboot', settings(), { gate, conditions, sink });
+    const requests: string[] = [];
+    const first = startLadder(t, cluster, 'reboot', settings(), { gate, conditions, sink, requests });
     const asked = Date.now();
     first.ladder.conditionChanged(conditions.set(TYPE, 'True'));
     await first.rebooter.asked;
@@ -299,7 +300,7 @@ t.test('against a real API server', async (t) => {
     t.teardown(() => reporter2.stop());
     conditions.set(TYPE, 'False');
     const bootAt = Date.now();
-    const second = startLadder(t, cluster, 'reboot', settings(), { gate, conditions, dir: first.dir, bootId: 'boot-2', sink: { event: (e) => reporter2.event(e) } });
+    const second = startLadder(t, cluster, 'reboot', settings(), { gate, conditions, dir: first.dir, bootId: 'boot-2', sink: { event: (e) => reporter2.event(e) }, requests });
     await sleep(600);
     t.equal(second.ledger.lastRun(TYPE)?.end, undefined, 'not done while the Node has not reported Ready since the reboot');
     await setReady(cluster, 'reboot', 'True');
@@ -325,6 +326,9 @@ t.test('against a real API server', async (t) => {
     timed('verify after the boot (until Ready was set)', run, 'verify');
     timed('uncordon', run, 'uncordon');
     timings.push(['condition True to reboot asked (after = 0)', rebootAskedMs], ['agent start after boot to uncordoned and released', afterBootMs]);
+    const count = new Map<string, number>();
+    for (const r of requests) count.set(r, (count.get(r) ?? 0) + 1);
+    t.comment(`API requests of the ladder with the node's credentials for this run (2 pods, Node polled every 200 ms while waiting): ${[...count].map(([k, n]) => `${k} ×${n}`).join(', ')}`);
   });
 
   t.test('a reboot that did not help: the slot goes back with rebootFailed, the node stays cordoned if so configured', async (t) => {

@@ -1,7 +1,7 @@
 // Pieces the ladder tests share: an in-memory gate (the Lease gate has tests of its own), a rebooter that
 // records instead of rebooting this machine, and helpers that play the parts of a cluster nothing runs
 // here — the kubelet that ends evicted pods, the pods themselves, a Node's Ready condition.
-import { KubeClient } from '../../src/outputs/kubernetes/client';
+import { KubeClient, type RequestRecord } from '../../src/outputs/kubernetes/client';
 import { loadKubeconfig } from '../../src/outputs/kubernetes/kubeconfig';
 import type { RepairGate, Refusal, Slot } from '../../src/repair/fleet/gate';
 import type { Rebooter } from '../../src/repair/ladder/login1';
@@ -110,8 +110,8 @@ export class Conditions {
   get = (type: string): NodeCondition | undefined => this.map.get(type);
 }
 
-export function nodeApi(cluster: Cluster, credentialsOf: string, node = credentialsOf): NodeApi {
-  const client = new KubeClient(loadKubeconfig(cluster.kubeletConf(credentialsOf)), { userAgent: 'ladder-test', timeoutMs: 10_000 });
+export function nodeApi(cluster: Cluster, credentialsOf: string, node = credentialsOf, onRequest?: (r: RequestRecord) => void): NodeApi {
+  const client = new KubeClient(loadKubeconfig(cluster.kubeletConf(credentialsOf)), { userAgent: 'ladder-test', timeoutMs: 10_000, ...(onRequest ? { onRequest } : {}) });
   return new NodeApi(client, node, 'node-health-agent');
 }
 

@@ -55,6 +55,7 @@ export class LadderRun {
   /** The step being taken, for status. */
   current: { step: StepName; since: string } | undefined;
   private readonly abort = new AbortController();
+  private readonly onStopping = () => this.abort.abort('the agent is stopping');
   private slotLost = false;
   private cordonResult: CordonResult | undefined;
 
@@ -63,9 +64,8 @@ export class LadderRun {
     readonly run: RunEntry,
     private readonly slot: Slot | undefined,
   ) {
-    const stop = () => this.abort.abort('the agent is stopping');
-    if (ctx.stopping.aborted) stop();
-    else ctx.stopping.addEventListener('abort', stop, { once: true });
+    if (ctx.stopping.aborted) this.onStopping();
+    else ctx.stopping.addEventListener('abort', this.onStopping, { once: true });
     void slot?.lost.then(() => {
       this.slotLost = true;
       this.abort.abort(`the slot ${slot.lease} was lost (not renewed before its TTL ran out)`);
@@ -86,6 +86,8 @@ export class LadderRun {
       return await this.walkSteps();
     } catch (err) {
       return this.abandon(err);
+    } finally {
+      this.ctx.stopping.removeEventListener('abort', this.onStopping);
     }
   }
 
@@ -95,6 +97,8 @@ export class LadderRun {
       return await this.finish(rebootAt);
     } catch (err) {
       return this.abandon(err);
+    } finally {
+      this.ctx.stopping.removeEventListener('abort', this.onStopping);
     }
   }
 
@@ -108,6 +112,8 @@ export class LadderRun {
       this.emit('LadderFailed', 'Warning', `the repair ladder for ${this.run.condition} was interrupted ${during} (the agent stopped); ${undone}`);
     } catch (err) {
       this.ctx.log.error(`ladder: cannot undo the interrupted run for ${this.run.condition}: ${messageOf(err)}`, { condition: this.run.condition, action: 'ladder' });
+    } finally {
+      this.ctx.stopping.removeEventListener('abort', this.onStopping);
     }
   }
 
