@@ -188,6 +188,15 @@ export class Coordinator implements RepairGate {
     return now + Math.round(this.cfg.retry_interval * (0.5 + this.random()));
   }
 
+  /**
+   * When a refusal lasts until a known time, nodes that were refused together would all ask again at
+   * that instant (every node waiting for the gap or the cooldown to end): spread them over half a
+   * retry_interval after it.
+   */
+  private spread(at: number): number {
+    return at + Math.round((this.cfg.retry_interval / 2) * this.random());
+  }
+
   private async acquireNow(condition: string): Promise<Slot | Refusal> {
     if (this.stopped) throw new Error('coordination: stopped; no more slots are handed out');
     if (!this.client || !this.leases || !this.sem) return this.refuse('CoordinationDisabled', this.reason ?? '');
@@ -230,14 +239,14 @@ export class Coordinator implements RepairGate {
       return this.refuse(
         'RebootLockout',
         `a reboot of ${this.node} did not help; it takes no repair slot until ${iso(lockedUntil)} (Lease ${cfg.namespace}/${lockoutName(this.node)}, [coordination] reboot_lockout = ${formatDuration(cfg.reboot_lockout)})`,
-        lockedUntil,
+        this.spread(lockedUntil),
       );
     }
     if (this.nodeCreated !== undefined && now < this.nodeCreated + cfg.new_node_grace) {
       return this.refuse(
         'NewNodeGrace',
         `Node ${this.node} was created at ${iso(this.nodeCreated)}; nodes younger than ${formatDuration(cfg.new_node_grace)} are not repaired ([coordination] new_node_grace)`,
-        this.nodeCreated + cfg.new_node_grace,
+        this.spread(this.nodeCreated + cfg.new_node_grace),
       );
     }
     const breaker = byName.get(BREAKER_LEASE);
@@ -247,7 +256,7 @@ export class Coordinator implements RepairGate {
       return this.refuse(
         'UnhealthyBreaker',
         `the breaker tripped at ${breaker?.spec.renewTime ?? '?'} (${what}); no repair starts before ${iso(breakerEnd + skew)} ([coordination] storm_cooldown)`,
-        breakerEnd + skew,
+        this.spread(breakerEnd + skew),
       );
     }
     const gap = byName.get(GAP_LEASE);
@@ -257,7 +266,7 @@ export class Coordinator implements RepairGate {
       return this.refuse(
         'MinimumGap',
         `the last repair in the cluster ${gap?.metadata.annotations?.[ANN.outcome] ?? 'started or finished'} at ${iso(last)} on ${gap?.spec.holderIdentity ?? '?'}; the next may start ${formatDuration(cfg.min_gap)} later ([coordination] min_gap)`,
-        last + cfg.min_gap,
+        this.spread(last + cfg.min_gap),
       );
     }
     if (view.holders.length >= cfg.slots || view.free.length === 0) {
@@ -287,7 +296,7 @@ export class Coordinator implements RepairGate {
         } catch (err) {
           if (!isConflict(err)) throw err;
           await rollback('gap-conflict');
-          return this.refuse('MinimumGap', 'another node started or finished a repair at the same moment', Date.now() + cfg.min_gap);
+          return this.refuse('MinimumGap', 'another node started or finished a repair at the same moment', this.spread(Date.now() + cfg.min_gap));
         }
       }
       const verdict = judge(
@@ -299,16 +308,20 @@ export class Coordinator implements RepairGate {
       if (verdict.tripped) {
         const shown = verdict.unhealthy.slice(0, 10).join(', ') + (verdict.unhealthy.length > 10 ? ', …' : '');
         const what = `${verdict.unhealthy.length} of ${verdict.total} nodes unhealthy (${shown}), more than the ${verdict.allowed} allowed`;
-        let until = this.retrySoon(Date.now());
+        // Without a cooldown the breaker is judged again at the next request.
+        const until = cfg.storm_cooldown > 0 ? Date.now() + cfg.storm_cooldown + skew : Date.now();
         if (cfg.storm_cooldown > 0) {
-          until = Date.now() + cfg.storm_cooldown + skew;
           await forceMarker(leases, { name: BREAKER_LEASE, kind: 'breaker', holder: this.node, durationMs: cfg.storm_cooldown, annotations: { [ANN.unhealthy]: what } }).catch(
             (err: unknown) => this.log.warning(`coordination: cannot record the tripped breaker in Lease ${cfg.namespace}/${BREAKER_LEASE}: ${messageOf(err)}`),
           );
         }
         await rollback('breaker');
         this.log.warning(`coordination: breaker tripped: ${what}; no repair starts before ${iso(until)}`);
-        return this.refuse('UnhealthyBreaker', `${what} ([coordination] breaker_max_nodes, breaker_max_percent); no repair starts before ${iso(until)}`, until);
+        return this.refuse(
+          'UnhealthyBreaker',
+          `${what} ([coordination] breaker_max_nodes, breaker_max_percent); no repair starts before ${iso(until)}`,
+          cfg.storm_cooldown > 0 ? this.spread(until) : this.retrySoon(until),
+        );
       }
     } catch (err) {
       await rollback('error').catch(() => undefined);
