@@ -219,6 +219,7 @@ t.test('against a real API server', async (t) => {
     const pods = await podsOn(cluster, 'budget');
     t.equal(pods[0]?.metadata.deletionTimestamp, undefined, 'the guarded pod was never deleted');
     timed('cordon', run, 'cordon');
+    timed('drain blocked by a budget (drain_timeout 4s)', run, 'drain');
     timed('uncordon', run, 'uncordon');
 
     await sleep(1500);
@@ -237,6 +238,7 @@ t.test('against a real API server', async (t) => {
     t.ok(result.ok, result.detail);
     t.same(result.evicted, ['default/cache-0']);
     t.ok(Date.now() - started >= 2500, 'it waited for the budget');
+    timings.push(['drain of 1 pod whose budget allows the eviction after 2.5 s', result.durationMs]);
   });
 
   t.test('dry-run walks the ladder, asks the gate and says what it would do, changing nothing', async (t) => {
