@@ -79,3 +79,24 @@ t.test('an outcome for a step that never began is refused', async (t) => {
   t.throws(() => l.outcome(run.id, 'drain', { result: 'done', detail: '', durationMs: 0 }), /has no drain step/);
   t.throws(() => l.intent('nope', 'cordon', 'b1'), /no run nope/);
 });
+
+t.test('the file is compacted to the last 200 runs once it holds 400, keeping an open run', async (t) => {
+  const dir = stateDir(t);
+  const l = LadderLedger.open(dir);
+  for (let i = 0; i < 400; i++) {
+    const r = l.begin({ ...begin, condition: `C${i}`, steps: ['cordon'] });
+    l.end(r.id, 'repaired', 'fine');
+  }
+  const open = l.begin({ ...begin, steps: ['cordon'] });
+  l.intent(open.id, 'cordon', 'b1');
+  const last = l.begin({ ...begin, condition: 'Last', steps: ['cordon'] });
+  l.end(last.id, 'failed', 'compacts now');
+  const lines = readFileSync(join(dir, LADDER_LEDGER_FILE), 'utf8').split('\n').filter((x) => x !== '');
+  t.equal(lines.filter((x) => x.includes('"kind":"begin"')).length, 200, 'the last 200 runs are kept');
+  const again = LadderLedger.open(dir);
+  t.same(again.warnings, []);
+  t.equal(again.unfinished()?.id, open.id, 'the open run survives the compaction');
+  t.equal(again.lastRun('C0'), undefined, 'the oldest are gone');
+  t.equal(again.lastRun('C399')?.end?.result, 'repaired');
+  t.equal(again.lastRun('Last')?.end?.detail, 'compacts now');
+});

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import type { LadderStep } from '../../config/sections/ladder';
 
 export const LADDER_LEDGER_FILE = 'ladder-ledger.jsonl';
-/** Runs kept when the file is compacted: far more than status shows or the retry rule needs. */
+/** Runs kept when the file is compacted (once it holds twice as many): far more than status or the retry rule need. */
 const KEEP_RUNS = 200;
 
 /** A step of a run: the disruptive ones, then waiting for health, uncordoning and giving the slot back. */
@@ -97,7 +97,6 @@ export class LadderLedgerError extends Error {
 export class LadderLedger {
   private readonly runs: RunEntry[] = [];
   private readonly byId = new Map<string, RunEntry>();
-  private lines = 0;
   /** Problems met while reading the file (a torn last line after a crash, a corrupt line). */
   readonly warnings: string[] = [];
 
@@ -137,7 +136,7 @@ export class LadderLedger {
     const record: EndRecord = { kind: 'end', run, at: now.toISOString(), result, detail };
     this.append(record);
     this.apply(record);
-    if (this.runs.length > KEEP_RUNS && this.lines > 8 * KEEP_RUNS) this.compact();
+    if (this.runs.length > 2 * KEEP_RUNS) this.compact();
   }
 
   /** The run a previous start of the agent did not finish, if any (there is at most one at a time). */
@@ -220,7 +219,6 @@ export class LadderLedger {
         this.warnings.push(`${this.path}:${i + 1}: not a JSON record; skipped`);
         return;
       }
-      this.lines++;
       if (!['begin', 'intent', 'outcome', 'end'].includes(record.kind)) {
         this.warnings.push(`${this.path}:${i + 1}: unknown record kind; skipped`);
       } else if (!this.apply(record)) {
@@ -243,7 +241,6 @@ export class LadderLedger {
     }
     // A new file's directory entry must be durable too, or a crash could lose the whole file.
     if (fresh) syncDir(dirname(this.path));
-    this.lines++;
   }
 
   /** Rewrites the file with the last KEEP_RUNS runs: written aside, fsynced, renamed over. */
@@ -268,7 +265,6 @@ export class LadderLedger {
     }
     renameSync(tmp, this.path);
     syncDir(dirname(this.path));
-    this.lines = records.length;
   }
 }
 
