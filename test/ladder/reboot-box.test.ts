@@ -15,7 +15,7 @@ import t from 'tap';
 import type { RunEntry } from '../../src/repair/ladder/ledger';
 import { LADDER_LEDGER_FILE, LadderLedger } from '../../src/repair/ladder/ledger';
 import { CORDONED_BY_AGENT } from '../../src/repair/ladder/cordon';
-import { Box } from '../helpers/box';
+import { Box, runBoxScript } from '../helpers/box';
 import { Cluster, waitFor } from '../helpers/cluster';
 import { createPod, ensureDefaultServiceAccount, nodeSpec, playKubelet, podsOn, setReady } from './support';
 
@@ -158,6 +158,8 @@ WantedBy=multi-user.target
 
   // The machine comes back.
   const bootMs = await box.boot();
+  const twice = await runBoxScript(['boot', box.name]);
+  t.match({ code: twice.code, stderr: twice.stderr }, { code: 1, stderr: /is running; 'boot' starts a box whose systemd has stopped/ }, 'a running box is not booted twice');
   const again = await waitFor('the harness after the boot', async () => records().find((r) => r.kind === 'started' && r.bootId !== firstBoot), 60_000, 200);
   t.not(again.bootId, firstBoot, 'a new boot');
   // The kubelet of the new boot reports Ready.
