@@ -3,7 +3,8 @@
 // source and a permanent rule with a revert pattern, so one condition can be set and cleared again and
 // again. Each trial writes one line with systemd-cat (journald's live path, its 250 ms notify timer
 // included) and times it until an admin watch on the Node shows the flip.
-// Run by condition-latency.mjs; prints p50/p99/max and the API writes of the run.
+// Run by condition-latency.mjs; prints p50/p90/p99/max in all and per stage (stage times from the box's
+// journal: the probe line's and the agent's own condition-change line's receive times), and the API writes.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -101,23 +102,60 @@ async function main(): Promise<void> {
   await until('False', 60_000);
 
   const writesBefore = await apiWrites(box);
-  const lat: number[] = [];
+  const trials: Trial[] = [];
   for (let i = 1; i <= TRIALS; i++) {
     const want = i % 2 === 1 ? 'True' : 'False';
     flips.length = 0;
     // Timestamp taken in the box right before systemd-cat; the box shares the host's clock.
     const out = await box.check(['sh', '-c', `date +%s%N; echo "probe ${want === 'True' ? 'set' : 'clear'} ${i}" | systemd-cat -t ${TAG}`]);
     const sentMs = Number(BigInt(out.trim()) / 1000n) / 1000;
-    const seen = await until(want, 30_000);
-    lat.push(seen - sentMs);
+    const seenMs = await until(want, 30_000);
+    trials.push({ sentMs, seenMs, journaldMs: NaN, changedMs: NaN });
     await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
   }
   const writes = (await apiWrites(box)) - writesBefore;
-  lat.sort((a, b) => a - b);
+
+  // Stage times from the box's journal: journald's receive time of each probe line, and of the agent's
+  // own "condition … is now …" line, logged in the same event-loop turn as the condition table changed.
+  const since = `@${Math.floor(trials[0]!.sentMs / 1000) - 1}`;
+  const probes = await journalTimes(box, ['-t', TAG, '--since', since]);
+  const changes = await journalTimes(box, ['-u', 'node-health-agent', `NODE_HEALTH_CONDITION=${TYPE}`, '--since', since]);
+  if (probes.length !== TRIALS || changes.length !== TRIALS) {
+    throw new Error(`expected ${TRIALS} probe lines and condition changes in the box's journal, found ${probes.length} and ${changes.length}`);
+  }
+  trials.forEach((tr, i) => {
+    tr.journaldMs = probes[i]!;
+    tr.changedMs = changes[i]!;
+  });
+
   const f = (x: number) => `${x.toFixed(1)} ms`;
-  console.log(`${lat.length} trials, systemd-cat in the box → ${TYPE} flip seen by an admin watch:`);
-  console.log(`  p50 ${f(pct(lat, 50))}  p90 ${f(pct(lat, 90))}  p99 ${f(pct(lat, 99))}  max ${f(lat[lat.length - 1] as number)}  min ${f(lat[0] as number)}`);
+  const row = (name: string, xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    console.log(`  ${name.padEnd(46)} p50 ${f(pct(v, 50))}  p90 ${f(pct(v, 90))}  p99 ${f(pct(v, 99))}  max ${f(v[v.length - 1] as number)}  min ${f(v[0] as number)}`);
+  };
+  console.log(`${trials.length} trials, systemd-cat in the box → ${TYPE} flip seen by an admin watch:`);
+  row('total: systemd-cat → watch event', trials.map((x) => x.seenMs - x.sentMs));
+  row('systemd-cat → journald stamps the line', trials.map((x) => x.journaldMs - x.sentMs));
+  row('journald → agent changes the condition', trials.map((x) => x.changedMs - x.journaldMs));
+  row('condition change → watch event (PATCH, watch)', trials.map((x) => x.seenMs - x.changedMs));
   console.log(`  condition writes (PATCH nodes/status) during the trials: ${writes} for ${TRIALS} flips`);
+}
+
+interface Trial {
+  /** Wall-clock ms: before systemd-cat, journald's receive time of the line, the agent's change log line, the watch event. */
+  sentMs: number;
+  journaldMs: number;
+  changedMs: number;
+  seenMs: number;
+}
+
+/** __REALTIME_TIMESTAMP (ms) of the box journal's entries selected by `args`, oldest first. */
+async function journalTimes(box: Box, args: string[]): Promise<number[]> {
+  const out = await box.check(['journalctl', '--no-pager', '-o', 'json', '--output-fields=MESSAGE', ...args]);
+  return out
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => Number((JSON.parse(l) as { __REALTIME_TIMESTAMP: string }).__REALTIME_TIMESTAMP) / 1000);
 }
 
 /** PATCHes of node status the agent made, from its metrics endpoint. */
