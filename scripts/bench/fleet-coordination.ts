@@ -34,7 +34,7 @@ const options: SimOptions = {
   seed: Number(arg('seed', String(Math.floor(Math.random() * 1e9)))),
   timeoutMs: 600_000,
 };
-const AT = Number(arg('at', '5000'));
+const AT = arg('at', '50,5000').split(',').map(Number);
 
 const teardowns: Array<() => unknown> = [];
 const host = { teardown: (fn: () => unknown) => void teardowns.unshift(fn) };
@@ -63,24 +63,31 @@ async function main(): Promise<void> {
   // Extrapolation with the shipped defaults.
   const d = loadConfig('/nonexistent/node-health').config.coordination;
   const poll = c.perCall['acquire refused']?.requests ?? 1;
-  const grant = (c.perCall['acquire granted']?.requests ?? 4) - 1 + Math.ceil(AT / 500);
   const release = c.perCall.release?.requests ?? 3;
   const check = c.perCall.check?.requests ?? 4;
   const repairsPerSecond = 1 / ((2 * d.min_gap) / 1000);
   const holders = (d.slots * 3) / (d.lease_ttl / 1000);
-  const allowed = Math.max(d.breaker_max_nodes, Math.floor((d.breaker_max_percent * AT) / 100));
-  const qps = (waiting: number, every: number) => (waiting * poll) / (every / 1000) + holders + repairsPerSecond * (grant + release);
   console.log(
-    `\nextrapolated to ${AT} nodes with the defaults (k = ${d.slots}, retry_interval ${d.retry_interval / 1000} s, lease_ttl ${d.lease_ttl / 1000} s, min_gap ${d.min_gap / 1000} s, storm_cooldown ${d.storm_cooldown / 1000} s):`,
+    `\nwith the defaults (k = ${d.slots}, retry_interval ${d.retry_interval / 1000} s, lease_ttl ${d.lease_ttl / 1000} s, min_gap ${d.min_gap / 1000} s, storm_cooldown ${d.storm_cooldown / 1000} s; requests/s, upper bounds):`,
   );
-  console.log(`  no repair due anywhere                      0 requests/s`);
-  console.log(`  one node repairing, none waiting            ${holders.toFixed(4)} requests/s (renewals)`);
-  for (const w of [1, Math.round(AT / 100), allowed]) {
-    console.log(`  ${String(w).padStart(4)} nodes waiting for a slot, at most     ${qps(w, d.retry_interval).toFixed(2)} requests/s`);
+  for (const n of AT) {
+    // The simulation's Node list was one page; at n nodes it is ⌈n / 500⌉.
+    const grant = (c.perCall['acquire granted']?.requests ?? 4) - 1 + Math.ceil(n / 500);
+    const allowed = Math.max(d.breaker_max_nodes, Math.floor((d.breaker_max_percent * n) / 100));
+    const qps = (waiting: number, every: number) => (waiting * poll) / (every / 1000) + holders + repairsPerSecond * (grant + release);
+    const rows: Array<[string, string]> = [
+      ['no repair due anywhere', '0'],
+      ['one node repairing, none waiting', holders.toFixed(4)],
+      ['1 node waiting', qps(1, d.retry_interval).toFixed(2)],
+    ];
+    if (n >= 1000) rows.push([`${n / 100} nodes waiting (1 %)`, qps(n / 100, d.retry_interval).toFixed(2)]);
+    rows.push([`${allowed} nodes waiting (the breaker's limit)`, qps(allowed, d.retry_interval).toFixed(2)]);
+    rows.push([`all ${n} waiting, breaker tripped`, qps(n, d.storm_cooldown).toFixed(2)]);
+    rows.push(['agent start on every node', `${n * check} requests once`]);
+    console.log(`  ${n} nodes (per repair ${(grant + release).toFixed(1)} requests, the Node list in ${Math.ceil(n / 500)} page(s)):`);
+    for (const [what, v] of rows) console.log(`    ${what.padEnd(40)} ${v}`);
   }
-  console.log(`  ${AT} waiting (breaker tripped, cooldown)    ${qps(AT, d.storm_cooldown).toFixed(2)} requests/s`);
-  console.log(`  agent start on every node (identity check)  ${AT * check} requests once, spread over the start-up`);
-  console.log(`  (per poll ${poll.toFixed(2)} requests, per repair ${grant + release} with the ${Math.ceil(AT / 500)}-page Node list; at most ${repairsPerSecond.toFixed(4)} repairs/s)`);
+  console.log(`  (per ask ${poll.toFixed(2)} requests; at most ${repairsPerSecond.toFixed(4)} repairs/s)`);
 }
 
 main()

@@ -55,6 +55,15 @@ async function freeAll(): Promise<void> {
   for (const l of r.body.items) await fleet.cluster.admin('DELETE', `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/${l.metadata.name}`);
 }
 
+/** Waits until `fn` returns true, polling; fails the wait after `ms`. */
+async function until(what: string, fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 t.before(async () => {
   fleet = await fleetUp(t, ['kubelet-node']);
   await addNodes(fleet.cluster, ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']);
@@ -89,6 +98,11 @@ t.test("the kubelet's identity alone cannot coordinate: a clear reason, no slot"
   refused(t, await c.acquire(COND), 'CoordinationUnavailable');
   t.equal(c.status().ready, false);
   t.equal(c.status().reason, reason, 'status carries the same reason');
+  // start() checks in the background, after a random delay, and status then says why.
+  const bg = coordinator('kubelet-node', { token_file: undefined, server: undefined, ca_file: undefined, kubeconfig: fleet.cluster.kubeletConf('kubelet-node') });
+  bg.start(300);
+  await until('the background check', async () => bg.status().reason === reason, 3000);
+  t.pass('start() verified the identity in the background');
   // And it really is refused: the API server says so for the kubelet's own credentials.
   const r = await fleet.cluster.asNode('kubelet-node', 'GET', `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases`);
   t.equal(r.status, 403, 'the kubelet identity may not list Leases in the coordination namespace');
@@ -179,15 +193,6 @@ t.test('RBAC: the coordination identity can do what the manifest grants and noth
     .sort();
   t.same(granted, ['/nodes: get,list', 'coordination.k8s.io/leases: create,delete,get,list,update,watch'], 'exactly the manifest\'s rules');
 });
-
-/** Waits until `fn` returns true, polling; fails the wait after `ms`. */
-async function until(what: string, fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 t.test('acquire, renew while held, refuse others, release keeps the Lease with its history', async (t) => {
   const a = coordinator('n1');

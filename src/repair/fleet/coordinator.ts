@@ -70,6 +70,7 @@ export class Coordinator implements RepairGate {
   private held: { slot: HeldSlot; condition: string } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private startTimer: NodeJS.Timeout | undefined;
   private lastRefusal: CoordinationStatus['lastRefusal'] = null;
   private requests = 0;
   /** A lockout that could not be written to its Lease still holds in this process. */
@@ -107,9 +108,20 @@ export class Coordinator implements RepairGate {
     return this.reason ?? undefined;
   }
 
+  /**
+   * Verifies the identity in the background after a random delay of up to `maxDelayMs`, so that status
+   * can say early why repairs cannot be coordinated, while a fleet restarting its agents at once does
+   * not send every check in the same second. Not needed for acquire(), which verifies when it must.
+   */
+  start(maxDelayMs = 5 * 60_000): void {
+    if (!this.client || this.startTimer) return;
+    this.startTimer = setTimeout(() => void this.check(), Math.round(maxDelayMs * this.random()));
+    this.startTimer.unref();
+  }
+
   /** Verifies the identity against the API server; returns the reason when it cannot coordinate. */
   async check(): Promise<string | undefined> {
-    if (!this.client) return this.disabledReason();
+    if (!this.client || this.stopped) return this.disabledReason();
     try {
       await this.verify();
     } catch (err) {
@@ -145,6 +157,7 @@ export class Coordinator implements RepairGate {
   /** Stops renewing a held slot without giving it back (it outlives a reboot) and closes connections. */
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.startTimer);
     this.held?.slot.stop();
     this.client?.close();
   }
