@@ -6,7 +6,7 @@ import { pluginFamilies, pluginSections } from './sections/plugins';
 import { repairSections } from './sections/repair';
 import { kubernetesSections } from './sections/kubernetes';
 import { fleetSections } from './sections/fleet';
-import { ladderSections } from './sections/ladder';
+import { ladderFamilies, ladderSections } from './sections/ladder';
 
 export type { KeySpec } from './key';
 import {
@@ -150,6 +150,7 @@ export const schema = {
 export const families = {
   ...journalFamilies,
   ...pluginFamilies,
+  ...ladderFamilies,
 } as const;
 
 export type Schema = typeof schema;

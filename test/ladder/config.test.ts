@@ -143,3 +143,18 @@ t.test('settings: [repair] mode, the reboot switch and the [remediate] sections'
   t.throws(() => ladderSettings(on, new Map([['Kernel Deadlock', remediate()]])), /\[remediate "Kernel Deadlock"\]: "Kernel Deadlock" is not a condition type/);
   t.match(valueError(() => remediate({ after: '30s' })), /30s is below the minimum 1m/, 'after is at least a minute: never on one report');
 });
+
+t.test('[remediate "Type"] sections load and become the ladder settings', async (t) => {
+  const dir = configDir({ 'a.ini': '[ladder]\nenabled = true\n[remediate "KernelDeadlock"]\nafter = 5m\n[remediate "ReadonlyFilesystem"]\nsteps = cordon, drain\n' });
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { config } = loadConfig(dir, { required: true });
+  t.same([...ladderSettings(config, config.named.remediate).conditions], [
+    ['KernelDeadlock', { afterMs: 300_000, steps: ['cordon', 'drain', 'reboot'] }],
+    ['ReadonlyFilesystem', { afterMs: 600_000, steps: ['cordon', 'drain'] }],
+  ]);
+  const bad = configDir({ 'b.ini': '[remediate "KernelDeadlock"]\nafter = 10s\nsteps = reboot\n' });
+  t.teardown(() => rmSync(bad, { recursive: true, force: true }));
+  const lines = errorOf(() => loadConfig(bad, { required: true })).message.split('\n');
+  t.match(lines[0], /b\.ini:2: \[remediate "KernelDeadlock"\] after: 10s is below the minimum 1m/);
+  t.match(lines[1], /b\.ini:3: \[remediate "KernelDeadlock"\] steps: "reboot" does not start with cordon/);
+});
