@@ -333,7 +333,8 @@ export class Agent {
     if (e.severity === 'Warning') this.metrics.countProblem(e.reason, e.count ?? 1);
     this.recentEvents.push({ ...e, at: new Date().toISOString() });
     if (this.recentEvents.length > RECENT_EVENTS) this.recentEvents.shift();
-    this.log.warning(`${e.reason}: ${e.message}${e.count && e.count > 1 ? ` (${e.count} times)` : ''}`, {
+    const log = e.severity === 'Warning' ? this.log.warning : this.log.info;
+    log(`${e.reason}: ${e.message}${e.count && e.count > 1 ? ` (${e.count} times)` : ''}`, {
       event: e.reason,
       source: e.source,
     });
