@@ -244,6 +244,11 @@ t.test('k slots: k nodes at once, the next one waits; one node never takes two',
   refused(t, await (cs[3] as Coordinator).acquire(COND), 'SlotsBusy');
   const again = granted(t, await (cs[0] as Coordinator).acquire(COND), 'asking again while holding');
   t.equal(again.lease, slots[0]?.lease, 'gives back the slot it holds, not a second one');
+  (cs[1] as Coordinator).stop();
+  const restarted = coordinator('n2', { slots: 3 });
+  const back = granted(t, await restarted.acquire(COND), 'n2 restarted asks again without resume()');
+  t.equal(back.lease, slots[1]?.lease, 'and gets the slot its Lease still names');
+  slots[1] = back;
   for (const s of slots) await s.release({ repaired: true });
   await granted(t, await (cs[3] as Coordinator).acquire(COND), 'n4 after the others').release({ repaired: true });
 });

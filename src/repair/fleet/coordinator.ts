@@ -125,7 +125,13 @@ export class Coordinator implements RepairGate {
     try {
       await this.verify();
     } catch (err) {
-      this.reason = err instanceof CoordinationUnavailable ? err.message : `cannot verify the coordination identity: ${messageOf(err)}`;
+      if (err instanceof CoordinationUnavailable) {
+        this.ready = false;
+        this.reason = err.message;
+      } else if (!this.ready) {
+        // Unreachable: nothing was verified yet. Once verified, an outage is acquire()'s to report.
+        this.reason = `cannot verify the coordination identity: ${messageOf(err)}`;
+      }
     }
     return this.disabledReason();
   }
@@ -213,6 +219,7 @@ export class Coordinator implements RepairGate {
   private async acquireNow(condition: string): Promise<Slot | Refusal> {
     if (this.stopped) throw new Error('coordination: stopped; no more slots are handed out');
     if (!this.client || !this.leases || !this.sem) return this.refuse('CoordinationDisabled', this.reason ?? '');
+    if (this.held && !this.held.slot.wasLost) return this.slotOf(this.held.slot, this.held.condition);
     if (!this.ready) {
       try {
         await this.verify();
