@@ -10,11 +10,19 @@ import { probeConditionReport, probeConditionSource } from './engine/probe-condi
 import { buildRuleSet, type RuleSet } from './engine/rules/rule-set';
 import { Scheduler } from './engine/scheduler';
 import { AgentError, messageOf } from './errors';
-import { NodeReporter } from './outputs/kubernetes/reporter';
 import { KUBELET_CONDITION_TYPES } from './outputs/kubernetes/types';
 import { createLogger, type Logger } from './outputs/log';
 import { AgentMetrics, MetricsError, MetricsServer } from './outputs/metrics/server';
 import { RuntimeHealth } from './repair/health';
+import { Coordinator } from './repair/fleet/coordinator';
+import { Ladder } from './repair/ladder/ladder';
+import { LadderLedger } from './repair/ladder/ledger';
+import { Login1 } from './repair/ladder/login1';
+import { NodeApi } from './repair/ladder/node-api';
+import { LadderConfigError, ladderSettings, type LadderSettings } from './repair/ladder/settings';
+import { KubeClient, type RequestRecord } from './outputs/kubernetes/client';
+import { findKubeconfig, loadKubeconfig } from './outputs/kubernetes/kubeconfig';
+import { NodeReporter, userAgent } from './outputs/kubernetes/reporter';
 import { StatusServer } from './outputs/status/server';
 import { runCheck } from './sources/check';
 import { enabledChecks, type ScheduledCheck } from './sources/checks';
@@ -68,6 +76,9 @@ export class Agent {
   private plugins: PluginMonitor | undefined;
   private runtime: RuntimeHealth | undefined;
   private reporter: NodeReporter | undefined;
+  private coordinator: Coordinator | undefined;
+  private ladder: Ladder | undefined;
+  private ladderClient: KubeClient | undefined;
   private metricsServer: MetricsServer | undefined;
   private readonly metrics = new AgentMetrics();
   private lagTimer: NodeJS.Timeout | undefined;
@@ -117,6 +128,7 @@ export class Agent {
       agent.startSources();
       agent.runtime?.start();
       agent.schedule();
+      agent.startLadder();
     } catch (err) {
       await agent.status.close();
       await agent.stopOutputs();
@@ -142,7 +154,7 @@ export class Agent {
           this.log.warning(`[agent] ${key} changed to ${next.config.agent[key]}; it takes effect at the next restart`);
         }
       }
-      for (const section of ['kubernetes', 'metrics', 'repair', 'containerd', 'kubelet', 'kube_proxy'] as const) {
+      for (const section of ['kubernetes', 'metrics', 'repair', 'containerd', 'kubelet', 'kube_proxy', 'coordination', 'ladder'] as const) {
         if (JSON.stringify(next.config[section]) !== JSON.stringify(this.loaded.config[section])) {
           this.log.warning(`[${section}] changed; it takes effect at the next restart (systemctl restart node-health-agent)`);
         }
@@ -182,6 +194,10 @@ export class Agent {
     this.scheduler.stop();
     this.stopSources();
     await this.runtime?.stop();
+    // A run in progress stays open in the ladder's ledger and the slot is kept: both must outlive our reboot.
+    await this.ladder?.stop();
+    this.coordinator?.stop();
+    this.ladderClient?.close();
     this.store.flush();
     await this.stopOutputs();
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
@@ -322,6 +338,7 @@ export class Agent {
     if (c.status === 'False') this.log.info(text, { condition: c.type, reason: c.reason });
     else this.log.warning(text, { condition: c.type, reason: c.reason });
     this.store.schedule();
+    this.ladder?.conditionChanged(c);
     this.metrics.setCondition(c);
     if (c.status === 'True') this.metrics.countProblem(c.reason);
     this.publish();
@@ -337,6 +354,63 @@ export class Agent {
     log(`${e.reason}: ${e.message}${e.count && e.count > 1 ? ` (${e.count} times)` : ''}`, {
       event: e.reason,
       source: e.source,
+    });
+  }
+
+  /**
+   * The disruptive ladder runs with the Node known (after the reporter adopted it). It also starts when
+   * disabled if its ledger holds an unfinished run: a reboot it asked for must still be followed up.
+   */
+  private startLadder(): void {
+    const { config } = this.loaded;
+    let settings: LadderSettings;
+    try {
+      settings = ladderSettings(config, config.named.remediate);
+    } catch (err) {
+      if (err instanceof LadderConfigError) throw new AgentError('CONFIG_INVALID', err.message);
+      throw err;
+    }
+    const ledger = LadderLedger.open(config.agent.state_dir);
+    for (const w of ledger.warnings) this.log.warning(w, { file: ledger.path });
+    if (!settings.enabled && !ledger.unfinished()) return;
+    const reporter = this.reporter;
+    if (!reporter) {
+      this.log.warning('[ladder] is enabled but [kubernetes] is not: the ladder needs the Node, so it does not run');
+      return;
+    }
+    for (const type of settings.conditions.keys()) {
+      if (!this.conditions.get(type)) this.log.warning(`[remediate "${type}"]: this agent reports no condition ${type}, so it never starts a ladder`, { condition: type });
+    }
+    void reporter.whenAdopted().then(() => {
+      if (this.stopping) return;
+      const node = reporter.status().nodeName;
+      const onRequest = (r: RequestRecord): void => this.metrics.recordApiRequest(r);
+      this.ladderClient = new KubeClient(loadKubeconfig(findKubeconfig(config.kubernetes.kubeconfig_paths)), {
+        userAgent: userAgent(config.kubernetes.field_manager),
+        timeoutMs: config.kubernetes.request_timeout,
+        onRequest,
+      });
+      this.coordinator = new Coordinator(config, node, { log: this.log, onRequest });
+      this.coordinator.start();
+      this.ladder = new Ladder({
+        settings,
+        gate: this.coordinator,
+        node: new NodeApi(this.ladderClient, node, config.kubernetes.field_manager),
+        rebooter: new Login1(),
+        ledger,
+        events: {
+          event: (e) => this.recordEvent(e),
+          // Before a reboot: give the step's Event a moment to reach the API server.
+          flush: async (ms) => {
+            const until = Date.now() + ms;
+            while (Date.now() < until && reporter.status().events.queued > 0) await new Promise((r) => setTimeout(r, 50));
+          },
+        },
+        condition: (type) => this.conditions.get(type),
+        log: this.log,
+        bootId: this.bootId,
+      });
+      this.ladder.start();
     });
   }
 
@@ -410,6 +484,8 @@ export class Agent {
       kubernetes: this.reporter?.status() ?? null,
       plugins: this.plugins?.status() ?? [],
       runtime: this.runtime?.status() ?? null,
+      coordination: this.coordinator?.status() ?? null,
+      ladder: this.ladder?.status() ?? null,
     };
   }
 }

@@ -7,6 +7,7 @@ import { journalCheck } from '../sources/journal/check';
 import { PluginMonitor } from '../sources/plugins/monitor';
 import { createLogger } from '../outputs/log';
 import { runtimeChecks } from '../repair/checks';
+import { disruptionCheck } from '../repair/ladder/check';
 import type { CheckResult } from '../types';
 import { colourStatus, formatTable } from './table';
 
@@ -21,6 +22,7 @@ export async function diagnose(options: DiagnoseOptions, out: NodeJS.WriteStream
   const checks = enabledChecks(loaded.config).map(({ check }) => check);
   if (loaded.config.journal.enabled) checks.push(journalCheck(buildRuleSet(loaded), loaded.config.journal));
   checks.push(...runtimeChecks(loaded.config));
+  checks.push(disruptionCheck(loaded.config, createLogger('error', undefined)));
   if (loaded.config.plugins.enabled) {
     // Plugins run once here; their conditions and events are not reported anywhere but this table.
     const quiet = { condition() {}, event() {} };

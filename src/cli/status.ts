@@ -4,7 +4,9 @@ import { loadConfig } from '../config/load';
 import { fetchStatus } from '../outputs/status/client';
 import type { RecordedResult } from '../engine/check-table';
 import type { ReporterStatus } from '../outputs/kubernetes/reporter';
+import type { CoordinationStatus } from '../repair/fleet/coordinator';
 import type { RuntimeHealthStatus } from '../repair/health';
+import type { LadderStatus } from '../repair/ladder/ladder';
 import type { EventReport, NodeCondition } from '../types';
 import { colourStatus, formatTable, paint } from './table';
 
@@ -25,6 +27,8 @@ interface DaemonStatus {
   recentEvents: Array<EventReport & { at: string }>;
   kubernetes: ReporterStatus | null;
   runtime: RuntimeHealthStatus | null;
+  coordination: CoordinationStatus | null;
+  ladder: LadderStatus | null;
   journal: Array<{ source: string; alive: boolean; lastEntryUs: number | null; lagMs: number | null; entriesRead: number; lastError: string | null; waitMode: string }>;
 }
 
@@ -111,12 +115,27 @@ export async function status(options: StatusOptions, out: NodeJS.WriteStream = p
       }
     }
   }
+  lines.push('', ...disruption(state));
   if (state.recentEvents.length > 0) {
     lines.push('', 'Recent events:');
     for (const e of state.recentEvents.slice(-10)) lines.push(`  ${e.at}  ${e.reason}${e.count && e.count > 1 ? ` ×${e.count}` : ''}: ${e.message}`);
   }
   out.write(`${lines.join('\n')}\n`);
   return 0;
+}
+
+/** The ladder (cordon, drain, reboot) and its coordination: on or off, and why not when it cannot act. */
+function disruption(state: DaemonStatus): string[] {
+  const l = state.ladder;
+  if (!l) return ['Disruptive repair: off (no [ladder] run, or the Node is not known yet)'];
+  const c = state.coordination;
+  const lines = [
+    `Disruptive repair: ladder ${l.enabled ? 'on' : 'off'}${l.dryRun ? ' (dry run)' : ''} for ${l.conditions.join(', ') || 'no condition'}; ` +
+      (c?.ready ? `coordination ready as ${c.identity} (${c.namespace}, ${c.slots} slots${c.held ? `, holding ${c.held}` : ''})` : `coordination not ready: ${c?.reason ?? 'not started'}`),
+  ];
+  if (l.active) lines.push(`  running ${l.active.run} for ${l.active.condition}: step ${l.active.step ?? '-'} since ${l.active.stepSince ?? '-'} (Lease ${l.active.lease})`);
+  for (const w of l.waiting) lines.push(`  waiting ${w.condition}: ${w.reason}: ${w.message}${w.retryAt ? ` (next try ${w.retryAt})` : ''}`);
+  return lines;
 }
 
 function formatUptime(seconds: number): string {

@@ -265,6 +265,9 @@ function crossChecks(config: Config, origins: Map<string, Origin>): string[] {
     ['tcp', 'retransmit_warning', 'retransmit_critical'],
     ['time_sync', 'max_error_warning', 'max_error_critical'],
   ];
+  if (config.coordination.kubeconfig && config.coordination.token_file) {
+    errors.push(`${at('coordination.token_file', 'coordination.kubeconfig')}[coordination] sets both kubeconfig and token_file; set one of them`);
+  }
   for (const [section, low, high] of pairs) {
     const values = config[section] as Record<string, unknown>;
     if ((values[low] as number) > (values[high] as number)) {

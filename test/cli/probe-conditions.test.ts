@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { keysOf, sectionNames } from '../../src/config/schema';
 import type { NodeCondition } from '../../src/types';
 import { bin, daemonConfig, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
 
@@ -27,8 +28,9 @@ const condition = (d: Daemon, type: string): NodeCondition | undefined =>
 const diskIni = (mount: string, extra = '') =>
   `[disk]\ninterval = 1s\npaths = ${mount}\nspace_critical = 99.9%\ninodes_critical = 99.9%\nspace_warning = 99.8%\ninodes_warning = 99.8%\n` +
   `set_after = 2\nclear_after = 2\n${extra}` +
-  // Keep the rest of the host out of it: only [disk] runs.
-  ['readonly', 'memory', 'pressure', 'pids', 'file_handles', 'conntrack', 'zombies', 'kernel_taint', 'thermal', 'nic', 'tcp']
+  // Keep the rest of the host out of it: of the probes, only [disk] runs.
+  sectionNames()
+    .filter((s) => s !== 'disk' && keysOf(s).includes('set_after'))
     .map((s) => `[${s}]\nenabled = false\n`)
     .join('');
 

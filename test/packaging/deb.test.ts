@@ -38,6 +38,7 @@ t.test('files, modes and owners', async (t) => {
     '/usr/share/doc/node-health-agent/changelog.Debian.gz': '-rw-r--r--',
     '/usr/share/doc/node-health-agent/LICENSE.node': '-rw-r--r--',
     '/usr/share/lintian/overrides/node-health-agent': '-rw-r--r--',
+    '/usr/share/node-health-agent/kubernetes/coordination.yaml': '-rw-r--r--',
   };
   for (const [path, mode] of Object.entries(expected)) {
     t.equal(files.get(path)?.mode, mode, `${path} is in the package with mode ${mode}`);

@@ -37,6 +37,9 @@ t.test('files, modes and owners (rpm -qlp)', async (t) => {
     '/usr/share/doc/node-health-agent': 'drwxr-xr-x root:root',
     '/usr/share/doc/node-health-agent/LICENSE.node': '-rw-r--r-- root:root',
     '/usr/share/doc/node-health-agent/copyright': '-rw-r--r-- root:root',
+    '/usr/share/node-health-agent': 'drwxr-xr-x root:root',
+    '/usr/share/node-health-agent/kubernetes': 'drwxr-xr-x root:root',
+    '/usr/share/node-health-agent/kubernetes/coordination.yaml': '-rw-r--r-- root:root',
   };
   t.same(listed, Object.keys(expected).sort(), 'exactly these paths: the package owns its directories, no Debian-only files');
   for (const [path, mode] of Object.entries(expected)) t.equal(modes.get(path), mode, path);

@@ -222,7 +222,7 @@ export class NodeReporter {
 }
 
 /** The user the API server authenticates the credentials as (SelfSubjectReview, GA since 1.28). */
-async function whoAmI(client: KubeClient): Promise<string> {
+export async function whoAmI(client: KubeClient): Promise<string> {
   const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
     'POST',
     '/apis/authentication.k8s.io/v1/selfsubjectreviews',
