@@ -39,6 +39,15 @@ t.test('a filled filesystem at a watched path sets DiskFull on the node, freeing
 
   t.match(await until('DiskFull declared', () => true), { status: 'False' }, 'healthy at start');
 
+  // The shipped unit lets the time_sync probe read the clock state (adjtimex) and nothing more.
+  let timeSync: { check: string; reason: string } | undefined;
+  for (let i = 0; i < 40 && !timeSync; i++) {
+    const status = JSON.parse(await box.check(['node-health-agent', 'status', '--json'])) as { checks: Array<{ check: string; reason: string }> };
+    timeSync = status.checks.find((c) => c.check === 'time_sync');
+    if (!timeSync) await new Promise((r) => setTimeout(r, 250));
+  }
+  t.ok(timeSync && timeSync.reason !== 'CheckFailed', `time_sync reads the clock under the unit: ${JSON.stringify(timeSync)}`);
+
   await box.check(['dd', 'if=/dev/zero', `of=${MOUNT}/blob`, 'bs=64k', 'count=31']);
   const bytes = await until('DiskFull True (space)', (c) => c.status === 'True');
   t.match(bytes, { reason: 'DiskSpaceCritical', message: new RegExp(`^${MOUNT}: `) });
