@@ -16,7 +16,7 @@ t.test('a filled filesystem at a watched path sets DiskFull on the node, freeing
   await box.check([
     'sh',
     '-c',
-    `install -d -m 755 /etc/node-health && printf '[disk]\\ninterval = 1s\\npaths = ${MOUNT}\\nset_after = 2\\nclear_after = 2\\n' > /etc/node-health/50-disk.ini && chmod 644 /etc/node-health/50-disk.ini`,
+    `install -d -m 755 /etc/node-health && printf '[disk]\\ninterval = 1s\\npaths = ${MOUNT}\\nset_after = 2\\nclear_after = 2\\n[time_sync]\\ninterval = 1s\\n' > /etc/node-health/50-disk.ini && chmod 644 /etc/node-health/50-disk.ini`,
   ]);
   await box.copyIn(deb, '/var/tmp/agent.deb');
   const install = await box.exec(['dpkg', '-i', '--force-confold', '/var/tmp/agent.deb'], { timeoutMs: 120_000 });
