@@ -13,10 +13,10 @@ import { ensurePackages } from '../helpers/packages';
 
 const repo = resolve(__dirname, '../..');
 export const AGENT_UNIT = 'node-health-agent.service';
-export const CONFIG_FILE = '/etc/node-health/50-repair-test.ini';
+const CONFIG_FILE = '/etc/node-health/50-repair-test.ini';
 export const STATE_DIR = '/var/lib/node-health';
 const STANDIN = '/usr/local/lib/kubelet-standin/standin.js';
-export const MODE_FILE = '/run/kubelet-standin/mode';
+const MODE_FILE = '/run/kubelet-standin/mode';
 
 /**
  * Settings every repair test adds to its own: the metrics port is the host's (boxes share its network),
