@@ -13,6 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Box } from '../../test/helpers/box';
@@ -24,7 +25,7 @@ const TRIALS = Number(argv.find((a) => /^\d+$/.test(a)) ?? 120);
 const NPD = argv.find((a) => a.startsWith('--npd='))?.slice('--npd='.length);
 const TAG = 'nha-latency';
 const TYPE = 'LatencyProbe';
-const INI = `[source "latency"]
+const ini = (metricsPort: number) => `[source "latency"]
 matches = SYSLOG_IDENTIFIER=${TAG}
 
 [condition "${TYPE}"]
@@ -44,6 +45,10 @@ revert_pattern = probe clear \\d+
 ; one write per flip: the trials are spaced wider than the refill
 status_burst = 100
 status_refill = 100ms
+
+[metrics]
+; boxes share the host's network: a port of its own, not another box's agent's
+port = ${metricsPort}
 `;
 /** NPD's system-log-monitor config for the same source (its journald plugin matches SYSLOG_IDENTIFIER). */
 const NPD_CONFIG = {
@@ -186,9 +191,21 @@ async function journalTimes(box: Box, args: string[]): Promise<number[]> {
     .map((l) => Number((JSON.parse(l) as { __REALTIME_TIMESTAMP: string }).__REALTIME_TIMESTAMP) / 1000);
 }
 
+/** A TCP port free on 127.0.0.1 now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** PATCHes of node status the agent made, from its metrics endpoint. */
-async function apiWrites(box: Box): Promise<number> {
-  const text = await box.check(['curl', '-s', 'http://127.0.0.1:20257/metrics']);
+async function apiWrites(box: Box, port: number): Promise<number> {
+  const text = await box.check(['curl', '-sf', `http://127.0.0.1:${port}/metrics`]);
   let n = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('node_health_api_requests_total{') && line.includes('verb="PATCH"') && line.includes('resource="nodes/status"')) {
@@ -216,7 +233,8 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'nha-latency-'));
   host.teardown(() => rmSync(work, { recursive: true, force: true }));
   await copyCredentials(box, cluster, node, work, '/');
-  writeFileSync(join(work, '50-test.ini'), INI);
+  const metricsPort = await freePort();
+  writeFileSync(join(work, '50-test.ini'), ini(metricsPort));
   await box.check(['mkdir', '-p', '/etc/node-health']);
   await box.copyIn(join(work, '50-test.ini'), '/etc/node-health/');
   await box.copyIn(deb, '/tmp/');
@@ -231,7 +249,7 @@ async function main(): Promise<void> {
     line: (i) => `probe ${i % 2 === 1 ? 'set' : 'clear'} ${i}`,
     want: (i) => ({ status: i % 2 === 1 ? 'True' : 'False' }),
     changeLog: ['-u', 'node-health-agent', `NODE_HEALTH_CONDITION=${TYPE}`],
-    writes: () => apiWrites(box),
+    writes: () => apiWrites(box, metricsPort),
   }, { status: 'False' });
   await box.check(['systemctl', 'stop', 'latency-follow']);
   const followed = new Map<string, number>();
