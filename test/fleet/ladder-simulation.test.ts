@@ -8,7 +8,7 @@
 // of them back within the TTL, half after it. Judged from the API server's history only (admin watches
 // of Nodes and Leases, the Events on the Nodes): see ladder-support.ts. Times are short and set
 // directly (the config loader's floors — lease_ttl ≥ 1m, retry_interval ≥ 5s — would make a run take
-// hours). SEED repeats a run's random choices; NODES and SLOTS change the size.
+// hours). SEED repeats a run's random choices; NODES, SLOTS and TIMEOUT_S (seconds) change the size.
 import t from 'tap';
 import { fleetUp } from './support';
 import { holdsOf, maxConcurrent } from './simulation';
@@ -42,7 +42,7 @@ const options: LadderSimOptions = {
   bootMs: [500, 1500],
   kubeletReadyMs: [100, 400],
   seed: Number(process.env.SEED ?? Math.floor(Math.random() * 1e9)),
-  timeoutMs: 170_000,
+  timeoutMs: Number(process.env.TIMEOUT_S ?? 170) * 1000,
   condition: 'KernelDeadlock',
   prefix: 'lsim',
 };
@@ -102,6 +102,17 @@ t.test(`${options.nodes} agents walk the whole ladder for ${options.slots} slots
     .filter((n) => story.some((reason) => events.get(n)?.get(reason) !== 1) || (events.get(n)?.get('LadderFailed') ?? 0) > 0 || spans.filter((s) => s.node === n).length !== 1)
     .map((n) => `${n}: ${JSON.stringify(Object.fromEntries(events.get(n) ?? []))}`);
   t.same(odd, [], `each of the ${names.length - crashed.size} nodes that did not crash: one cordon in its Node history and one Event of each step, no failure`);
+  // A waiting ladder tells each reason it was refused for once per occurrence, however often it asks.
+  const repeated = names
+    .filter((n) => !crashed.has(n))
+    .map((n) => {
+      const deferred = r.events.filter((e) => e.involvedObject.name === n && e.reason === 'LadderDeferred');
+      const reasons = new Set(deferred.map((e) => /yet: (\w+):/.exec(e.message)?.[1] ?? e.message));
+      return { n, events: deferred.reduce((a, e) => a + (e.count || 1), 0), reasons: [...reasons] };
+    })
+    .filter((x) => x.events !== x.reasons.length)
+    .map((x) => `${x.n}: ${x.events} LadderDeferred Events for ${x.reasons.join(', ')}`);
+  t.same(repeated, [], 'one LadderDeferred Event per refusal reason on each node that did not crash');
   const rebooted = new Set(r.reboots.filter((b) => b.upAt !== undefined).map((b) => b.node));
   t.equal(rebooted.size, names.length, `every node rebooted (${r.reboots.length} reboots)`);
 
@@ -130,10 +141,18 @@ t.test(`${options.nodes} agents walk the whole ladder for ${options.slots} slots
       `${r.crashes.length} crashes (${resumed.length} resumed, ${byTtl.length} taken over by TTL, ${outcomes.length - resumed.length - byTtl.length} held no slot), ` +
       `${r.reboots.length} reboots, ${takeovers.length} takeovers, ${verdict.orphans.length} nodes left cordoned past their TTL`,
   );
+  const held = holds.filter((h) => h.how === 'released');
+  const meanHold = held.reduce((a, h) => a + (h.end - h.start), 0) / held.length / 1000;
+  t.comment(`a slot held from claim to release: mean ${meanHold.toFixed(2)} s over ${held.length} holds; ${names.length} × that / k = ${((names.length * meanHold) / k).toFixed(1)} s`);
+  const perNode = new Map<string, number>();
+  for (const m of events.values()) for (const [reason, n] of m) perNode.set(reason, (perNode.get(reason) ?? 0) + n / names.length);
+  t.comment(`Events per node: ${[...perNode].sort((a, b) => b[1] - a[1]).map(([reason, n]) => `${reason} ${n.toFixed(2)}`).join(', ')}`);
   for (const [who, x] of [['kubelet identities', kubelet], ['coordination identity', coordination]] as const) {
     t.comment(
-      `${who}: ${x.requests} requests in ${x.seconds.toFixed(1)} s = ${x.perSecond.toFixed(1)}/s (${(x.perSecond / names.length).toFixed(2)}/s per node); ` +
-        x.byCall.map(([call, n]) => `${call} ${n}`).join(', '),
+      `${who}: ${x.requests} requests in ${x.seconds.toFixed(1)} s = ${x.perSecond.toFixed(1)}/s (${(x.requests / names.length).toFixed(1)} per node); ` +
+        x.byCall
+          .map(([call, c]) => `${call} ${c.requests}${c.refused.size > 0 ? ` (${[...c.refused].map(([code, n]) => `${code}: ${n}`).join(', ')})` : ''}`)
+          .join(', '),
     );
   }
   t.ok(coordination.requests > 0 && kubelet.requests > 0, 'both identities were counted');

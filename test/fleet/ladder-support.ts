@@ -914,14 +914,21 @@ export interface Rates {
   seconds: number;
   requests: number;
   perSecond: number;
-  byCall: Array<[string, number]>;
+  /** "VERB resource" → requests, and of those the answers other than 2xx by code. */
+  byCall: Array<[string, { requests: number; refused: Map<string, number> }]>;
 }
 
 /** API requests of one identity between `from` and `to`. */
 export function rates(requests: readonly AgentRequest[], identity: AgentRequest['identity'], from: number, to: number): Rates {
   const mine = requests.filter((r) => r.identity === identity && r.at >= from && r.at <= to);
-  const byCall = new Map<string, number>();
-  for (const r of mine) byCall.set(`${r.verb} ${r.resource}`, (byCall.get(`${r.verb} ${r.resource}`) ?? 0) + 1);
+  const byCall = new Map<string, { requests: number; refused: Map<string, number> }>();
+  for (const r of mine) {
+    const call = `${r.verb} ${r.resource}`;
+    const c = byCall.get(call) ?? { requests: 0, refused: new Map<string, number>() };
+    c.requests++;
+    if (!/^2\d\d$/.test(r.code)) c.refused.set(r.code, (c.refused.get(r.code) ?? 0) + 1);
+    byCall.set(call, c);
+  }
   const seconds = (to - from) / 1000;
-  return { seconds, requests: mine.length, perSecond: mine.length / seconds, byCall: [...byCall].sort((a, b) => b[1] - a[1]) };
+  return { seconds, requests: mine.length, perSecond: mine.length / seconds, byCall: [...byCall].sort((a, b) => b[1].requests - a[1].requests) };
 }

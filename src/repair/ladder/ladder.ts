@@ -61,6 +61,8 @@ interface Deferral {
   reason: string;
   message: string;
   retryAt: number | undefined;
+  /** Reasons already told in an Event for this occurrence. */
+  told: Set<string>;
 }
 
 export class Ladder {
@@ -281,10 +283,13 @@ export class Ladder {
 
   private defer(type: string, since: string, reason: string | LocalRefusal, message: string, retryAt: number | undefined): void {
     const previous = this.deferred.get(type);
-    this.deferred.set(type, { since, reason, message, retryAt });
+    const told = previous?.since === since ? previous.told : new Set<string>();
+    this.deferred.set(type, { since, reason, message, retryAt, told });
     const when = retryAt === undefined ? 'when something changes' : `at ${new Date(retryAt).toISOString()}`;
-    if (previous?.since === since && previous.reason === reason) return;
-    // One event per reason and occurrence: a ladder waiting for hours must not fill the Node's events.
+    // One event per reason and occurrence: a ladder waiting for hours must not fill the Node's events,
+    // also when the gate's answer alternates (SlotsBusy, MinimumGap, SlotsBusy, … while others repair).
+    if (told.has(reason)) return;
+    told.add(reason);
     this.opts.events.event({
       source: `ladder/${type}`,
       severity: 'Normal',
