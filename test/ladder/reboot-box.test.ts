@@ -186,6 +186,10 @@ t.test('the installed daemon reboots a node in a box through logind and finishes
   if (!t.notMatch(lastBoot, /timed out|Killing process|SIGKILL/, 'the previous boot\'s journal: not killed')) t.comment(lastBoot.split('\n').slice(-30).join('\n'));
   const stamp = (what: RegExp) => Date.parse(lastBoot.split('\n').find((l) => what.test(l))?.split(' ')[0] ?? '');
   const daemonStopMs = stamp(/systemd\[1\]: Stopped node-health-agent\.service/) - stamp(/systemd\[1\]: Stopping node-health-agent\.service/);
+  if (downAt - stamp(/LadderRebooting: /) > 10_000) {
+    // A slow shutdown: name the units systemd had to kill on the way down.
+    t.comment((await box.check(['journalctl', '-b', '-1', '--grep', 'timed out|Killing', '-o', 'short-iso-precise', '--no-pager'], { env: { LANG: 'C' } }).catch((err: unknown) => String(err))).trim());
+  }
   await waitFor('the daemon started by its enabled unit', async () => ((await box.exec(['systemctl', 'is-active', UNIT])).stdout.trim() === 'active' ? true : undefined), 60_000, 200);
   const activeAt = Date.now();
 
