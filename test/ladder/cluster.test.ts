@@ -37,7 +37,7 @@ import {
   type Teardown,
 } from './support';
 
-const NODES = ['cordon-a', 'cordon-b', 'operator', 'drain', 'budget', 'budget-later', 'dry', 'reboot', 'no-help', 'refused', 'blocked', 'interrupted'];
+const NODES = ['cordon-a', 'cordon-b', 'operator', 'drain', 'budget', 'budget-later', 'dry', 'reboot', 'no-help', 'refused', 'blocked', 'interrupted', 'no-answer'];
 const TYPE = 'KernelDeadlock';
 
 function settings(over: Partial<LadderSettings> = {}, steps: RemediateSettings['steps'] = ['cordon', 'drain', 'reboot'], afterMs = 0): LadderSettings {
@@ -417,6 +417,24 @@ t.test('against a real API server', async (t) => {
     t.match(run.end?.detail, /the agent stopped during the drain step; uncordoned the node; gave node-health\/slot-0 back/);
     t.notOk((await nodeSpec(cluster, 'interrupted')).spec?.unschedulable);
     t.same(gate.releases, [{ lease: 'node-health/slot-0', repaired: false }]);
+  });
+
+  t.test('logind never answers the reboot (the bus went first at shutdown): stopping does not wait for it', async (t) => {
+    let asked = false;
+    const silent = Object.assign(new RecordingRebooter(), {
+      reboot: () => {
+        asked = true;
+        return new Promise<void>(() => undefined);
+      },
+    });
+    const h = startLadder(t, cluster, 'no-answer', settings(), { rebooter: silent });
+    h.ladder.conditionChanged(h.conditions.set(TYPE, 'True'));
+    await waitFor('the reboot to be asked', async () => (asked ? true : undefined));
+    const stopping = Date.now();
+    await h.ladder.stop();
+    const took = Date.now() - stopping;
+    t.ok(took < 2000, `stopped ${took} ms after being asked to, with the call still pending`);
+    t.same(LadderLedger.open(h.dir).unfinished()?.done.map((x) => [x.step, x.outcome?.result]), [['cordon', 'done'], ['drain', 'done'], ['reboot', undefined]], 'the reboot intent stays open, as after a crash');
   });
 
   t.test('a lost slot stops the drain: nothing more is disrupted', async (t) => {

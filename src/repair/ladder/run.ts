@@ -185,7 +185,14 @@ export class LadderRun {
     await this.ctx.events.flush?.(FLUSH_BEFORE_REBOOT_MS);
     let failure: Outcome;
     try {
-      await this.ctx.rebooter.reboot();
+      // Shutdown may stop the system bus before logind's answer arrives, and a pending D-Bus call is not
+      // failed when its connection ends: a stop must not wait for it (the intent stays open, as on a crash).
+      const stopped = new Promise<void>((resolve) => {
+        if (this.ctx.stopping.aborted) resolve();
+        else this.ctx.stopping.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await Promise.race([this.ctx.rebooter.reboot(), stopped]);
+      if (this.ctx.stopping.aborted) return 'stopped';
       // The machine is going down; systemd stops the agent on the way.
       await sleep(this.ctx.settings.rebootTimeoutMs, this.ctx.stopping);
       if (this.ctx.stopping.aborted) return 'stopped';
