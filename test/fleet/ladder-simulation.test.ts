@@ -54,7 +54,7 @@ function downAt(r: LadderSimResult): (node: string, at: number) => boolean {
     r.reboots.some((b) => b.node === node && b.acceptedAt <= at && at <= (b.upAt ?? r.endAt) + 2000);
 }
 
-t.test(`${options.nodes} agents walk the whole ladder for ${options.slots} slots, with crashes: never more than k cordoned, nobody starves`, async (t) => {
+t.test(`${options.nodes} agents walk the whole ladder for k = ${options.slots}, with crashes: never more than k cordoned, nobody starves`, async (t) => {
   t.comment(`seed ${options.seed}`);
   const names = Array.from({ length: options.nodes }, (_, i) => `${options.prefix}-${String(i).padStart(3, '0')}`);
   const made = Date.now();
