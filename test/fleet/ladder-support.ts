@@ -26,6 +26,7 @@ import { KubeClient, type RequestRecord } from '../../src/outputs/kubernetes/cli
 import { loadKubeconfig } from '../../src/outputs/kubernetes/kubeconfig';
 import { NodeReporter, userAgent } from '../../src/outputs/kubernetes/reporter';
 import { Coordinator } from '../../src/repair/fleet/coordinator';
+import { CORDONED_BY_AGENT } from '../../src/repair/ladder/cordon';
 import { Ladder } from '../../src/repair/ladder/ladder';
 import { LADDER_LEDGER_FILE, LadderLedger } from '../../src/repair/ladder/ledger';
 import type { Rebooter } from '../../src/repair/ladder/login1';
@@ -37,8 +38,6 @@ import { kubernetesConfig, recordingLogger, type RecordingLogger } from '../kube
 import { createPod, ensureDefaultServiceAccount } from '../ladder/support';
 import type { LeaseEvent } from './simulation';
 import { NAMESPACE, setCondition, sleep, type Fleet, type LeaseView } from './support';
-
-export const CORDON_ANNOTATION = 'node-health-agent/cordoned';
 
 export interface LadderSimOptions {
   nodes: number;
@@ -131,7 +130,7 @@ export interface LadderSimResult {
 }
 
 /** mulberry32: a small seeded generator so a failing run can be repeated. */
-export function rng(seed: number): () => number {
+function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -284,7 +283,7 @@ export class AdminWatch<T extends { metadata: { resourceVersion?: string } }> {
 }
 
 /** The Ladder settings the daemon would build from [ladder] and [remediate "<condition>"], with the simulation's short times. */
-export function simLadderSettings(o: LadderSimOptions): LadderSettings {
+function simLadderSettings(o: LadderSimOptions): LadderSettings {
   return {
     enabled: true,
     dryRun: false,
@@ -416,9 +415,10 @@ class Instance {
   }
 
   conditionChanged(c: NodeCondition): void {
-    if (!this.alive || !this.ladder) return;
+    if (!this.alive) return;
     this.reporter?.setConditions([c]);
-    this.ladder.conditionChanged(c);
+    // Not started yet: the ladder reads the machine's condition when it starts.
+    this.ladder?.conditionChanged(c);
   }
 
   /** The agent stopped by systemd: what Agent.stop() does, in its order. Returns the ledger as left on disk. */
@@ -720,7 +720,7 @@ async function repairedByApi(cluster: Cluster, names: readonly string[], conditi
 
 /** Cordoned by the agent: spec.unschedulable with the agent's annotation. */
 export function cordoned(n: SimNode): boolean {
-  return n.spec?.unschedulable === true && n.metadata.annotations?.[CORDON_ANNOTATION] !== undefined;
+  return n.spec?.unschedulable === true && n.metadata.annotations?.[CORDONED_BY_AGENT] !== undefined;
 }
 
 export function conditionOf(n: SimNode, type: string): string | undefined {
