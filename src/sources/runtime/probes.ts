@@ -1,10 +1,9 @@
 // One probe of each component, turned into a verdict (does it work?) and findings (what was seen,
 // warnings included). A verdict's failure is what the repair policy acts on; warnings — no CNI
 // network yet, slow image listing — are reported but never restart anything.
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Config } from '../../config/schema';
 import type { Finding } from '../../types';
-import { RuntimeCallError, type ContainerdClient } from './containerd';
+import { GrpcStatus, RuntimeCallError, type ContainerdClient } from './containerd';
 import { probeHttpHealth } from './http-health';
 
 export interface ProbeResult {
