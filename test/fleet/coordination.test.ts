@@ -1,10 +1,12 @@
 // Coordination of disruptive repairs against a real kube-apiserver (Node,RBAC + NodeRestriction) with the
 // shipped manifest applied: the identity and what it may do, then each rule of the gate — slots, renewal,
-// release, TTL takeover, loss, resume, minimum gap, new-node grace, reboot lockout, breaker. Every outcome
+// release, TTL takeover, loss, resume, minimum gap, new-node grace, reboot lockout, breaker, nodes left
+// cordoned by their agents counting against the slots. Every outcome
 // is read back from the Lease objects with the admin certificate.
 import t from 'tap';
 import { Coordinator } from '../../src/repair/fleet/coordinator';
 import type { Refusal, Slot } from '../../src/repair/fleet/gate';
+import { CORDONED_BY_AGENT } from '../../src/repair/ladder/cordon';
 import { recordingLogger } from '../kubernetes/support';
 import { addNodes, ACCOUNT, fleetUp, lease, NAMESPACE, setCondition, sleep, type CoordinationConfig, type Fleet } from './support';
 
@@ -419,4 +421,111 @@ t.test('breaker: more than max(N, X%) unhealthy nodes halt every repair for the 
 
   await sleep((cooling.retryAt ?? 0) - Date.now() + 10);
   await granted(t, await coordinator('n4', policy).acquire('OtherProblem'), 'repairs resume after the cooldown').release({ repaired: true });
+});
+
+/** Sets or removes the agent's cordon on a Node (as the admin), or an operator's cordon without the annotation. */
+async function setCordon(node: string, how: 'agent' | 'operator' | 'none'): Promise<void> {
+  const body = {
+    metadata: { annotations: { [CORDONED_BY_AGENT]: how === 'agent' ? `${COND}, run test, ${new Date().toISOString()}` : null } },
+    spec: { unschedulable: how === 'none' ? null : true },
+  };
+  const r = await fleet.cluster.admin('PATCH', `/api/v1/nodes/${node}`, body, 'application/merge-patch+json');
+  if (r.status !== 200) throw new Error(`cordon ${node} (${how}): ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+/** The resourceVersions of the slot Leases: unchanged means no node claimed or freed a slot. */
+async function slotVersions(): Promise<string[]> {
+  const r = await fleet.cluster.admin<{ items: Array<{ metadata: { name: string; resourceVersion: string } }> }>('GET', `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases`);
+  return r.body.items.filter((l) => /^node-health-repair-\d+$/.test(l.metadata.name)).map((l) => `${l.metadata.name}@${l.metadata.resourceVersion}`).sort();
+}
+
+t.test('a node left cordoned by its agent past its TTL counts against the k slots until it is uncordoned or deleted', async (t) => {
+  t.teardown(async () => {
+    for (const n of ['n5', 'n6']) await setCordon(n, 'none').catch(() => undefined);
+  });
+  const k2 = { slots: 2 };
+  // n5 takes a slot and is cordoned (as its ladder would), then its agent dies; n1 takes the other slot.
+  const n5 = coordinator('n5', k2);
+  const s5 = granted(t, await n5.acquire(COND), 'n5 gets a slot');
+  await setCordon('n5', 'agent');
+  n5.stop();
+  const s1 = granted(t, await coordinator('n1', k2).acquire(COND), 'n1 gets the other slot while n5 still holds its own');
+  const held5 = await lease(fleet.cluster, s5.lease);
+  await sleep(Date.parse(held5?.spec.renewTime ?? '') + 3000 + 200 - Date.now() + 50);
+
+  // n5's slot has run out: n2 wins it, but n1 holding + n5 cordoned = 2 = k.
+  const n2 = coordinator('n2', k2);
+  const blocked = refused(t, await n2.acquire(COND), 'CordonedNodes');
+  t.match(
+    blocked.message,
+    new RegExp(
+      `^n5 \\(cordoned for ${COND}, run test, .*; down or cut off from the API server since ${held5?.spec.renewTime?.replace(/\./g, '\\.')}: its agent last renewed ${s5.lease} then, and it ran out at .*\\) ` +
+        'is still cordoned by its agent; it counts against the 2 repair slots until its agent uncordons it or an operator does, and with the slot held by n1 none is left$',
+    ),
+    'the refusal names the orphan, its cordon, since when its agent is gone and the holder',
+  );
+  const given = await lease(fleet.cluster, s5.lease);
+  t.equal(given?.spec.holderIdentity, undefined, 'the slot n2 won is given back at once');
+  t.equal(given?.metadata.annotations?.['node-health-agent/last-holder'], 'n2', 'by n2');
+  t.equal(given?.metadata.annotations?.['node-health-agent/outcome'], 'cordoned-nodes', 'with the reason as its outcome');
+  const marker = await lease(fleet.cluster, 'node-health-repair-cordoned');
+  t.equal(marker?.spec.holderIdentity, 'n2', 'a marker Lease tells the other nodes');
+  t.equal(marker?.metadata.annotations?.['node-health-agent/cordoned-nodes'], 'n5', 'naming n5');
+  const markerEnd = Date.parse(marker?.spec.renewTime ?? '') + (marker?.spec.leaseDurationSeconds ?? 0) * 1000;
+  retryFrom(t, blocked, markerEnd, 'the marker runs out');
+
+  // The next node is refused from the marker alone: it claims nothing and lists no Node.
+  const before = await slotVersions();
+  const byMarker = refused(t, await coordinator('n3', k2).acquire(COND), 'CordonedNodes');
+  t.match(byMarker.message, /^n5 is still cordoned by its agent without a repair slot \(found by n2 at .*, Lease node-health\/node-health-repair-cordoned\); it counts against the 2 repair slots .* with the slot held by n1 none is left$/, 'and says who found it');
+  t.same(await slotVersions(), before, 'no slot Lease was written');
+
+  // An operator's cordon (no annotation) does not count: n5 taken over by an operator, n6 cordoned too.
+  await setCordon('n5', 'operator');
+  await setCordon('n6', 'operator');
+  await sleep(markerEnd - Date.now() + 10);
+  const n3 = coordinator('n3', k2);
+  const s3 = granted(t, await n3.acquire(COND), "granted once n5's cordon is an operator's: operators' cordons are not counted");
+  await s3.release({ repaired: true });
+
+  // The agent's cordon again: refused; the Node deleted: it counts no more.
+  await setCordon('n5', 'agent');
+  const again = refused(t, await n3.acquire(COND), 'CordonedNodes');
+  t.match(again.message, /^n5 \(cordoned for .*; no slot Lease names it any more: its agent is down or cannot reach the API server\) is still cordoned/, 'the message says what is known of its agent');
+  const del = await fleet.cluster.admin('DELETE', '/api/v1/nodes/n5');
+  t.equal(del.status, 200, 'Node n5 deleted');
+  await sleep((again.retryAt ?? 0) - Date.now() + 10);
+  const s3b = granted(t, await n3.acquire(COND), 'granted once the cordoned Node is deleted');
+  await s3b.release({ repaired: true });
+  await s1.release({ repaired: true });
+  await addNodes(fleet.cluster, ['n5']);
+});
+
+t.test('a slot taken back after a restart is checked before a new run may cordon with it', async (t) => {
+  t.teardown(() => setCordon('n7', 'none'));
+  const k2 = { slots: 2 };
+  const n4 = coordinator('n4', k2);
+  granted(t, await n4.acquire(COND), 'n4 gets a slot');
+  const s1 = granted(t, await coordinator('n1', k2).acquire(COND), 'n1 gets the other');
+  // A node cordoned by an agent without a slot appears (set by hand: no agent could have done it now).
+  await setCordon('n7', 'agent');
+  n4.stop();
+  const restarted = coordinator('n4', k2);
+  const back = await restarted.resume();
+  t.ok(back, 'resume() takes the slot back to finish the run it was held for');
+  const r = refused(t, await restarted.acquire(COND), 'CordonedNodes');
+  t.match(r.message, /^n7 \(cordoned for .*\) is still cordoned by its agent; .* with the slot held by n1 none is left$/, 'n1 holding + n7 cordoned = k');
+  t.equal((await lease(fleet.cluster, back?.lease ?? ''))?.spec.holderIdentity, undefined, 'and gives it back rather than hand it to a new run');
+
+  // The same without resume(): a restarted agent asking for a new run with its Lease still naming it.
+  const n8 = coordinator('n8', k2);
+  await setCordon('n7', 'none');
+  await sleep((r.retryAt ?? 0) - Date.now() + 10);
+  const s8 = granted(t, await n8.acquire(COND), 'n8 gets the freed slot');
+  await setCordon('n7', 'agent');
+  n8.stop();
+  const r8 = refused(t, await coordinator('n8', k2).acquire(COND), 'CordonedNodes');
+  t.match(r8.message, /^n7 /, 'for n7');
+  t.equal((await lease(fleet.cluster, s8.lease))?.spec.holderIdentity, undefined, 'its slot is given back');
+  await s1.release({ repaired: true });
 });

@@ -4,9 +4,13 @@
 // worsen (gardener#12930). The absolute floor lets a small pool heal, which a percentage alone would
 // forbid (karpenter#2134: 20 % of 3 nodes is no node at all).
 import type { KubeClient } from '../../outputs/kubernetes/client';
+import { CORDONED_BY_AGENT } from '../ladder/cordon';
 
+/** What the gate reads of a Node: its age, its conditions, and whether an agent's cordon is on it. */
 export interface NodeLite {
-  metadata: { name: string; creationTimestamp?: string };
+  /** annotations: only the agent's cordon mark (CORDONED_BY_AGENT), when present. */
+  metadata: { name: string; creationTimestamp?: string; annotations?: Record<string, string> };
+  spec?: { unschedulable?: boolean };
   status?: { conditions?: Array<{ type: string; status: string }> };
 }
 
@@ -51,7 +55,7 @@ export function judge(nodes: readonly NodeLite[], policy: BreakerPolicy, repairi
   return { tripped: unhealthy.length > allowed, total, unhealthy, allowed };
 }
 
-/** Every Node, in pages so a large cluster's list does not arrive as one response. */
+/** Every Node, in pages so a large cluster's list does not arrive as one response; a consistent read. */
 export async function listNodes(client: KubeClient, pageSize = 500): Promise<NodeLite[]> {
   const nodes: NodeLite[] = [];
   let cont = '';
@@ -60,8 +64,14 @@ export async function listNodes(client: KubeClient, pageSize = 500): Promise<Nod
       query: { limit: String(pageSize), ...(cont ? { continue: cont } : {}) },
     });
     for (const n of page.items ?? []) {
+      const mark = n.metadata.annotations?.[CORDONED_BY_AGENT];
       nodes.push({
-        metadata: { name: n.metadata.name, ...(n.metadata.creationTimestamp ? { creationTimestamp: n.metadata.creationTimestamp } : {}) },
+        metadata: {
+          name: n.metadata.name,
+          ...(n.metadata.creationTimestamp ? { creationTimestamp: n.metadata.creationTimestamp } : {}),
+          ...(mark !== undefined ? { annotations: { [CORDONED_BY_AGENT]: mark } } : {}),
+        },
+        ...(n.spec?.unschedulable === true ? { spec: { unschedulable: true } } : {}),
         status: { conditions: (n.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status })) },
       });
     }

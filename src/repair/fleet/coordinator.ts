@@ -1,9 +1,11 @@
 // The RepairGate: decides whether this node may start a disruptive repair now and, if so, hands it one
 // of the k slots. In order, cheapest first, from one list of the namespace's Leases: a slot this node
-// still holds is given back to it; then its reboot lockout, the new-node grace, the breaker's storm
-// cooldown, the cluster-wide minimum gap and the slot count. Only a node that has won a slot then
-// moves the gap marker forward (a conflict means another node started at the same moment: it backs off)
-// and lists the Nodes for the breaker, so a crowd of waiting nodes never lists every Node at once.
+// still holds is given back to it (checked like a new one); then its reboot lockout, the new-node grace,
+// the breaker's storm cooldown, the cluster-wide minimum gap, the slot count and the cordoned-nodes
+// marker. Only a node that has won a slot then reads the Leases again and lists the Nodes: for the bound
+// on cordoned nodes (cordoned.ts) and for the breaker; then it moves the gap marker forward (a conflict
+// means another node started at the same moment: it backs off). So a crowd of waiting nodes never lists
+// every Node at once, and a refused node leaves no trace but the marker that spares the others the list.
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../../config/schema';
 import { formatDuration } from '../../config/values';
@@ -12,12 +14,14 @@ import { KubeClient, type RequestRecord } from '../../outputs/kubernetes/client'
 import { KubeApiError } from '../../outputs/kubernetes/errors';
 import type { Logger } from '../../outputs/log';
 import { userAgent } from '../../outputs/kubernetes/reporter';
-import { judge, listNodes } from './breaker';
+import { judge, listNodes, type NodeLite } from './breaker';
+import { cordonedMessage, markedMessage, markedNodes, orphansOf, type Orphan } from './cordoned';
 import type { RepairGate, Refusal, Slot } from './gate';
 import { configuredIdentity, CoordinationUnavailable, MANIFEST, verifyIdentity } from './identity';
 import {
   ANN,
   BREAKER_LEASE,
+  CORDONED_LEASE,
   GAP_LEASE,
   isConflict,
   leaseEnd,
@@ -67,7 +71,8 @@ export class Coordinator implements RepairGate {
   private ready = false;
   private identity = '';
   private nodeCreated: number | undefined;
-  private held: { slot: HeldSlot; condition: string } | undefined;
+  /** `checked`: granted by acquire() after the bound on cordoned nodes; a slot resume() took back is not. */
+  private held: { slot: HeldSlot; condition: string; checked: boolean } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private startTimer: NodeJS.Timeout | undefined;
@@ -219,7 +224,7 @@ export class Coordinator implements RepairGate {
   private async acquireNow(condition: string): Promise<Slot | Refusal> {
     if (this.stopped) throw new Error('coordination: stopped; no more slots are handed out');
     if (!this.client || !this.leases || !this.sem) return this.refuse('CoordinationDisabled', this.reason ?? '');
-    if (this.held && !this.held.slot.wasLost) return this.slotOf(this.held.slot, this.held.condition);
+    if (this.held?.checked && !this.held.slot.wasLost) return this.slotOf(this.held.slot, this.held.condition);
     if (!this.ready) {
       try {
         await this.verify();
@@ -232,6 +237,8 @@ export class Coordinator implements RepairGate {
       }
     }
     try {
+      const held = this.held && !this.held.slot.wasLost ? this.held : undefined;
+      if (held) return await this.checkResumed(held, this.leases, this.client);
       return await this.decide(condition, this.leases, this.client, this.sem);
     } catch (err) {
       const refusal = this.unavailable(err);
@@ -248,9 +255,23 @@ export class Coordinator implements RepairGate {
     const byName = new Map(list.map((l) => [l.metadata.name, l]));
     const view = sem.view(list, now);
     if (view.ours) {
-      const resumed = await this.renewOwn(view.ours);
-      if (resumed) return resumed;
-      return this.refuse('SlotsBusy', 'the slot this node held was taken by another node a moment ago', this.retrySoon(now));
+      // Its agent restarted without resume(), or lost the slot and asks again: whether or not the Lease ran
+      // out meanwhile, a new run will cordon, so it is checked like a claim.
+      const renewed = await this.renewLease(view.ours);
+      if (!renewed) return this.refuse('SlotsBusy', 'the slot this node held was taken by another node a moment ago', this.retrySoon(now));
+      let bound: Awaited<ReturnType<Coordinator['checkBound']>>;
+      try {
+        bound = await this.checkBound(leases, client, list);
+      } catch (err) {
+        await freeSlot(leases, renewed.lease, this.node, 'error').catch(() => undefined);
+        throw err;
+      }
+      if ('blocked' in bound) {
+        const until = await this.markCordoned(leases, bound.blocked);
+        await freeSlot(leases, renewed.lease, this.node, 'cordoned-nodes');
+        return this.refuseCordoned(bound.blocked, bound.holders, until);
+      }
+      return this.take(renewed.lease, renewed.sentAt, condition, true);
     }
 
     const lockout = byName.get(lockoutName(this.node));
@@ -292,6 +313,16 @@ export class Coordinator implements RepairGate {
     if (view.holders.length >= cfg.slots || view.free.length === 0) {
       return this.refuse('SlotsBusy', `all ${cfg.slots} repair slots are held (by ${view.holders.join(', ') || 'nodes with a higher slot count'})`, this.retrySoon(now));
     }
+    // A node refused a moment ago for nodes left cordoned said so in a marker: the others wait for it to
+    // run out instead of each claiming a slot and listing every Node to find the same. Only ever a refusal.
+    const marker = byName.get(CORDONED_LEASE);
+    const markerEnd = marker ? leaseEnd(marker.spec) : undefined;
+    if (marker && markerEnd !== undefined && now < markerEnd) {
+      const orphans = markedNodes(marker).filter((n) => n !== this.node && !view.holders.includes(n));
+      if (orphans.length > 0 && view.holders.length + orphans.length >= cfg.slots) {
+        return this.refuse('CordonedNodes', markedMessage(orphans, view.holders, cfg.slots, marker, `${cfg.namespace}/${CORDONED_LEASE}`), this.spread(markerEnd));
+      }
+    }
 
     const free = [...view.free];
     for (let i = free.length - 1; i > 0; i--) {
@@ -310,19 +341,17 @@ export class Coordinator implements RepairGate {
     // The slot is ours, but nothing has been disrupted yet: any refusal from here gives it back.
     const rollback = (outcome: string) => freeSlot(leases, claimed as Lease, this.node, outcome);
     try {
-      if (cfg.min_gap > 0) {
-        try {
-          await putMarker(leases, { name: GAP_LEASE, kind: 'gap', holder: this.node, durationMs: cfg.min_gap, annotations: { [ANN.outcome]: 'started', [ANN.condition]: condition } }, gap);
-        } catch (err) {
-          if (!isConflict(err)) throw err;
-          await rollback('gap-conflict');
-          return this.refuse('MinimumGap', 'another node started or finished a repair at the same moment', this.spread(Date.now() + cfg.min_gap));
-        }
+      const bound = await this.checkBound(leases, client, list);
+      if ('blocked' in bound) {
+        // Before the slot is free: a node that then sees it free also sees why it may not take it.
+        const until = await this.markCordoned(leases, bound.blocked);
+        await rollback('cordoned-nodes');
+        return this.refuseCordoned(bound.blocked, bound.holders, until);
       }
       const verdict = judge(
-        await listNodes(client),
+        bound.nodes,
         { maxNodes: cfg.breaker_max_nodes, maxPercent: cfg.breaker_max_percent, conditions: [condition, ...cfg.breaker_conditions], graceMs: cfg.new_node_grace },
-        new Set(view.holders),
+        new Set(bound.holders),
         Date.now(),
       );
       if (verdict.tripped) {
@@ -343,6 +372,15 @@ export class Coordinator implements RepairGate {
           cfg.storm_cooldown > 0 ? this.spread(until) : this.retrySoon(until),
         );
       }
+      if (cfg.min_gap > 0) {
+        try {
+          await putMarker(leases, { name: GAP_LEASE, kind: 'gap', holder: this.node, durationMs: cfg.min_gap, annotations: { [ANN.outcome]: 'started', [ANN.condition]: condition } }, gap);
+        } catch (err) {
+          if (!isConflict(err)) throw err;
+          await rollback('gap-conflict');
+          return this.refuse('MinimumGap', 'another node started or finished a repair at the same moment', this.spread(Date.now() + cfg.min_gap));
+        }
+      }
     } catch (err) {
       await rollback('error').catch(() => undefined);
       throw err;
@@ -351,7 +389,59 @@ export class Coordinator implements RepairGate {
       // Run out (checked above): remove it so the namespace does not collect one Lease per node.
       await leases.delete(lockout).catch(() => undefined);
     }
-    return this.take(claimed, sentAt, condition);
+    return this.take(claimed, sentAt, condition, true);
+  }
+
+  /**
+   * The bound on cordoned nodes, once this node has written its claim: the Leases read again (the claims
+   * of others up to now), then the Nodes. Why this order and this moment keep the bound: cordoned.ts.
+   */
+  private async checkBound(
+    leases: LeaseApi,
+    client: KubeClient,
+    before: readonly Lease[] = [],
+  ): Promise<{ nodes: NodeLite[]; holders: string[] } | { blocked: Orphan[]; holders: string[] }> {
+    const list = await leases.list();
+    const holders = (this.sem as Semaphore).view(list, Date.now()).holders;
+    const nodes = await listNodes(client);
+    const orphans = orphansOf(nodes, [...list, ...before], new Set(holders), this.node);
+    if (orphans.length > 0 && holders.length + orphans.length >= this.cfg.slots) return { blocked: orphans, holders };
+    return { nodes, holders };
+  }
+
+  /** Tells the other waiting nodes, for one retry_interval, which nodes hold the slots up; returns when that ends. */
+  private async markCordoned(leases: LeaseApi, orphans: readonly Orphan[]): Promise<number | undefined> {
+    const cfg = this.cfg;
+    try {
+      const marker = await forceMarker(leases, {
+        name: CORDONED_LEASE,
+        kind: 'cordoned',
+        holder: this.node,
+        durationMs: cfg.retry_interval,
+        annotations: { [ANN.cordonedNodes]: orphans.map((o) => o.node).join(',') },
+      });
+      return leaseEnd(marker.spec);
+    } catch (err) {
+      this.log.warning(`coordination: cannot record the nodes left cordoned in Lease ${cfg.namespace}/${CORDONED_LEASE}: ${messageOf(err)}`);
+      return undefined;
+    }
+  }
+
+  private refuseCordoned(orphans: readonly Orphan[], holders: readonly string[], until: number | undefined): Refusal {
+    return this.refuse('CordonedNodes', cordonedMessage(orphans, holders, this.cfg.slots), until !== undefined ? this.spread(until) : this.retrySoon(Date.now()));
+  }
+
+  /** A slot resume() took back, now asked for by a new run: it may cordon only within the bound. */
+  private async checkResumed(held: NonNullable<Coordinator['held']>, leases: LeaseApi, client: KubeClient): Promise<Slot | Refusal> {
+    const bound = await this.checkBound(leases, client);
+    if ('blocked' in bound) {
+      const until = await this.markCordoned(leases, bound.blocked);
+      if (this.held === held) this.held = undefined;
+      await held.slot.free('cordoned-nodes');
+      return this.refuseCordoned(bound.blocked, bound.holders, until);
+    }
+    held.checked = true;
+    return this.slotOf(held.slot, held.condition);
   }
 
   private async resumeNow(): Promise<Slot | undefined> {
@@ -370,11 +460,14 @@ export class Coordinator implements RepairGate {
       }
     }
     const ours = this.sem.view(await this.leases.list(), Date.now()).ours;
-    return ours ? this.renewOwn(ours) : undefined;
+    if (!ours) return undefined;
+    const renewed = await this.renewLease(ours);
+    // Not checked: it only finishes the run it was held for (no new cordon); acquire() checks it.
+    return renewed ? this.take(renewed.lease, renewed.sentAt, ours.metadata.annotations?.[ANN.condition] ?? '', false) : undefined;
   }
 
-  /** Takes back a slot Lease that still names this node; undefined when another node took it first. */
-  private async renewOwn(lease: Lease): Promise<Slot | undefined> {
+  /** Renews a slot Lease that still names this node; undefined when another node took it first. */
+  private async renewLease(lease: Lease): Promise<{ lease: Lease; sentAt: number } | undefined> {
     const leases = this.leases as LeaseApi;
     const sem = this.sem as Semaphore;
     const sentAt = performance.now();
@@ -383,21 +476,21 @@ export class Coordinator implements RepairGate {
         ...lease,
         spec: { ...lease.spec, holderIdentity: this.node, leaseDurationSeconds: sem.durationSeconds, renewTime: microTime(Date.now()) },
       });
-      return this.take(renewed, sentAt, lease.metadata.annotations?.[ANN.condition] ?? '');
+      return { lease: renewed, sentAt };
     } catch (err) {
       if (isConflict(err)) return undefined;
       throw err;
     }
   }
 
-  private take(lease: Lease, sentAt: number, condition: string): Slot {
+  private take(lease: Lease, sentAt: number, condition: string, checked: boolean): Slot {
     const slot = (this.sem as Semaphore).hold(lease, sentAt, (why) => {
       this.log.warning(`coordination: lost repair slot ${this.cfg.namespace}/${lease.metadata.name}: ${why}; disruptive steps must stop`, {
         condition,
       });
       if (this.held?.slot === slot) this.held = undefined;
     });
-    this.held = { slot, condition };
+    this.held = { slot, condition, checked };
     this.log.info(`coordination: ${this.node} holds repair slot ${this.cfg.namespace}/${lease.metadata.name} to repair ${condition || 'a condition'}`, { condition });
     return this.slotOf(slot, condition);
   }

@@ -31,7 +31,7 @@ export interface Lease {
   spec: LeaseSpec;
 }
 
-export type LeaseKind = 'slot' | 'gap' | 'breaker' | 'lockout';
+export type LeaseKind = 'slot' | 'gap' | 'breaker' | 'lockout' | 'cordoned';
 
 export const MANAGED_BY = 'node-health-agent';
 const PREFIX = 'node-health-agent';
@@ -44,11 +44,14 @@ export const ANN = {
   lastHolder: `${PREFIX}/last-holder`,
   outcome: `${PREFIX}/outcome`,
   unhealthy: `${PREFIX}/unhealthy`,
+  /** On the cordoned-nodes marker: the nodes found cordoned by their agents without a slot, comma-separated. */
+  cordonedNodes: `${PREFIX}/cordoned-nodes`,
 } as const;
 
 export const slotName = (i: number): string => `node-health-repair-${i}`;
 export const GAP_LEASE = 'node-health-repair-gap';
 export const BREAKER_LEASE = 'node-health-repair-breaker';
+export const CORDONED_LEASE = 'node-health-repair-cordoned';
 
 /** The lockout Lease of a node. Node names may be 253 long: a long one is shortened with a hash. */
 export function lockoutName(node: string): string {

@@ -1,7 +1,7 @@
 // Marker Leases: a Lease nobody renews, meaning "until renewTime + leaseDurationSeconds". The gap Lease
-// (last repair started or finished), the breaker Lease (storm cooldown) and each node's lockout Lease
-// (a reboot that did not help) are markers, so they are cluster-visible (`kubectl get leases`) and
-// outlive restarts of the agent.
+// (last repair started or finished), the breaker Lease (storm cooldown), the cordoned-nodes Lease (slots
+// blocked by nodes their agents left cordoned) and each node's lockout Lease (a reboot that did not
+// help) are markers, so they are cluster-visible (`kubectl get leases`) and outlive restarts of the agent.
 import { Backoff } from '../../outputs/kubernetes/rate';
 import { isConflict, isNotFound, microTime, newLease, type Lease, type LeaseApi, type LeaseKind } from './leases';
 
