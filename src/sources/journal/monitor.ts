@@ -101,7 +101,9 @@ export class JournalMonitor {
         },
         (entries, position) => {
           for (const e of entries) monitor.process(e);
-          cursor.offer(position, entries.length);
+          // On the next loop turn: a save (two fsyncs) must not hold back the condition write a match
+          // just queued. A cursor saved a turn later is still only ever behind what was handed on.
+          setImmediate(() => cursor.offer(position, entries.length));
         },
       );
       this.running.push({ source, reader, cursor, monitor });
