@@ -25,14 +25,14 @@
 // 200 ms). Total RSS counts the mmapped journal pages a process touched; anonymous RSS is its own memory.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NPD_VERSION, npdBinary } from './npd-binary.mjs';
 
-const NPD_VERSION = 'v1.36.0';
 const SENTINEL = 'XFS (sentinel0): Corruption of in-memory data detected. Shutting down filesystem';
 
 const entriesText = process.argv[2] ?? '1000000';
@@ -44,31 +44,6 @@ const count = Number(entriesText);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'nha-bench-npd-'));
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-
-/** NPD's binary, built once per version from its Go module into the user cache directory. */
-function npdBinary() {
-  const cache = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'node-health-agent', 'npd', NPD_VERSION);
-  const bin = join(cache, 'node-problem-detector');
-  const moduleDir = JSON.parse(
-    execFileSync('go', ['mod', 'download', '-json', `k8s.io/node-problem-detector@${NPD_VERSION}`], { encoding: 'utf8', cwd: '/' }),
-  ).Dir;
-  if (!existsSync(bin)) {
-    mkdirSync(cache, { recursive: true });
-    const t0 = Date.now();
-    const partial = `${bin}.${process.pid}`;
-    const res = spawnSync('go', ['build', '-tags', 'journald', '-o', partial, './cmd/nodeproblemdetector'], {
-      cwd: moduleDir,
-      env: { ...process.env, CGO_ENABLED: '1' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    if (res.status !== 0) {
-      throw new Error(`building node-problem-detector ${NPD_VERSION} in ${moduleDir} failed (needs libsystemd-dev and pkg-config)`);
-    }
-    renameSync(partial, bin);
-    console.log(`built node-problem-detector ${NPD_VERSION} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  }
-  return { bin, moduleDir };
-}
 
 // Runs argv with stdout to /dev/null (or captured, for the agent's report) and returns its rusage.
 const MEASURE = `
