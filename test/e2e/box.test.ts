@@ -72,6 +72,13 @@ t.test('two boxes at once: each a separate, running systemd machine', async (t) 
     t.equal((await a.exec(['no-such-command'])).code, 127);
   });
 
+  t.test('a command that outlives its timeout is reported as such, not waited for', async (t) => {
+    const started = Date.now();
+    await t.rejects(a.exec(['sleep', '300'], { timeoutMs: 1000 }), /timed out after 1000 ms/);
+    t.ok(Date.now() - started < 6000, `gave up after ${Date.now() - started} ms`);
+    await a.exec(['pkill', '-x', 'sleep']);
+  });
+
   t.test('copyIn: visible inside at once, mode kept, also on the box-private /tmp', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'nha-box-'));
     const file = join(dir, 'payload.txt');

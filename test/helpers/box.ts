@@ -46,7 +46,17 @@ export function runBoxScript(args: string[], input?: string | Buffer, timeoutMs 
     const stderr: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => stdout.push(d));
     child.stderr.on('data', (d: Buffer) => stderr.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+      // A command still running inside the box holds the pipes open after box.sh is gone; stop waiting
+      // for them (the box's teardown ends the command).
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, 2000).unref();
+    }, timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(new Error(`box.sh ${args.join(' ')}: ${err.message}`));
@@ -56,7 +66,7 @@ export function runBoxScript(args: string[], input?: string | Buffer, timeoutMs 
       const out = Buffer.concat(stdout).toString('utf8');
       const err = Buffer.concat(stderr).toString('utf8');
       if (code === null) {
-        const why = signal === 'SIGKILL' ? `timed out after ${timeoutMs} ms` : `killed by ${signal}`;
+        const why = timedOut ? `timed out after ${timeoutMs} ms` : `killed by ${signal}`;
         reject(new Error(`box.sh ${args.join(' ')}: ${why}; stderr: ${err.trim()}`));
         return;
       }
