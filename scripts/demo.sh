@@ -89,23 +89,7 @@ step "the kernel reports a hung task: $LINE"
 # _TRANSPORT=stdout, and journald in a box cannot read /dev/kmsg (nspawn withholds CAP_SYSLOG; the ring
 # buffer is the host's), so the entry goes into the box's system journal the way journald would have
 # stored the kernel's line, through systemd-journal-remote.
-in_box bash -c '
-  set -e
-  mid=$(cat /etc/machine-id)
-  {
-    echo "__REALTIME_TIMESTAMP=$(date +%s%6N)"
-    echo "__MONOTONIC_TIMESTAMP=$(awk "{ printf \"%.0f\", \$1 * 1000000 }" /proc/uptime)"
-    echo "_BOOT_ID=$(tr -d - </proc/sys/kernel/random/boot_id)"
-    echo "_MACHINE_ID=$mid"
-    echo "_HOSTNAME=$(hostname)"
-    echo "_TRANSPORT=kernel"
-    echo "SYSLOG_FACILITY=0"
-    echo "SYSLOG_IDENTIFIER=kernel"
-    echo "PRIORITY=3"
-    echo "MESSAGE=$1"
-    echo
-  } | /lib/systemd/systemd-journal-remote --output="/var/log/journal/$mid/system@node-health-demo-$(date +%s%N).journal" - 2>/dev/null
-' demo "$LINE"
+bash "$BOX_SH" exec "$NODE" -- bash -s -- "$LINE" <"$ROOT/scripts/box/kernel-line.sh"
 started=$(date +%s%N)
 in_box journalctl --no-pager -o short-precise _TRANSPORT=kernel -n 1
 

@@ -7,38 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { Box, type TeardownHost } from '../helpers/box';
+import { Box, writeKernelLine, type TeardownHost } from '../helpers/box';
 import { Cluster, waitFor, type ConditionView } from '../helpers/cluster';
 import { ensurePackages } from '../helpers/packages';
 
 const LINE = 'INFO: task docker:7 blocked for more than 300 seconds.';
 /** Journal line in the box → KernelDeadlock=True read by the admin (the measured p99 is under 1 s). */
 const CONDITION_BOUND_MS = 5_000;
-
-/**
- * Writes a kernel-transport entry into the box's system journal. journald in an nspawn box cannot read
- * /dev/kmsg and `systemd-cat -t kernel` is stored with _TRANSPORT=stdout, which the shipped kernel
- * source does not read; systemd-journal-remote stores the entry as journald stores the kernel's lines.
- */
-async function writeKernelLine(box: Box, message: string): Promise<void> {
-  await box.check(['bash', '-c', `
-    set -e
-    mid=$(cat /etc/machine-id)
-    {
-      echo "__REALTIME_TIMESTAMP=$(date +%s%6N)"
-      echo "__MONOTONIC_TIMESTAMP=$(awk '{ printf "%.0f", $1 * 1000000 }' /proc/uptime)"
-      echo "_BOOT_ID=$(tr -d - </proc/sys/kernel/random/boot_id)"
-      echo "_MACHINE_ID=$mid"
-      echo "_HOSTNAME=$(hostname)"
-      echo "_TRANSPORT=kernel"
-      echo "SYSLOG_FACILITY=0"
-      echo "SYSLOG_IDENTIFIER=kernel"
-      echo "PRIORITY=3"
-      echo "MESSAGE=$1"
-      echo
-    } | /lib/systemd/systemd-journal-remote --output="/var/log/journal/$mid/system@kernel-$(date +%s%N).journal" - 2>/dev/null
-  `, 'write-kernel-line', message]);
-}
 
 /** A box with the .deb installed and the node's kubelet credentials under / as on a kubeadm node. */
 async function installedNode(t: TeardownHost, cluster: Cluster, node: string): Promise<Box> {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const boxScript = join(__dirname, '../../scripts/box/box.sh');
+const kernelLineScript = join(__dirname, '../../scripts/box/kernel-line.sh');
 
 export interface ExecResult {
   code: number;
@@ -186,4 +187,9 @@ function parseStatus(text: string): BoxInfo {
     throw new Error(`box.sh status printed an incomplete status: ${JSON.stringify(text)}`);
   }
   return info;
+}
+
+/** Writes `message` into the box's system journal as a kernel line (scripts/box/kernel-line.sh). */
+export async function writeKernelLine(box: Box, message: string): Promise<void> {
+  await box.check(['bash', '-s', '--', message], { input: readFileSync(kernelLineScript) });
 }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { RunEntry } from '../../src/repair/ladder/ledger';
 import { CORDONED_BY_AGENT } from '../../src/repair/ladder/cordon';
-import { Box, runBoxScript } from '../helpers/box';
+import { Box, runBoxScript, writeKernelLine } from '../helpers/box';
 import { Cluster, waitFor } from '../helpers/cluster';
 import { ensurePackages } from '../helpers/packages';
 import { createPod, ensureDefaultServiceAccount, nodeSpec, playKubelet, podsOn, setReady } from './support';
@@ -54,25 +54,6 @@ after_boot_timeout = 3m
 [remediate "KernelDeadlock"]
 after = 1m
 steps = cordon, drain, reboot
-`;
-
-/** Same as the journal e2e test: a kernel-transport entry, which journald in a box cannot get from /dev/kmsg. */
-const WRITE_KERNEL_LINE = `
-  set -e
-  mid=$(cat /etc/machine-id)
-  {
-    echo "__REALTIME_TIMESTAMP=$(date +%s%6N)"
-    echo "__MONOTONIC_TIMESTAMP=$(awk '{ printf "%.0f", $1 * 1000000 }' /proc/uptime)"
-    echo "_BOOT_ID=$(tr -d - </proc/sys/kernel/random/boot_id)"
-    echo "_MACHINE_ID=$mid"
-    echo "_HOSTNAME=$(hostname)"
-    echo "_TRANSPORT=kernel"
-    echo "SYSLOG_FACILITY=0"
-    echo "SYSLOG_IDENTIFIER=kernel"
-    echo "PRIORITY=3"
-    echo "MESSAGE=$1"
-    echo
-  } | /lib/systemd/systemd-journal-remote --output="/var/log/journal/$mid/system@kernel-$(date +%s%N).journal" - 2>/dev/null
 `;
 
 interface LeaseView {
@@ -147,7 +128,7 @@ t.test('the installed daemon reboots a node in a box through logind and finishes
   const firstBoot = await bootIdOf(box);
 
   const written = Date.now();
-  await box.check(['bash', '-c', WRITE_KERNEL_LINE, 'write-kernel-line', LINE]);
+  await writeKernelLine(box, LINE);
   const deadlock = await waitFor('KernelDeadlock True on the Node', async () => {
     const c = await cluster.condition(NODE, 'KernelDeadlock');
     return c?.status === 'True' ? c : undefined;
