@@ -3,9 +3,9 @@
 // mid-repair finds the intent without an outcome when it comes back: it resolves it from the unit's
 // state instead of repeating it blindly or forgetting it. Budgets and back-off are computed from the
 // ledger, so they survive restarts too.
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { JsonLinesFile } from '../system/jsonl-file';
 
 export const LEDGER_FILE = 'repair-ledger.jsonl';
 /** Actions kept when the file is compacted: more than any budget window can need, enough for status. */
@@ -71,23 +71,29 @@ export class LedgerError extends Error {
 export class RepairLedger {
   private readonly entries: LedgerEntry[] = [];
   private readonly byId = new Map<string, LedgerEntry>();
-  private lines = 0;
+  private readonly file: JsonLinesFile<Intent | Outcome>;
   /** Problems met while reading the file (a torn last line after a crash, a corrupt line). */
-  readonly warnings: string[] = [];
+  readonly warnings: string[];
 
-  private constructor(readonly path: string) {}
+  private constructor(readonly path: string) {
+    this.file = new JsonLinesFile(path, {
+      what: 'the repair ledger',
+      withoutIt: 'no repair is made without it',
+      error: (message) => new LedgerError(message),
+    });
+    this.warnings = this.file.read((record) => this.load(record));
+    if (this.entries.length > KEEP_ACTIONS) this.compact();
+  }
 
   /** Reads the ledger at `<stateDir>/repair-ledger.jsonl` (creating nothing until the first action). */
   static open(stateDir: string): RepairLedger {
-    const ledger = new RepairLedger(join(stateDir, LEDGER_FILE));
-    ledger.load();
-    return ledger;
+    return new RepairLedger(join(stateDir, LEDGER_FILE));
   }
 
   /** Records that `action` is about to happen; returns only once it is on disk. */
   intent(fields: Omit<Intent, 'kind' | 'id' | 'at'>, now: Date = new Date()): LedgerEntry {
     const intent: Intent = { kind: 'intent', id: randomUUID(), at: now.toISOString(), ...fields };
-    this.append(intent);
+    this.file.append(intent);
     const entry: LedgerEntry = { ...intent };
     this.entries.push(entry);
     this.byId.set(entry.id, entry);
@@ -99,7 +105,7 @@ export class RepairLedger {
     const entry = this.byId.get(id);
     if (!entry) throw new LedgerError(`${this.path}: no intent ${id} to record an outcome for`);
     const outcome: Outcome = { kind: 'outcome', id, at: now.toISOString(), ...fields };
-    this.append(outcome);
+    this.file.append(outcome);
     entry.outcome = outcome;
     this.maybeCompact();
     return entry;
@@ -123,107 +129,37 @@ export class RepairLedger {
     return this.entries.slice(-n).reverse().map((e) => ({ ...e }));
   }
 
-  private load(): void {
-    if (!existsSync(this.path)) return;
-    let text: string;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (err) {
-      throw new LedgerError(`${this.path}: cannot read the repair ledger (${(err as Error).message}); fix its permissions or remove it`);
+  /** Takes in a record read from the file; returns why it was skipped, if it was. */
+  private load(record: Intent | Outcome): string | undefined {
+    if (record.kind === 'intent') {
+      const entry: LedgerEntry = { ...record };
+      this.entries.push(entry);
+      this.byId.set(entry.id, entry);
+    } else if (record.kind === 'outcome') {
+      const entry = this.byId.get(record.id);
+      if (!entry) return `outcome of unknown action ${record.id}; skipped`;
+      entry.outcome = record;
+    } else {
+      return 'unknown record kind; skipped';
     }
-    const lines = text.split('\n');
-    // A crash during a write leaves a last line without its newline: drop it (its action never began,
-    // since acting waits for the intent's fsync).
-    const torn = lines.pop();
-    if (torn) {
-      this.warnings.push(`${this.path}: dropped an incomplete last line (${torn.length} bytes) left by a crash`);
-      this.truncateTo(Buffer.byteLength(text) - Buffer.byteLength(torn));
-    }
-    lines.forEach((line, i) => {
-      if (line.trim() === '') return;
-      let record: Intent | Outcome;
-      try {
-        record = JSON.parse(line) as Intent | Outcome;
-      } catch {
-        this.warnings.push(`${this.path}:${i + 1}: not a JSON record; skipped`);
-        return;
-      }
-      this.lines++;
-      if (record.kind === 'intent') {
-        const entry: LedgerEntry = { ...record };
-        this.entries.push(entry);
-        this.byId.set(entry.id, entry);
-      } else if (record.kind === 'outcome') {
-        const entry = this.byId.get(record.id);
-        if (entry) entry.outcome = record;
-        else this.warnings.push(`${this.path}:${i + 1}: outcome of unknown action ${record.id}; skipped`);
-      } else {
-        this.warnings.push(`${this.path}:${i + 1}: unknown record kind; skipped`);
-      }
-    });
-    if (this.entries.length > KEEP_ACTIONS) this.compact();
-  }
-
-  private append(record: Intent | Outcome): void {
-    const fresh = !existsSync(this.path);
-    let fd: number | undefined;
-    try {
-      fd = openSync(this.path, 'a', 0o600);
-      writeSync(fd, `${JSON.stringify(record)}\n`);
-      fsyncSync(fd);
-    } catch (err) {
-      throw new LedgerError(`${this.path}: cannot write the repair ledger (${(err as Error).message}); no repair is made without it`);
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
-    // A new file's directory entry must be durable too, or a crash could lose the whole file.
-    if (fresh) syncDir(dirname(this.path));
-    this.lines++;
+    return undefined;
   }
 
   /** Two lines per action: compact once the file holds twice what is kept. Called after memory is updated. */
   private maybeCompact(): void {
-    if (this.lines > 4 * KEEP_ACTIONS) this.compact();
+    if (this.file.lines > 4 * KEEP_ACTIONS) this.compact();
   }
 
-  /** Rewrites the file with the last KEEP_ACTIONS actions: written aside, fsynced, renamed over. */
+  /** Rewrites the file with the last KEEP_ACTIONS actions. */
   private compact(): void {
     this.entries.splice(0, Math.max(0, this.entries.length - KEEP_ACTIONS));
     this.byId.clear();
     for (const e of this.entries) this.byId.set(e.id, e);
-    const records = this.entries.flatMap((e) => {
-      const { outcome, ...intent } = e;
-      return outcome ? [intent, outcome] : [intent];
-    });
-    const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.path);
-    syncDir(dirname(this.path));
-    this.lines = records.length;
-  }
-
-  private truncateTo(bytes: number): void {
-    const fd = openSync(this.path, 'r+');
-    try {
-      ftruncateSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    this.file.rewrite(
+      this.entries.flatMap((e) => {
+        const { outcome, ...intent } = e;
+        return outcome ? [intent, outcome] : [intent];
+      }),
+    );
   }
 }

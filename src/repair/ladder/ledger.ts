@@ -3,9 +3,9 @@
 // intent is written and fsynced before the step acts, so an agent that stops mid-run — above all in the
 // reboot it asked for — finds the run open when it starts again and finishes it instead of starting over.
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { LadderStep } from '../../config/sections/ladder';
+import { JsonLinesFile } from '../../system/jsonl-file';
 
 export const LADDER_LEDGER_FILE = 'ladder-ledger.jsonl';
 /** Runs kept when the file is compacted (once it holds twice as many): far more than status or the retry rule need. */
@@ -28,9 +28,8 @@ export type RunResult =
   /** Dry-run: nothing was done. */
   | 'dry-run';
 
-interface BeginRecord {
-  kind: 'begin';
-  run: string;
+/** What a run is, as its begin record states it. */
+interface RunFields {
   at: string;
   condition: string;
   /** lastTransitionTime of the condition: which occurrence of it the run is for. */
@@ -39,6 +38,11 @@ interface BeginRecord {
   steps: LadderStep[];
   lease: string;
   bootId: string;
+}
+
+interface BeginRecord extends RunFields {
+  kind: 'begin';
+  run: string;
 }
 
 interface IntentRecord {
@@ -77,15 +81,8 @@ export interface StepEntry {
   outcome?: { at: string; result: StepResult; detail: string; durationMs: number };
 }
 
-export interface RunEntry {
+export interface RunEntry extends RunFields {
   id: string;
-  at: string;
-  condition: string;
-  since: string;
-  dryRun: boolean;
-  steps: LadderStep[];
-  lease: string;
-  bootId: string;
   done: StepEntry[];
   end?: { at: string; result: RunResult; detail: string };
 }
@@ -97,21 +94,30 @@ export class LadderLedgerError extends Error {
 export class LadderLedger {
   private readonly runs: RunEntry[] = [];
   private readonly byId = new Map<string, RunEntry>();
+  private readonly file: JsonLinesFile<LedgerRecord>;
   /** Problems met while reading the file (a torn last line after a crash, a corrupt line). */
-  readonly warnings: string[] = [];
+  readonly warnings: string[];
 
-  private constructor(readonly path: string) {}
+  private constructor(readonly path: string) {
+    this.file = new JsonLinesFile(path, {
+      what: 'the ladder ledger',
+      withoutIt: 'no ladder step is taken without it',
+      error: (message) => new LadderLedgerError(message),
+    });
+    this.warnings = this.file.read((record) => {
+      if (!['begin', 'intent', 'outcome', 'end'].includes(record.kind)) return 'unknown record kind; skipped';
+      return this.apply(record) ? undefined : `record of unknown run ${record.run}; skipped`;
+    });
+  }
 
   /** Reads `<stateDir>/ladder-ledger.jsonl` (the file is created by the first run). */
   static open(stateDir: string): LadderLedger {
-    const ledger = new LadderLedger(join(stateDir, LADDER_LEDGER_FILE));
-    ledger.load();
-    return ledger;
+    return new LadderLedger(join(stateDir, LADDER_LEDGER_FILE));
   }
 
   begin(fields: Omit<BeginRecord, 'kind' | 'run' | 'at'>, now = new Date()): RunEntry {
     const record: BeginRecord = { kind: 'begin', run: randomUUID(), at: now.toISOString(), ...fields };
-    this.append(record);
+    this.file.append(record);
     return this.apply(record) as RunEntry;
   }
 
@@ -119,7 +125,7 @@ export class LadderLedger {
   intent(run: string, step: StepName, bootId: string, now = new Date()): StepEntry {
     this.find(run);
     const record: IntentRecord = { kind: 'intent', run, step, at: now.toISOString(), bootId };
-    this.append(record);
+    this.file.append(record);
     this.apply(record);
     return this.step(run, step) as StepEntry;
   }
@@ -127,14 +133,14 @@ export class LadderLedger {
   outcome(run: string, step: StepName, fields: Omit<OutcomeRecord, 'kind' | 'run' | 'step' | 'at'>, now = new Date()): void {
     if (!this.step(run, step)) throw new LadderLedgerError(`${this.path}: run ${run} has no ${step} step to record an outcome for`);
     const record: OutcomeRecord = { kind: 'outcome', run, step, at: now.toISOString(), ...fields };
-    this.append(record);
+    this.file.append(record);
     this.apply(record);
   }
 
   end(run: string, result: RunResult, detail: string, now = new Date()): void {
     this.find(run);
     const record: EndRecord = { kind: 'end', run, at: now.toISOString(), result, detail };
-    this.append(record);
+    this.file.append(record);
     this.apply(record);
     if (this.runs.length > 2 * KEEP_RUNS) this.compact();
   }
@@ -188,95 +194,23 @@ export class LadderLedger {
     return entry;
   }
 
-  private load(): void {
-    if (!existsSync(this.path)) return;
-    let text: string;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (err) {
-      throw new LadderLedgerError(`${this.path}: cannot read the ladder ledger (${(err as Error).message}); fix its permissions or remove it`);
-    }
-    const lines = text.split('\n');
-    // A crash during a write leaves a last line without its newline; its step never began, since acting
-    // waits for the fsync.
-    const torn = lines.pop();
-    if (torn) {
-      this.warnings.push(`${this.path}: dropped an incomplete last line (${torn.length} bytes) left by a crash`);
-      const fd = openSync(this.path, 'r+');
-      try {
-        ftruncateSync(fd, Buffer.byteLength(text) - Buffer.byteLength(torn));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
-    lines.forEach((line, i) => {
-      if (line.trim() === '') return;
-      let record: LedgerRecord;
-      try {
-        record = JSON.parse(line) as LedgerRecord;
-      } catch {
-        this.warnings.push(`${this.path}:${i + 1}: not a JSON record; skipped`);
-        return;
-      }
-      if (!['begin', 'intent', 'outcome', 'end'].includes(record.kind)) {
-        this.warnings.push(`${this.path}:${i + 1}: unknown record kind; skipped`);
-      } else if (!this.apply(record)) {
-        this.warnings.push(`${this.path}:${i + 1}: record of unknown run ${record.run}; skipped`);
-      }
-    });
-  }
-
-  private append(record: LedgerRecord): void {
-    const fresh = !existsSync(this.path);
-    let fd: number | undefined;
-    try {
-      fd = openSync(this.path, 'a', 0o600);
-      writeSync(fd, `${JSON.stringify(record)}\n`);
-      fsyncSync(fd);
-    } catch (err) {
-      throw new LadderLedgerError(`${this.path}: cannot write the ladder ledger (${(err as Error).message}); no ladder step is taken without it`);
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
-    // A new file's directory entry must be durable too, or a crash could lose the whole file.
-    if (fresh) syncDir(dirname(this.path));
-  }
-
-  /** Rewrites the file with the last KEEP_RUNS runs: written aside, fsynced, renamed over. */
+  /** Rewrites the file with the last KEEP_RUNS runs. */
   private compact(): void {
     const drop = this.runs.splice(0, this.runs.length - KEEP_RUNS);
     for (const r of drop) this.byId.delete(r.id);
-    const records: LedgerRecord[] = this.runs.flatMap((r) => [
-      { kind: 'begin', run: r.id, at: r.at, condition: r.condition, since: r.since, dryRun: r.dryRun, steps: r.steps, lease: r.lease, bootId: r.bootId },
-      ...r.done.flatMap((s): LedgerRecord[] => [
-        { kind: 'intent', run: r.id, step: s.step, at: s.at, bootId: s.bootId },
-        ...(s.outcome ? [{ kind: 'outcome' as const, run: r.id, step: s.step, ...s.outcome }] : []),
+    this.file.rewrite(
+      this.runs.flatMap(({ id, done, end, ...fields }): LedgerRecord[] => [
+        { kind: 'begin', run: id, ...fields },
+        ...done.flatMap((s): LedgerRecord[] => [
+          { kind: 'intent', run: id, step: s.step, at: s.at, bootId: s.bootId },
+          ...(s.outcome ? [{ kind: 'outcome' as const, run: id, step: s.step, ...s.outcome }] : []),
+        ]),
+        ...(end ? [{ kind: 'end' as const, run: id, ...end }] : []),
       ]),
-      ...(r.end ? [{ kind: 'end' as const, run: r.id, ...r.end }] : []),
-    ]);
-    const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.path);
-    syncDir(dirname(this.path));
+    );
   }
 }
 
 function clone(r: RunEntry): RunEntry {
   return { ...r, steps: [...r.steps], done: r.done.map((s) => ({ ...s, ...(s.outcome ? { outcome: { ...s.outcome } } : {}) })) };
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
