@@ -773,10 +773,12 @@ export interface Orphan {
 export interface RevisionVerdict {
   /** Broken rules, each with the revision where it happened. */
   violations: string[];
-  /** Most nodes cordoned by the agent at one revision, any reason. */
+  /** Most nodes cordoned by the agents at one revision, orphans included: the bound is on these. */
   peakCordoned: number;
   /** Most cordoned nodes still holding a slot (or never let go of one) at one revision. */
   peakCordonedHolding: number;
+  /** Most orphans at one revision. */
+  peakOrphans: number;
   /** Most distinct slot holders at one revision. */
   peakHolders: number;
   /**
@@ -793,8 +795,9 @@ export interface RevisionVerdict {
  * Replays the Node and Lease histories in etcd's revision order, write by write. A node may become
  * cordoned only while a slot Lease names it; a slot may be given back only after its holder's
  * uncordon; a holder whose slot is taken over while it is still cordoned is an orphan from then on
- * (allowed only when its agent was down: `down(node, at)`). Then at every revision the cordoned
- * non-orphans are a subset of the holders, so never more than k.
+ * (allowed only when its agent was down: `down(node, at)`). The bound: at no revision more than k
+ * nodes cordoned by the agents, orphans included (an orphan's slot may go to another node, which then
+ * must not cordon while the two together would exceed k).
  */
 export function judgeByRevision(
   nodes: readonly WatchEvent<SimNode>[],
@@ -809,12 +812,22 @@ export function judgeByRevision(
     ...nodes.map((e): Step => ({ rv: e.rv, at: e.at, kind: 'node', node: e.object })),
     ...leases.filter((e) => /^node-health-repair-\d+$/.test(e.object.metadata.name)).map((e): Step => ({ rv: e.rv, at: e.at, kind: 'lease', lease: e.object })),
   ].sort((a, b) => a.rv - b.rv);
-  const verdict: RevisionVerdict = { violations: [], peakCordoned: 0, peakCordonedHolding: 0, peakHolders: 0, orphans: [], writes: steps.length, ordered: rising(nodes) && rising(leases) };
+  const verdict: RevisionVerdict = {
+    violations: [],
+    peakCordoned: 0,
+    peakCordonedHolding: 0,
+    peakOrphans: 0,
+    peakHolders: 0,
+    orphans: [],
+    writes: steps.length,
+    ordered: rising(nodes) && rising(leases),
+  };
   const holder = new Map<string, string>();
   const isCordoned = new Set<string>();
   const orphan = new Set<string>();
   const holding = (node: string) => [...holder.values()].includes(node);
   let lastRv = -1;
+  let excess = 0;
   for (const s of steps) {
     if (s.rv === lastRv) continue;
     lastRv = s.rv;
@@ -847,8 +860,15 @@ export function judgeByRevision(
     const cordonedHolding = [...isCordoned].filter((n) => !orphan.has(n));
     const stray = cordonedHolding.filter((n) => !holders.has(n));
     if (stray.length > 0) verdict.violations.push(`rv ${s.rv}: cordoned without a slot: ${stray.join(', ')}`);
+    // Told once per excess and each time it grows, not at every write while it lasts.
+    if (isCordoned.size > Math.max(slots, excess)) {
+      const shown = [...isCordoned].map((n) => (orphan.has(n) ? `${n} (orphan)` : n));
+      verdict.violations.push(`rv ${s.rv}: ${isCordoned.size} nodes cordoned by the agents with ${slots} slots: ${shown.join(', ')}`);
+    }
+    excess = isCordoned.size > slots ? Math.max(excess, isCordoned.size) : 0;
     verdict.peakCordoned = Math.max(verdict.peakCordoned, isCordoned.size);
     verdict.peakCordonedHolding = Math.max(verdict.peakCordonedHolding, cordonedHolding.length);
+    verdict.peakOrphans = Math.max(verdict.peakOrphans, orphan.size);
     verdict.peakHolders = Math.max(verdict.peakHolders, holders.size);
     if (holders.size > slots) verdict.violations.push(`rv ${s.rv}: ${holders.size} holders of ${slots} slots`);
   }

@@ -425,7 +425,7 @@ export function maxConcurrent(holds: readonly Hold[]): { max: number; at: number
   return best;
 }
 
-export const ROLLBACKS = new Set(['gap-conflict', 'breaker', 'error']);
+export const ROLLBACKS = new Set(['gap-conflict', 'breaker', 'cordoned-nodes', 'error']);
 
 export interface Costs {
   seconds: number;
