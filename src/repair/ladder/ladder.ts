@@ -5,29 +5,15 @@
 // healthy and uncordons; any other interrupted run is undone.
 import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
-import type { Logger } from '../../outputs/log';
 import type { NodeCondition } from '../../types';
 import type { RepairGate, Slot } from '../fleet/gate';
 import { podName } from './drain';
-import type { LadderLedger, RunEntry } from './ledger';
-import type { Rebooter } from './login1';
-import type { NodeApi } from './node-api';
-import { LadderRun, type LadderEvents, type RunContext } from './run';
-import type { LadderSettings } from './settings';
+import type { RunEntry } from './ledger';
+import { LadderRun, type RunContext, type RunDeps } from './run';
 import { describeWindows, inWindow, nextWindowStart } from './windows';
 
-export interface LadderOptions {
-  settings: LadderSettings;
+export interface LadderOptions extends RunDeps {
   gate: RepairGate;
-  node: NodeApi;
-  rebooter: Rebooter;
-  ledger: LadderLedger;
-  events: LadderEvents;
-  /** The agent's current view of a condition it owns (the condition table). */
-  condition(type: string): NodeCondition | undefined;
-  log: Logger;
-  /** This boot's ID: a reboot step recorded under another boot has happened. */
-  bootId: string;
   /** How often the Node is read while waiting for it to be healthy (default 5 s). */
   pollMs?: number;
   /** How soon to look again after a refusal that names no time, a blocking pod or an API error (default 5 min). */
@@ -77,21 +63,10 @@ export class Ladder {
   private readonly recheckMs: number;
 
   constructor(private readonly opts: LadderOptions) {
-    this.now = opts.now ?? Date.now;
-    this.recheckMs = opts.recheckMs ?? 5 * 60_000;
-    this.ctx = {
-      settings: opts.settings,
-      node: opts.node,
-      rebooter: opts.rebooter,
-      ledger: opts.ledger,
-      events: opts.events,
-      condition: (type) => opts.condition(type),
-      log: opts.log,
-      bootId: opts.bootId,
-      pollMs: opts.pollMs ?? 5000,
-      stopping: this.stopping.signal,
-      now: this.now,
-    };
+    const { gate: _gate, pollMs = 5000, recheckMs = 5 * 60_000, now = Date.now, ...deps } = opts;
+    this.now = now;
+    this.recheckMs = recheckMs;
+    this.ctx = { ...deps, condition: (type) => opts.condition(type), pollMs, stopping: this.stopping.signal, now };
   }
 
   /**

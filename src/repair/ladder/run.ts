@@ -24,16 +24,21 @@ export interface LadderEvents {
   flush?(timeoutMs: number): Promise<void>;
 }
 
-export interface RunContext {
+/** What the agent gives the ladder for its runs. */
+export interface RunDeps {
   settings: LadderSettings;
   node: NodeApi;
   rebooter: Rebooter;
   ledger: LadderLedger;
   events: LadderEvents;
-  /** The agent's current view of a condition it owns. */
+  /** The agent's current view of a condition it owns (the condition table). */
   condition(type: string): NodeCondition | undefined;
   log: Logger;
+  /** This boot's ID: a reboot step recorded under another boot has happened. */
   bootId: string;
+}
+
+export interface RunContext extends RunDeps {
   /** How often the Node is read while waiting for it to be healthy. */
   pollMs: number;
   /** Aborted when the agent stops: a run then leaves its ledger entry open for the next start. */
