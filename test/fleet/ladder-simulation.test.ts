@@ -108,6 +108,7 @@ t.test(`${options.nodes} agents walk the whole ladder for k = ${options.slots}, 
   const crashed = new Set(r.crashes.map((c) => c.node));
   const noRepairEvent = names.filter((n) => (events.get(n)?.get('LadderRepaired') ?? 0) < 1);
   t.same(noRepairEvent, [], 'every node has a LadderRepaired Event');
+  for (const n of noRepairEvent.slice(0, 3)) t.comment(`${n}: ${JSON.stringify(Object.fromEntries(events.get(n) ?? []))}\n${(r.logs.get(n) ?? []).slice(-40).join('\n')}`);
   const neverCordoned = names.filter((n) => !spans.some((s) => s.node === n));
   t.same(neverCordoned, [], 'every node was cordoned by its agent (its Node history)');
   const story = ['LadderStarted', 'LadderCordoned', 'LadderDrained', 'LadderRebooting', 'LadderRebooted', 'LadderUncordoned', 'LadderRepaired'];
@@ -163,7 +164,7 @@ t.test(`${options.nodes} agents walk the whole ladder for k = ${options.slots}, 
   const meanHold = held.reduce((a, h) => a + (h.end - h.start), 0) / held.length / 1000;
   t.comment(
     `a slot held from claim to release: mean ${meanHold.toFixed(2)} s over ${held.length} holds; ${names.length} × that / k = ${((names.length * meanHold) / k).toFixed(1)} s; ` +
-      `${rolledBack.length} slots won and given back at once (${[...new Set(rolledBack.map((h) => h.outcome))].join(', ')})`,
+      `${rolledBack.length} slots won and given back at once (${[...new Set(rolledBack.map((h) => h.outcome))].map((o) => `${o} ${rolledBack.filter((h) => h.outcome === o).length}`).join(', ')})`,
   );
   const perNode = new Map<string, number>();
   for (const m of events.values()) for (const [reason, n] of m) perNode.set(reason, (perNode.get(reason) ?? 0) + n / names.length);

@@ -414,6 +414,10 @@ class Instance {
     this.ladder.start();
   }
 
+  idle(): boolean {
+    return this.alive && this.ladder?.status().active == null && this.reporter?.status().events.queued === 0;
+  }
+
   conditionChanged(c: NodeCondition): void {
     if (!this.alive) return;
     this.reporter?.setConditions([c]);
@@ -549,9 +553,12 @@ class Machine {
     });
   }
 
-  /** Idle: up, its agent running, nothing of the harness pending for it. */
+  /**
+   * Idle: up, its agent running with no ladder active and no Event waiting to be sent (a run's last
+   * Event follows its release), nothing of the harness pending for it.
+   */
   settled(): boolean {
-    return this.state === 'up' && this.instance?.alive === true && this.timers.size === 0;
+    return this.state === 'up' && this.instance?.idle() === true && this.timers.size === 0;
   }
 
   /** The end of the run: what is still scheduled is dropped, the agent stopped. */
