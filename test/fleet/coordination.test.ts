@@ -454,8 +454,13 @@ t.test('a node left cordoned by its agent past its TTL counts against the k slot
   await sleep(Date.parse(held5?.spec.renewTime ?? '') + 3000 + 200 - Date.now() + 50);
 
   // n5's slot has run out: n2 wins it, but n1 holding + n5 cordoned = 2 = k.
-  const n2 = coordinator('n2', k2);
+  let requests = 0;
+  const n2 = new Coordinator(fleet.config({ ...quick, ...k2 }), 'n2', { log: recordingLogger(), onRequest: () => requests++ });
+  made.push(n2);
+  await n2.check();
+  requests = 0;
   const blocked = refused(t, await n2.acquire(COND), 'CordonedNodes');
+  t.equal(requests, 7, 'it cost 7 requests: list, claim, list, Node list, marker read and written, slot given back');
   t.match(
     blocked.message,
     new RegExp(
@@ -476,7 +481,13 @@ t.test('a node left cordoned by its agent past its TTL counts against the k slot
 
   // The next node is refused from the marker alone: it claims nothing and lists no Node.
   const before = await slotVersions();
-  const byMarker = refused(t, await coordinator('n3', k2).acquire(COND), 'CordonedNodes');
+  let n3requests = 0;
+  const n3first = new Coordinator(fleet.config({ ...quick, ...k2 }), 'n3', { log: recordingLogger(), onRequest: () => n3requests++ });
+  made.push(n3first);
+  await n3first.check();
+  n3requests = 0;
+  const byMarker = refused(t, await n3first.acquire(COND), 'CordonedNodes');
+  t.equal(n3requests, 1, 'one request: the list of Leases');
   t.match(byMarker.message, /^n5 is still cordoned by its agent without a repair slot \(found by n2 at .*, Lease node-health\/node-health-repair-cordoned\); it counts against the 2 repair slots .* with the slot held by n1 none is left$/, 'and says who found it');
   t.same(await slotVersions(), before, 'no slot Lease was written');
 
