@@ -4,7 +4,7 @@
 /** Why the gate said no; shown in status and in the Event on the Node. */
 export interface Refusal {
   granted: false;
-  /** CamelCase, e.g. "SlotsBusy", "MinimumGap", "NewNodeGrace", "RebootLockout", "UnhealthyBreaker". */
+  /** CamelCase, e.g. "SlotsBusy", "MinimumGap", "NewNodeGrace", "RebootLockout", "UnhealthyBreaker", "CordonedNodes". */
   reason: string;
   message: string;
   /** When asking again could succeed (epoch ms); undefined when only a change elsewhere can help. */
