@@ -4,7 +4,7 @@
 // answering — shows up as a timeout instead of a probe that never returns.
 //
 // The three calls are unary with empty requests, so they speak gRPC's HTTP/2 mapping
-// (grpc/doc/PROTOCOL-HTTP2.md) over node:http2 directly. @grpc/grpc-js did the same job with 4.8 MiB
+// (grpc/doc/PROTOCOL-HTTP2.md) over node:http2 directly. @grpc/grpc-js did the same job with 4-6 MiB
 // more idle RSS, and twice the idle CPU while containerd was absent (docs/benchmarks.md): channels,
 // resolvers, load balancing and reconnect machinery that one local socket does not need.
 import { connect as connectHttp2, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
