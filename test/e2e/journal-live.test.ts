@@ -41,13 +41,25 @@ process.on('SIGTERM', () => {
 });
 `;
 
-// journalctl -f on the lines tagged argv[1]: writes argv[3] once following, then prints the delay from
-// each entry's __REALTIME_TIMESTAMP to its arrival (µs) for argv[2] lines starting with "lat ".
+// journalctl -f on the lines tagged argv[1]: writes argv[3] once it provably follows (a marker line it
+// wrote came back through it: on a loaded machine journalctl may take seconds to start), then prints the
+// delay from each entry's __REALTIME_TIMESTAMP to its arrival (µs) for argv[2] lines starting with "lat ".
 const JOURNALCTL_F = `
-import json, subprocess, sys, time
+import json, select, subprocess, sys, time
 tag, count, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-p = subprocess.Popen(['journalctl', '-f', '-n0', '-o', 'json', '-t', tag], stdout=subprocess.PIPE)
-time.sleep(0.5)
+p = subprocess.Popen(['journalctl', '-f', '-n0', '-o', 'json', '-t', tag], stdout=subprocess.PIPE, bufsize=0)
+def marker_seen(timeout):
+    end = time.time() + timeout
+    while True:
+        left = end - time.time()
+        if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
+            return False
+        if json.loads(p.stdout.readline()).get('MESSAGE', '') == 'ref-ready':
+            return True
+while True:
+    subprocess.run(['systemd-cat', '-t', tag], input=b'ref-ready\\n', check=True)
+    if marker_seen(2.0):
+        break
 open(ready, 'w').close()
 delays = []
 for line in p.stdout:

@@ -23,7 +23,7 @@ const GO_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs
 /** Go's time.ParseDuration ("300ms", "1.5h", "2h45m"), in milliseconds. */
 export function parseGoDuration(raw: string): number {
   if (raw === '0') return 0;
-  const part = /([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)/y;
+  const part = /([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/y;
   let total = 0;
   let at = raw.startsWith('+') ? 1 : 0;
   if (raw.startsWith('-')) throw new Error(`"${raw}" is negative`);

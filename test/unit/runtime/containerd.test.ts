@@ -2,9 +2,8 @@
 // listing decode real replies; a stopped daemon times out at the deadline; a killed one is unreachable
 // at once; a restarted one is reached again without waiting for gRPC's reconnect back-off.
 import { execFileSync } from 'node:child_process';
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import t from 'tap';
-import { ContainerdClient, RuntimeCallError } from '../../../src/sources/runtime/containerd';
+import { ContainerdClient, GrpcStatus, RuntimeCallError } from '../../../src/sources/runtime/containerd';
 import { ContainerdDaemon } from './containerd-daemon';
 
 async function failure(p: Promise<unknown>): Promise<RuntimeCallError> {
