@@ -38,6 +38,7 @@ import { kubernetesConfig, recordingLogger, type RecordingLogger } from '../kube
 import { createPod, ensureDefaultServiceAccount } from '../ladder/support';
 import type { LeaseEvent } from './simulation';
 import { NAMESPACE, setCondition, sleep, type Fleet, type LeaseView } from './support';
+import { seededRandom } from '../helpers/random';
 
 export interface LadderSimOptions {
   nodes: number;
@@ -127,18 +128,6 @@ export interface LadderSimResult {
   requests: AgentRequest[];
   /** Each node's agent log, all its instances in order. */
   logs: Map<string, string[]>;
-}
-
-/** mulberry32: a small seeded generator so a failing run can be repeated. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
@@ -628,7 +617,7 @@ export async function simulateLadder(fleet: Fleet, names: readonly string[], o: 
     o,
     fleet,
     target: new URL(cluster.server),
-    random: rng(o.seed),
+    random: seededRandom(o.seed),
     settings: simLadderSettings(o),
     stateRoot,
     requests: [],

@@ -18,6 +18,7 @@ import { Coordinator } from '../../src/repair/fleet/coordinator';
 import { recordingLogger } from '../kubernetes/support';
 import type { Cluster } from '../helpers/cluster';
 import { addNodes, NAMESPACE, sleep, type Fleet, type LeaseView } from './support';
+import { seededRandom } from '../helpers/random';
 
 export interface SimOptions {
   nodes: number;
@@ -95,18 +96,6 @@ export interface Call {
   /** "granted", a refusal reason, "none" (resume found nothing) or "done". */
   outcome: string;
   requests: number;
-}
-
-/** mulberry32: a small seeded generator so a failing run can be repeated. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Watches the namespace's Leases as the admin and records every event with the time it arrived. */
@@ -188,7 +177,7 @@ export class LeaseWatch {
 
 /** Runs the simulation on a fleet whose namespace holds no Leases of an earlier run. */
 export async function simulate(fleet: Fleet, o: SimOptions): Promise<SimResult> {
-  const random = rng(o.seed);
+  const random = seededRandom(o.seed);
   const prefix = o.prefix ?? 'sim';
   const names = Array.from({ length: o.nodes }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
   await addNodes(fleet.cluster, names);

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, wr
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { seededRandom } from './random';
 
 /** The boot ID entries get when they name none. */
 export const TEST_BOOT_ID = '6f1d2c7b9a8e4f3d8c2b1a0e9f8d7c6b';
@@ -144,18 +145,6 @@ export function journalFilesIn(dir: string): string[] {
 
 // --- Kernel-style entries for benchmarks ----------------------------------------------------------------
 
-/** A small deterministic PRNG (mulberry32), so a seed always yields the same journal. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const COMMS = ['java', 'python3', 'node', 'nginx', 'envoy', 'postgres', 'redis-server', 'kube-proxy', 'coredns', 'containerd-shim', 'runc:[2:INIT]', 'etcd'];
 const HUNG_COMMS = ['containerd', 'kubelet', 'dockerd', 'jbd2/sda1-8', 'kworker/u16:2', 'xfsaild/nvme1n1', 'java'];
 const STACK = [
@@ -170,7 +159,7 @@ const STACK = [
  * lines, 1 ms apart from `startUs`. The same seed always gives the same entries.
  */
 export function* kernelEntries(count: number, opts: { seed?: number; startUs?: number } = {}): Generator<SourceEntry> {
-  const rnd = prng(opts.seed ?? 1);
+  const rnd = seededRandom(opts.seed ?? 1);
   const int = (n: number): number => Math.floor(rnd() * n);
   const hex = (n: number): string => {
     let s = '';
