@@ -58,3 +58,7 @@ npm ci --no-audit --no-fund
 # cold on 2 cores; seconds afterwards).
 echo "setup: building the test cluster (kube-apiserver, etcd) if not cached"
 bash scripts/cluster/build.sh >/dev/null
+
+# The small tools and modules the tests read (Prometheus' exposition parser, NPD's shipped configs):
+# built here, never inside a test.
+bash scripts/build-test-tools.sh

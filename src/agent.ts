@@ -118,7 +118,9 @@ export class Agent {
       agent.plugins = agent.makePlugins(plan);
       const { config } = loaded;
       if (config.containerd.enabled || config.kubelet.enabled || config.kube_proxy.enabled) {
-        agent.runtime = await RuntimeHealth.create(config, log, agent.sink, config.agent.state_dir);
+        agent.runtime = await RuntimeHealth.create(config, log, agent.sink, config.agent.state_dir, {
+          onAction: (unit, action, result) => agent.metrics.countRepair(unit, action, result),
+        });
       }
       agent.applyDeclarations(agent.plugins);
       const saved = agent.store.load();

@@ -29,6 +29,8 @@ export interface RepairConditionDeclaration {
 export interface RuntimeHealthOptions {
   /** D-Bus address of the system bus (tests); default the system bus. */
   busAddress?: string;
+  /** Told of every repair action once its result is known (metrics). */
+  onAction?: (unit: string, action: string, result: string) => void;
 }
 
 export interface ComponentStatus {
@@ -354,7 +356,7 @@ export class RuntimeHealth {
       this.ledger.outcome(entry.id, { result: 'skipped', detail, durationMs: 0 });
       this.log.warning(detail, { ...fields, dry_run: true });
       this.event({ source: c.source, severity: 'Normal', reason: 'RepairDryRun', message: detail });
-      this.count(c.spec.name, action, 'skipped');
+      this.count(c.spec.name, unit, action, 'skipped');
       return;
     }
     this.log.warning(`${action === 'restart' ? 'restarting' : 'starting'} ${unit}: ${health.reason}: ${health.message}`, fields);
@@ -375,7 +377,7 @@ export class RuntimeHealth {
     } catch (err) {
       this.log.error(`${entry.unit}: the outcome could not be recorded: ${err instanceof Error ? err.message : String(err)}`, { unit: entry.unit });
     }
-    this.count(entry.component, entry.action, r.result);
+    this.count(entry.component, entry.unit, entry.action, r.result);
     const ok = r.result === 'done' || r.result === 'escalated' || r.result === 'completed-while-down';
     const pids = `main PID ${entry.before?.mainPid || '-'} → ${after?.mainPid || '-'}`;
     const verb = entry.action === 'restart' ? 'restarted' : 'started';
@@ -518,7 +520,7 @@ export class RuntimeHealth {
         : await retireLegacyUnit(this.bus, unit, this.config.repair.job_timeout);
       const after = snapshot(this.watcher.get(unit));
       this.ledger.outcome(entry.id, { result: r.result, detail: r.detail, durationMs: Date.now() - started, ...(after ? { after } : {}) });
-      this.count(`legacy/${unit}`, 'mask', r.result);
+      this.count(`legacy/${unit}`, unit, 'mask', r.result);
       const fields = { action: 'mask', unit, component: 'legacy', result: r.result };
       if (r.result === 'failed') this.log.error(`retiring ${unit} failed: ${r.detail}`, fields);
       else this.log.warning(`${unit}: ${r.detail}`, fields);
@@ -553,9 +555,10 @@ export class RuntimeHealth {
     }
   }
 
-  private count(component: string, action: string, result: string): void {
+  private count(component: string, unit: string, action: string, result: string): void {
     const key = `${component}/${action}/${result}`;
     this.actionsTotal[key] = (this.actionsTotal[key] ?? 0) + 1;
+    this.options.onAction?.(unit, action, result);
   }
 
   /** Runs `fn` once per `key` until the key is cleared (for things said once per episode). */

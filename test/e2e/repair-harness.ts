@@ -19,8 +19,9 @@ const STANDIN = '/usr/local/lib/kubelet-standin/standin.js';
 const MODE_FILE = '/run/kubelet-standin/mode';
 
 /**
- * Settings every repair test adds to its own: the metrics port is the host's (boxes share its network),
- * so an agent serving it would collide with the agents of other boxes and of other tests.
+ * Settings every repair test adds to its own unless it has a [metrics] section: the metrics port is the
+ * host's (boxes share its network), so an agent serving the default port would collide with the agents
+ * of other boxes and of other tests; a test that scrapes sets a free port of its own.
  */
 const COMMON_INI = '[metrics]\nenabled = false\n';
 
@@ -105,7 +106,7 @@ export class RepairNode {
    * The [repair] and component sections are read at start only: a change needs a restart of the agent.
    */
   async writeConfig(ini: string): Promise<void> {
-    await this.box.check(['sh', '-c', `umask 022; mkdir -p /etc/node-health && cat > ${CONFIG_FILE}`], { input: `${COMMON_INI}${ini}` });
+    await this.box.check(['sh', '-c', `umask 022; mkdir -p /etc/node-health && cat > ${CONFIG_FILE}`], { input: /^\[metrics\]$/m.test(ini) ? ini : `${COMMON_INI}${ini}` });
   }
 
   /** Installs the agent's .deb with `ini` in place; the package enables and starts the service. */

@@ -2,17 +2,34 @@
 // box): a hung containerd is restarted, a crashed one that systemd will not restart is started at once,
 // the D-Bus daemon can be restarted under the agent, and a unit that is not on the allow-list is never
 // touched.
+import { get } from 'node:http';
 import t from 'tap';
 import { freePort, lastCondition, RepairNode } from './repair-harness';
+
+/** The value of one series in the daemon's /metrics (boxes share the host's network), 0 when absent. */
+async function scrape(port: number, series: string): Promise<number> {
+  // A connection of its own (agent: false): no keep-alive socket is reused after the server closed it.
+  const text = await new Promise<string>((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body)).on('error', reject);
+    }).on('error', reject);
+  });
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
 
 t.test('containerd hung, crashed, D-Bus restarted; kubelet not on the allow-list', async (t) => {
   const node = await RepairNode.up(t, 'nha-repair');
   const port = await freePort();
+  const metricsPort = await freePort();
   await node.box.check(['systemctl', 'start', 'containerd']);
   await node.installKubelet(port);
   await node.install(`
 [agent]
 log_level = debug
+[metrics]
+port = ${metricsPort}
 [repair]
 allowed_units = containerd.service
 job_timeout = 10s
@@ -131,6 +148,13 @@ cooldown = 1s
       'newest first, each with its outcome',
     );
     t.equal(status.components.find((c) => c.name === 'containerd')?.repair?.used, 3);
+  });
+
+  t.test('every action is counted on the daemon\'s /metrics endpoint', async (t) => {
+    const series = (action: string, result: string): string =>
+      `node_health_repairs_total{unit="containerd.service",action="${action}",result="${result}"}`;
+    t.equal(await scrape(metricsPort, series('restart', 'done')), 1, 'the restart of the hung containerd');
+    t.equal(await scrape(metricsPort, series('start', 'done')), 2, 'the two starts after the crashes');
   });
 
 });

@@ -1,6 +1,7 @@
 // The metrics endpoint, scraped over HTTP and parsed by Prometheus' own Go parser and linter (promcheck/,
-// built on first use), so the exposition is checked by the real consumer, not by our reading of the format.
-import { execFileSync, spawnSync } from 'node:child_process';
+// built by scripts/build-test-tools.sh), so the exposition is checked by the real consumer, not by our
+// reading of the format.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -24,10 +25,11 @@ interface Parsed {
 
 const source = join(__dirname, 'promcheck');
 
+/** The promcheck binary for the current sources; a test never builds it (a cold build outlasts a scrape). */
 function promcheck(): string {
   const sum = createHash('sha256').update(readFileSync(join(source, 'main.go'))).update(readFileSync(join(source, 'go.sum'))).digest('hex').slice(0, 12);
   const bin = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'node-health-agent', 'test', `promcheck-${sum}`);
-  if (!existsSync(bin)) execFileSync('go', ['build', '-o', bin, '.'], { cwd: source, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CGO_ENABLED: '0' } });
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run scripts/setup.sh (or scripts/build-test-tools.sh) first`);
   return bin;
 }
 
@@ -39,7 +41,8 @@ function parse(text: string): Parsed {
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+    // A connection of its own per request: a kept-alive socket may be closed by the server between two.
+    const req = request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body: Buffer.concat(chunks).toString('utf8') }));

@@ -1,5 +1,4 @@
 // node-problem-detector's own system-log-monitor configs, loaded unmodified from its Go module.
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -7,13 +6,11 @@ import { loadConfig } from '../../../src/config/load';
 import { loadNpdConfig } from '../../../src/engine/rules/npd-config';
 import { LogMonitor } from '../../../src/engine/rules/log-monitor';
 import { buildRuleSet } from '../../../src/engine/rules/rule-set';
+import { npdModuleDir } from '../../helpers/npd-module';
 import { configDir } from '../../helpers/tmp';
 
-const NPD_MODULE = 'k8s.io/node-problem-detector@v1.36.0';
-
 function npdConfigDir(): string {
-  const out = execFileSync('go', ['mod', 'download', '-json', NPD_MODULE], { encoding: 'utf8', cwd: '/' });
-  return join((JSON.parse(out) as { Dir: string }).Dir, 'config');
+  return join(npdModuleDir(), 'config');
 }
 
 t.test("NPD's shipped kernel, readonly and systemd monitors load and behave as in NPD", async (t) => {

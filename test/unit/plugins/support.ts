@@ -1,20 +1,15 @@
 // Shared by the plugin tests: the fixture scripts copied where the agent accepts them (root-owned, 0755,
 // in a directory only root can write: the checkout's own modes may differ), /proc inspection, and
 // recorders for logs and reports.
-import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../../src/outputs/log';
 import type { ConditionReport, EventReport, ProblemSink } from '../../../src/types';
 
-export const FIXTURES = join(__dirname, '../../fixtures/plugins');
+export { npdModuleDir } from '../../helpers/npd-module';
 
-/** node-problem-detector's Go module (its config/ holds the shipped monitor configs and plugins). */
-export function npdModuleDir(): string {
-  const out = execFileSync('go', ['mod', 'download', '-json', 'k8s.io/node-problem-detector@v1.36.0'], { encoding: 'utf8', cwd: '/' });
-  return (JSON.parse(out) as { Dir: string }).Dir;
-}
+export const FIXTURES = join(__dirname, '../../fixtures/plugins');
 
 export interface Teardown {
   teardown(fn: () => unknown): void;
