@@ -16,12 +16,12 @@ function npdConfigDir(): string {
 t.test("NPD's shipped kernel, readonly and systemd monitors load and behave as in NPD", async (t) => {
   const dir = npdConfigDir();
   const kernel = loadNpdConfig(join(dir, 'kernel-monitor.json'));
-  t.same(kernel.source.matches, ['_TRANSPORT=kernel'], 'kmsg is read from the journal kernel transport');
+  t.same(kernel.source.matches, ['_TRANSPORT=kernel', 'SYSLOG_FACILITY=0'], 'kmsg: what the kernel printed, not what a process wrote to /dev/kmsg');
   t.equal(kernel.source.name, 'npd:kernel-monitor');
   t.equal(kernel.source.lookbackMs, 5 * 60_000);
   t.ok(kernel.conditions.some((c) => c.type === 'KernelDeadlock' && c.reason === 'KernelHasNoDeadlock'));
   const systemd = loadNpdConfig(join(dir, 'systemd-monitor.json'));
-  t.same(systemd.source.matches, ['SYSLOG_IDENTIFIER=systemd']);
+  t.same(systemd.source.matches, ['SYSLOG_IDENTIFIER=systemd', '_PID=1'], 'journald source systemd: only what PID 1 sent');
   t.ok(loadNpdConfig(join(dir, 'readonly-monitor.json')).source.rules.length > 0);
 
   const seen: string[] = [];
