@@ -3,6 +3,7 @@
 // SYSLOG_IDENTIFIER (for "systemd" and "kernel" only from PID 1 and the kernel); "kmsg" reads the
 // kernel's messages from the journal's kernel transport.
 import { readFileSync } from 'node:fs';
+import { checkFileOwnership } from '../../config/load';
 import { AgentError, messageOf } from '../../errors';
 import { parseDuration, ValueError } from '../../config/values';
 import { compilePattern, PatternError } from './pattern';
@@ -35,8 +36,11 @@ export function loadNpdConfig(file: string): NpdLogConfig {
   };
   let doc: Record<string, unknown>;
   try {
+    // Its rules set conditions that can end in a reboot: only root may have written it.
+    checkFileOwnership(file);
     doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (err) {
+    if (err instanceof AgentError) throw err;
     throw new AgentError('CONFIG_INVALID', `${file}: cannot load node-problem-detector config: ${messageOf(err)}`);
   }
   const str = (v: unknown, where: string): string => (typeof v === 'string' && v !== '' ? v : fail(where, 'expected a non-empty string'));
