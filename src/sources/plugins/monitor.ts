@@ -14,6 +14,7 @@ import type { ConditionDeclaration } from '../../engine/conditions';
 import { Scheduler } from '../../engine/scheduler';
 import type { Logger } from '../../outputs/log';
 import type { Finding, ProblemSink } from '../../types';
+import { Slots } from '../../system/slots';
 import { DEFAULT_CHECK_DEADLINE_MS, type Check } from '../check';
 import { buildPluginSet, type PluginSet } from './plugin-set';
 import { nextCondition, type RuleCondition } from './rule-state';
@@ -364,38 +365,5 @@ export class PluginMonitor {
     }
     const stderr = outcome.stderr === '' ? '' : `; stderr: ${cut(outcome.stderr, 512)}`;
     this.log.warning(`plugin ${job.name}: ${outcome.exit}: ${outcome.output}${stderr}`, fields);
-  }
-}
-
-/** A counting semaphore; close() refuses every waiter and every later acquire. */
-class Slots {
-  private readonly waiters: Array<{ grant: (release: () => void) => void; refuse: (err: Error) => void }> = [];
-  private closed = false;
-
-  constructor(private free: number) {}
-
-  acquire(): Promise<() => void> {
-    if (this.closed) return Promise.reject(new Error('stopped'));
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve(this.releaser());
-    }
-    return new Promise((grant, refuse) => this.waiters.push({ grant, refuse }));
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const w of this.waiters.splice(0)) w.refuse(new Error('stopped'));
-  }
-
-  private releaser(): () => void {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next.grant(this.releaser());
-      else this.free++;
-    };
   }
 }

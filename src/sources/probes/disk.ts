@@ -11,6 +11,7 @@ import { statfs } from 'node:fs/promises';
 import type { Config } from '../../config/schema';
 import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
+import { Slots } from '../../system/slots';
 import type { CheckStatus, Finding } from '../../types';
 import { DEFAULT_CHECK_DEADLINE_MS, type Check } from '../check';
 import { runPlugin } from '../plugins/runner';
@@ -39,6 +40,8 @@ export function isServed(fsType: string): boolean {
 export const SERVED_TIMEOUT_MS = 5_000;
 /** After SIGKILL, how long a probe stuck in the kernel is waited for before the run gives up on it. */
 const KILL_GRACE_MS = 1_000;
+/** Probes running at once: room under the unit's TasksMax, and 64 hung mounts still fit the deadline. */
+const SERVED_CONCURRENCY = 16;
 
 export interface StatfsResult {
   blocks: number;
@@ -106,6 +109,7 @@ export function selectFilesystems(mounts: Mount[], paths: readonly string[]): Mo
 export function diskCheck(cfg: Config['disk'], deps: DiskDeps = realDeps): Check {
   // Served mounts with a probe still running (since when): never a second probe beside a stuck one.
   const probing = new Map<string, number>();
+  const slots = new Slots(SERVED_CONCURRENCY);
   return {
     component: 'host',
     name: 'disk',
@@ -113,13 +117,13 @@ export function diskCheck(cfg: Config['disk'], deps: DiskDeps = realDeps): Check
     deadlineMs: Math.max(DEFAULT_CHECK_DEADLINE_MS, SERVED_TIMEOUT_MS + KILL_GRACE_MS + 5_000),
     async run() {
       const filesystems = selectFilesystems(deps.mounts(), cfg.paths);
-      const findings = await Promise.all(filesystems.map((m) => inspect(m, cfg, deps, probing)));
+      const findings = await Promise.all(filesystems.map((m) => inspect(m, cfg, deps, probing, slots)));
       return findings.flat();
     },
   };
 }
 
-async function inspect(m: Mount, cfg: Config['disk'], deps: DiskDeps, probing: Map<string, number>): Promise<Finding[]> {
+async function inspect(m: Mount, cfg: Config['disk'], deps: DiskDeps, probing: Map<string, number>, slots: Slots): Promise<Finding[]> {
   const what = describe(m);
   const unknown = (reason: string, message: string): Finding[] => [{ subject: m.mountPoint, status: 'unknown', reason, message }];
   if (!isServed(m.fsType)) {
@@ -136,7 +140,13 @@ async function inspect(m: Mount, cfg: Config['disk'], deps: DiskDeps, probing: M
     return unknown('MountUnresponsive', `${what}: a statfs started ${age} ago is still stuck and outlived SIGKILL; ${unresponsive(m)}`);
   }
   probing.set(key, Date.now());
-  const outcome = await deps.statfsApart(m.mountPoint, SERVED_TIMEOUT_MS);
+  const release = await slots.acquire();
+  let outcome: ApartOutcome;
+  try {
+    outcome = await deps.statfsApart(m.mountPoint, SERVED_TIMEOUT_MS);
+  } finally {
+    release();
+  }
   if (outcome.kind === 'timedOut' && outcome.lingering) {
     void outcome.lingering.finally(() => probing.delete(key));
   } else {

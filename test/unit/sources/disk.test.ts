@@ -143,3 +143,23 @@ t.test('a statfs that fails is unknown for that mount only', async (t) => {
   t.match(findings.find((f) => f.subject === '/'), { status: 'unknown', reason: 'StatfsFailed', message: /EIO/ });
   t.match(findings.find((f) => f.subject === '/mnt/nfs'), { status: 'unknown', reason: 'StatfsFailed', message: /not connected/ });
 });
+
+t.test('at most 16 served probes run at once, whatever the number of network mounts', async (t) => {
+  const lines = ['29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw'];
+  for (let i = 0; i < 40; i++) lines.push(`${100 + i} 29 0:${100 + i} / /mnt/pv${i} rw,relatime - nfs4 server:/pv${i} rw`);
+  let running = 0;
+  let most = 0;
+  const findings = await diskCheck(defaults, {
+    mounts: () => parseMountinfo(`${lines.join('\n')}\n`),
+    statfs: async () => ROOMY,
+    statfsApart: async (): Promise<ApartOutcome> => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      return { kind: 'answered', stats: ROOMY };
+    },
+  }).run();
+  t.equal(most, 16);
+  t.equal(new Set(findings.map((f) => f.subject)).size, 41, 'every mount judged');
+});
