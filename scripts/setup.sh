@@ -21,10 +21,10 @@ need_root() {
 
 # Build: a C++ toolchain and libsystemd headers for the native addon. Tests: systemd-container, dbus and
 # containerd boot a node in a box; lintian and rpm inspect the packages; systemd-journal-remote writes
-# real journal files; openssl makes a throwaway PKI. Go (1.24 or newer) must be on PATH: it builds nfpm and
-# the test cluster.
+# real journal files; openssl makes a throwaway PKI; bindfs is a FUSE filesystem that answers (the disk
+# probe's network/FUSE path). Go (1.24 or newer) must be on PATH: it builds nfpm and the test cluster.
 apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
-  lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs)
+  lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs bindfs)
 if $build_only; then
   apt_packages=(build-essential python3 pkg-config libsystemd-dev)
 fi

@@ -20,6 +20,10 @@ export interface CheckResult extends Finding {
   durationMs: number;
 }
 
+/** Reasons of the one finding that stands for a whole check run whose outcome is not known: it threw,
+ * passed its deadline, or an earlier run is still hung. */
+export const UNDECIDED_REASONS: ReadonlySet<string> = new Set(['CheckFailed', 'CheckTimedOut', 'CheckStillRunning']);
+
 export type Severity = 'info' | 'warning' | 'critical';
 
 export function severityOf(status: CheckStatus): Severity {

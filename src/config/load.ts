@@ -6,7 +6,7 @@
 // reports no line numbers or duplicates, and it cuts values at `;`/`#` and rewrites backslashes, which
 // corrupts regular expressions such as `\[#\d+\]`.
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AgentError, messageOf } from '../errors';
 import {
   familyKeys,
@@ -163,6 +163,18 @@ export function checkOwnership(path: string, st: Stats): void {
       `${path}: mode ${mode} lets group or others write it; refusing it (chmod go-w ${path})`,
     );
   }
+}
+
+/**
+ * checkOwnership for a file that can run code or set conditions, and for the directory holding it
+ * (whoever may write the directory may swap the file). A root-owned sticky directory such as /tmp lets
+ * nobody else replace root's files in it. Throws the stat error when the file cannot be examined.
+ */
+export function checkFileOwnership(path: string, st: Stats = statSync(path)): void {
+  checkOwnership(path, st);
+  const dir = dirname(path);
+  const dirStat = statSync(dir);
+  if (!(dirStat.uid === 0 && (dirStat.mode & 0o1000) !== 0)) checkOwnership(dir, dirStat);
 }
 
 interface IniEntry {

@@ -1,7 +1,7 @@
 // Kubeconfig parsing, credential files and exec plugins, node name resolution and the rate helpers —
 // everything of the Kubernetes client that needs no API server.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -172,6 +172,37 @@ t.test('malformed YAML is reported with the file, line and column', async (t) =>
   writeFileSync(file, 'kind: Config\nkind: Config\n');
   t.match(errorOf(() => loadKubeconfig(file)).message, /not valid YAML \(line 2, column 1: Map keys must be unique\)/);
   t.match(errorOf(() => loadKubeconfig(join(dir, 'absent.conf'))).message, /absent\.conf: cannot read the kubeconfig: ENOENT/);
+});
+
+t.test('a kubeconfig, its directory and an exec plugin by path must be root-owned and not group/world-writable', async (t) => {
+  const dir = tmp(t);
+  const plugin = join(dir, 'token.sh');
+  writeFileSync(plugin, '#!/bin/sh\n', { mode: 0o755 });
+  const file = join(dir, 'kubelet.conf');
+  writeFileSync(file, kubeadmConf('https://10.0.0.1:6443', `    exec: {apiVersion: client.authentication.k8s.io/v1, command: ${plugin}}`), { mode: 0o600 });
+  t.equal(loadKubeconfig(file).exec?.command, plugin, 'root-owned, 0600, in a 0700 directory: loaded');
+
+  chmodSync(file, 0o620);
+  let err = errorOf(() => loadKubeconfig(file));
+  t.equal(err.code, 'KUBECONFIG_INSECURE');
+  t.equal(err.message, `${file}: mode 620 lets group or others write it; refusing it (chmod go-w ${file})`);
+  chmodSync(file, 0o600);
+
+  chownSync(file, 4321, 0);
+  t.equal(errorOf(() => loadKubeconfig(file)).message, `${file}: owned by uid 4321, not root; refusing it (chown root ${file})`);
+  chownSync(file, 0, 0);
+
+  chmodSync(dir, 0o777);
+  err = errorOf(() => loadKubeconfig(file));
+  t.equal(err.message, `${dir}: mode 777 lets group or others write it; refusing it (chmod go-w ${dir})`, 'whoever writes the directory can swap the file');
+  chmodSync(dir, 0o700);
+
+  chmodSync(plugin, 0o775);
+  err = errorOf(() => loadKubeconfig(file));
+  t.equal(err.code, 'KUBECONFIG_INSECURE');
+  t.equal(err.message, `${file}: exec plugin ${plugin}: mode 775 lets group or others write it; refusing it (chmod go-w ${plugin})`, 'the plugin runs as root');
+  unlinkSync(plugin);
+  t.equal(loadKubeconfig(file).exec?.command, plugin, 'a missing plugin is reported when it runs, with its installHint');
 });
 
 t.test('the first kubeconfig path that exists wins; none names every path tried', async (t) => {

@@ -1,7 +1,9 @@
 // Loads node-problem-detector system-log-monitor configs (kernel-monitor.json, systemd-monitor.json, …)
 // unmodified, so NPD users keep their rules. Plugin "journald" reads entries with the configured
-// SYSLOG_IDENTIFIER; "kmsg" reads the kernel's messages from the journal's kernel transport.
+// SYSLOG_IDENTIFIER (for "systemd" and "kernel" only from PID 1 and the kernel); "kmsg" reads the
+// kernel's messages from the journal's kernel transport.
 import { readFileSync } from 'node:fs';
+import { checkFileOwnership } from '../../config/load';
 import { AgentError, messageOf } from '../../errors';
 import { parseDuration, ValueError } from '../../config/values';
 import { compilePattern, PatternError } from './pattern';
@@ -15,6 +17,14 @@ interface NpdRule {
   pattern?: unknown;
 }
 
+// Lines that set conditions must come from who they claim to. What the kernel printed has transport
+// kernel and facility 0; a process writing to /dev/kmsg gets facility 1, and `logger -p kern.err -t
+// kernel` gets facility 0 on another transport. systemd's own lines come from PID 1: journald sets _PID
+// from the sender's credentials, while any process may send SYSLOG_IDENTIFIER=systemd. The shipped
+// [source "kernel"] and [source "systemd"] match the same.
+const KERNEL_MATCHES = ['_TRANSPORT=kernel', 'SYSLOG_FACILITY=0'];
+const ONLY_FROM: Record<string, string[]> = { kernel: KERNEL_MATCHES, systemd: ['_PID=1'] };
+
 export interface NpdLogConfig {
   source: JournalSourceSpec;
   conditions: ConditionSpec[];
@@ -26,8 +36,11 @@ export function loadNpdConfig(file: string): NpdLogConfig {
   };
   let doc: Record<string, unknown>;
   try {
+    // Its rules set conditions that can end in a reboot: only root may have written it.
+    checkFileOwnership(file);
     doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (err) {
+    if (err instanceof AgentError) throw err;
     throw new AgentError('CONFIG_INVALID', `${file}: cannot load node-problem-detector config: ${messageOf(err)}`);
   }
   const str = (v: unknown, where: string): string => (typeof v === 'string' && v !== '' ? v : fail(where, 'expected a non-empty string'));
@@ -43,10 +56,11 @@ export function loadNpdConfig(file: string): NpdLogConfig {
   const plugin = str(doc.plugin, 'plugin');
   let matches: string[];
   if (plugin === 'kmsg') {
-    matches = ['_TRANSPORT=kernel'];
+    matches = KERNEL_MATCHES;
   } else if (plugin === 'journald') {
     const pc = (doc.pluginConfig ?? {}) as Record<string, unknown>;
-    matches = [`SYSLOG_IDENTIFIER=${str(pc.source, 'pluginConfig.source')}`];
+    const identifier = str(pc.source, 'pluginConfig.source');
+    matches = [`SYSLOG_IDENTIFIER=${identifier}`, ...(ONLY_FROM[identifier] ?? [])];
   } else {
     return fail('plugin', `"${plugin}" is not supported (journald and kmsg are; filelog sources are read from the journal instead)`);
   }

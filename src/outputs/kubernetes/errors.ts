@@ -6,6 +6,8 @@ export type KubeErrorCode =
   | 'KUBECONFIG_NOT_FOUND'
   /** The kubeconfig cannot be read or parsed, or asks for something the agent refuses. */
   | 'KUBECONFIG_INVALID'
+  /** The kubeconfig, its directory or its exec plugin could have been written by someone but root. */
+  | 'KUBECONFIG_INSECURE'
   /** A certificate, key, CA or token file the kubeconfig names cannot be read or used. */
   | 'CREDENTIALS_UNREADABLE'
   /** The exec credential plugin failed or printed something that is not an ExecCredential. */

@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { messageOf } from '../../errors';
+import { checkFileOwnership } from '../../config/load';
+import { AgentError, messageOf } from '../../errors';
 import { KubeError } from './errors';
 
 /** Bytes given inline (`…-data`, base64) or in a file named by the kubeconfig. */
@@ -57,12 +58,25 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 export function loadKubeconfig(file: string): Kubeconfig {
   let text: string;
   try {
+    // Its exec plugin runs as root and its credentials speak for the node: only root may have written it.
+    checkFileOwnership(file);
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof AgentError) throw new KubeError('KUBECONFIG_INSECURE', err.message, { cause: err });
     const hint = (err as NodeJS.ErrnoException).code === 'EACCES' ? ' (the kubelet keeps it readable by root only: run as root)' : '';
     throw new KubeError('KUBECONFIG_INVALID', `${file}: cannot read the kubeconfig: ${messageOf(err)}${hint}`, { cause: err });
   }
-  return parseKubeconfig(file, text);
+  const config = parseKubeconfig(file, text);
+  const command = config.exec?.command;
+  if (command !== undefined && isAbsolute(command)) {
+    try {
+      checkFileOwnership(command);
+    } catch (err) {
+      // Missing or unreadable is reported when it runs, with the kubeconfig's installHint.
+      if (err instanceof AgentError) throw new KubeError('KUBECONFIG_INSECURE', `${file}: exec plugin ${err.message}`, { cause: err });
+    }
+  }
+  return config;
 }
 
 export function parseKubeconfig(file: string, text: string): Kubeconfig {

@@ -1,8 +1,7 @@
 // Whether a plugin executable may be run: it exists, is a regular executable file, and nobody but root
 // could have written it or swapped it in its directory (the agent runs it as root).
 import { statSync, type Stats } from 'node:fs';
-import { dirname } from 'node:path';
-import { checkOwnership } from '../../config/load';
+import { checkFileOwnership } from '../../config/load';
 import { AgentError, messageOf } from '../../errors';
 
 export interface ExecutableProblem {
@@ -22,11 +21,7 @@ export function inspectExecutable(path: string): ExecutableProblem | undefined {
   }
   if (!st.isFile()) return { kind: 'unusable', message: `plugin ${path} is not a regular file` };
   try {
-    checkOwnership(path, st);
-    const dir = dirname(path);
-    const dirStat = statSync(dir);
-    // A root-owned sticky directory (like /tmp) lets nobody else replace root's files in it.
-    if (!(dirStat.uid === 0 && (dirStat.mode & 0o1000) !== 0)) checkOwnership(dir, dirStat);
+    checkFileOwnership(path, st);
   } catch (err) {
     if (err instanceof AgentError) return { kind: 'insecure', message: `plugin ${err.message}` };
     return { kind: 'unusable', message: `plugin ${path}: ${messageOf(err)}` };

@@ -14,7 +14,8 @@ import type { ConditionDeclaration } from '../../engine/conditions';
 import { Scheduler } from '../../engine/scheduler';
 import type { Logger } from '../../outputs/log';
 import type { Finding, ProblemSink } from '../../types';
-import type { Check } from '../check';
+import { Slots } from '../../system/slots';
+import { DEFAULT_CHECK_DEADLINE_MS, type Check } from '../check';
 import { buildPluginSet, type PluginSet } from './plugin-set';
 import { nextCondition, type RuleCondition } from './rule-state';
 import { cut, runPlugin, type PluginStatus, type RunOutcome } from './runner';
@@ -144,11 +145,24 @@ export class PluginMonitor {
     return this.jobs.map((job) => ({
       component: 'plugins',
       name: job.name,
+      deadlineMs: this.worstWaitMs(job),
       run: async (): Promise<Finding[]> => {
         const outcome = await this.execute(job);
         return job.rules.map(({ rule }) => this.finding(job, rule, outcome));
       },
     }));
+  }
+
+  /**
+   * The longest a run of `job` can take when all of its group's jobs start at once: they queue for the
+   * group's slots, each bounded by its timeout and the kill grace (a process outliving SIGKILL is not
+   * waited for); plus a margin.
+   */
+  private worstWaitMs(job: Job): number {
+    const group = this.jobs.filter((j) => j.group === job.group);
+    const waves = Math.ceil(group.length / job.group.group.concurrency);
+    const longest = Math.max(...group.map((j) => j.timeoutMs)) + this.set.killGraceMs;
+    return Math.max(DEFAULT_CHECK_DEADLINE_MS, waves * longest + 5_000);
   }
 
   /** Reports the initial conditions (unless a group skips them) and starts the schedules. */
@@ -351,38 +365,5 @@ export class PluginMonitor {
     }
     const stderr = outcome.stderr === '' ? '' : `; stderr: ${cut(outcome.stderr, 512)}`;
     this.log.warning(`plugin ${job.name}: ${outcome.exit}: ${outcome.output}${stderr}`, fields);
-  }
-}
-
-/** A counting semaphore; close() refuses every waiter and every later acquire. */
-class Slots {
-  private readonly waiters: Array<{ grant: (release: () => void) => void; refuse: (err: Error) => void }> = [];
-  private closed = false;
-
-  constructor(private free: number) {}
-
-  acquire(): Promise<() => void> {
-    if (this.closed) return Promise.reject(new Error('stopped'));
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve(this.releaser());
-    }
-    return new Promise((grant, refuse) => this.waiters.push({ grant, refuse }));
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const w of this.waiters.splice(0)) w.refuse(new Error('stopped'));
-  }
-
-  private releaser(): () => void {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next.grant(this.releaser());
-      else this.free++;
-    };
   }
 }

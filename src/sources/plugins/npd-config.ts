@@ -2,9 +2,9 @@
 // health-checker-*.json, …) unmodified: NPD's defaults and validation, with every mistake named by file
 // and JSON path. Paths are resolved here; whether the executables exist and are safe is judged by the
 // plugin set (a missing one is reported when it runs, as configs often name binaries of other hosts).
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { checkOwnership } from '../../config/load';
+import { checkFileOwnership } from '../../config/load';
 import { AgentError, messageOf } from '../../errors';
 import type { ConditionDefault, PluginGroup, PluginRule } from './types';
 
@@ -47,7 +47,7 @@ export interface NpdPluginOptions {
 export function loadNpdPluginConfig(file: string, options: NpdPluginOptions): PluginGroup {
   let textContent: string;
   try {
-    checkOwnership(file, statSync(file));
+    checkFileOwnership(file);
     textContent = readFileSync(file, 'utf8');
   } catch (err) {
     if (err instanceof AgentError) throw err;

@@ -1,9 +1,20 @@
 // Free space and free inodes of every real filesystem, judged as df judges them: on what an
 // unprivileged writer can still use (f_bavail), not on raw free blocks that root's reserve inflates.
+//
+// A filesystem a server answers for (NFS, SMB, Ceph, FUSE, …) answers statfs only when its server does:
+// on a hung mount the call blocks for good, and in-process it would pin one of the four libuv threads
+// that file I/O and DNS lookups share. Those are asked by a short-lived `stat -f` child that is killed
+// at a deadline, at most one per mount at a time; local filesystems are asked in-process (the kernel
+// answers from memory).
+import { existsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import type { Config } from '../../config/schema';
+import { formatDuration } from '../../config/values';
+import { messageOf } from '../../errors';
+import { Slots } from '../../system/slots';
 import type { CheckStatus, Finding } from '../../types';
-import type { Check } from '../check';
+import { DEFAULT_CHECK_DEADLINE_MS, type Check } from '../check';
+import { runPlugin } from '../plugins/runner';
 import { mountOf, readMounts, type Mount } from './mountinfo';
 
 // Filesystems that hold no user data, or are always full by design (squashfs, iso9660).
@@ -14,6 +25,24 @@ const SKIPPED_TYPES = new Set([
   'nfsd',
 ]);
 
+// Network, cluster and FUSE filesystems (fuse.* too): statfs waits for a server or a daemon.
+const SERVED_TYPES = new Set([
+  '9p', 'afs', 'beegfs', 'ceph', 'cifs', 'coda', 'fuse', 'fuseblk', 'gfs2', 'glusterfs', 'gpfs', 'lustre',
+  'ncpfs', 'nfs', 'nfs4', 'ocfs2', 'orangefs', 'pvfs2', 'smb3', 'smbfs', 'virtiofs',
+]);
+
+/** A filesystem whose statfs waits on a server or daemon that may never answer. */
+export function isServed(fsType: string): boolean {
+  return SERVED_TYPES.has(fsType) || fsType.startsWith('fuse.');
+}
+
+/** How long a served filesystem has to answer statfs. */
+export const SERVED_TIMEOUT_MS = 5_000;
+/** After SIGKILL, how long a probe stuck in the kernel is waited for before the run gives up on it. */
+const KILL_GRACE_MS = 1_000;
+/** Probes running at once: room under the unit's TasksMax, and 64 hung mounts still fit the deadline. */
+const SERVED_CONCURRENCY = 16;
+
 export interface StatfsResult {
   blocks: number;
   bfree: number;
@@ -23,12 +52,45 @@ export interface StatfsResult {
   ffree: number;
 }
 
+export type ApartOutcome =
+  | { kind: 'answered'; stats: StatfsResult }
+  | { kind: 'failed'; message: string }
+  /** No answer by the deadline; `lingering` settles once a probe that outlived SIGKILL has ended. */
+  | { kind: 'timedOut'; lingering?: Promise<void> };
+
 export interface DiskDeps {
   mounts(): Mount[];
+  /** statfs in this process: for local filesystems. */
   statfs(path: string): Promise<StatfsResult>;
+  /** statfs in a child process killed after timeoutMs: for served filesystems. Never rejects. */
+  statfsApart(path: string, timeoutMs: number): Promise<ApartOutcome>;
 }
 
-const realDeps: DiskDeps = { mounts: () => readMounts(), statfs: (p) => statfs(p) };
+const realDeps: DiskDeps = { mounts: () => readMounts(), statfs: (p) => statfs(p), statfsApart };
+
+// coreutils' stat prints the statfs fields asked for: total, free and available blocks, the fragment
+// size they are counted in (f_frsize, as df uses), total and free inodes.
+const STAT_FORMAT = '%b %f %a %S %c %d';
+
+async function statfsApart(path: string, timeoutMs: number): Promise<ApartOutcome> {
+  const stat = ['/usr/bin/stat', '/bin/stat'].find((p) => existsSync(p)) ?? '/usr/bin/stat';
+  const outcome = await runPlugin({
+    path: stat,
+    args: ['-f', '-c', STAT_FORMAT, '--', path],
+    cwd: '/',
+    timeoutMs,
+    killGraceMs: KILL_GRACE_MS,
+    maxOutputLength: 256,
+  });
+  if (outcome.timedOut) return { kind: 'timedOut', ...(outcome.lingering && { lingering: outcome.lingering }) };
+  if (outcome.status !== 'ok') return { kind: 'failed', message: outcome.stderr || `${stat}: ${outcome.output || outcome.exit}` };
+  const n = outcome.output.split(/\s+/).map(Number);
+  if (n.length !== 6 || n.some((v) => !Number.isFinite(v))) {
+    return { kind: 'failed', message: `${stat} -f printed "${outcome.output}", expected six numbers` };
+  }
+  const [blocks, bfree, bavail, bsize, files, ffree] = n as [number, number, number, number, number, number];
+  return { kind: 'answered', stats: { blocks, bfree, bavail, bsize, files, ffree } };
+}
 
 /** The filesystems to check: real ones, once per device, plus the configured paths' filesystems. */
 export function selectFilesystems(mounts: Mount[], paths: readonly string[]): Mount[] {
@@ -45,21 +107,75 @@ export function selectFilesystems(mounts: Mount[], paths: readonly string[]): Mo
 }
 
 export function diskCheck(cfg: Config['disk'], deps: DiskDeps = realDeps): Check {
+  // Served mounts with a probe still running (since when): never a second probe beside a stuck one.
+  const probing = new Map<string, number>();
+  const slots = new Slots(SERVED_CONCURRENCY);
   return {
     component: 'host',
     name: 'disk',
+    // Room for the served filesystems' deadline and kill grace before the run as a whole counts as hung.
+    deadlineMs: Math.max(DEFAULT_CHECK_DEADLINE_MS, SERVED_TIMEOUT_MS + KILL_GRACE_MS + 5_000),
     async run() {
       const filesystems = selectFilesystems(deps.mounts(), cfg.paths);
-      const findings = await Promise.all(filesystems.map((m) => judge(m, cfg, deps)));
+      const findings = await Promise.all(filesystems.map((m) => inspect(m, cfg, deps, probing, slots)));
       return findings.flat();
     },
   };
 }
 
-async function judge(m: Mount, cfg: Config['disk'], deps: DiskDeps): Promise<Finding[]> {
-  const st = await deps.statfs(m.mountPoint);
+async function inspect(m: Mount, cfg: Config['disk'], deps: DiskDeps, probing: Map<string, number>, slots: Slots): Promise<Finding[]> {
+  const what = describe(m);
+  const unknown = (reason: string, message: string): Finding[] => [{ subject: m.mountPoint, status: 'unknown', reason, message }];
+  if (!isServed(m.fsType)) {
+    try {
+      return judge(m, await deps.statfs(m.mountPoint), cfg);
+    } catch (err) {
+      return unknown('StatfsFailed', `${what}: statfs failed: ${messageOf(err)}`);
+    }
+  }
+  const key = `${m.device} ${m.mountPoint}`;
+  const since = probing.get(key);
+  if (since !== undefined) {
+    const age = formatDuration(Math.round((Date.now() - since) / 1000) * 1000);
+    return unknown('MountUnresponsive', `${what}: a statfs started ${age} ago is still stuck and outlived SIGKILL; ${unresponsive(m)}`);
+  }
+  probing.set(key, Date.now());
+  const release = await slots.acquire();
+  let outcome: ApartOutcome;
+  try {
+    outcome = await deps.statfsApart(m.mountPoint, SERVED_TIMEOUT_MS);
+  } finally {
+    release();
+  }
+  if (outcome.kind === 'timedOut' && outcome.lingering) {
+    void outcome.lingering.finally(() => probing.delete(key));
+  } else {
+    probing.delete(key);
+  }
+  switch (outcome.kind) {
+    case 'answered':
+      return judge(m, outcome.stats, cfg);
+    case 'failed':
+      return unknown('StatfsFailed', `${what}: statfs failed: ${outcome.message}`);
+    case 'timedOut':
+      return unknown('MountUnresponsive', `${what}: no answer to statfs within ${formatDuration(SERVED_TIMEOUT_MS)}; ${unresponsive(m)}`);
+  }
+}
+
+function unresponsive(m: Mount): string {
+  return (
+    `its server or FUSE daemon is not answering, and every process that touches ${m.mountPoint} hangs — ` +
+    `check the server (or the daemon behind ${m.source}), or detach the mount with umount -l ${m.mountPoint}`
+  );
+}
+
+function describe(m: Mount): string {
+  return `${m.mountPoint} (${m.source}, ${m.fsType})`;
+}
+
+function judge(m: Mount, st: StatfsResult, cfg: Config['disk']): Finding[] {
   const subject = m.mountPoint;
-  const what = `${m.mountPoint} (${m.source}, ${m.fsType})`;
+  const what = describe(m);
   const findings: Finding[] = [];
 
   const usedBlocks = st.blocks - st.bfree;

@@ -1,5 +1,5 @@
 // node-problem-detector's own system-log-monitor configs, loaded unmodified from its Go module.
-import { writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
@@ -16,12 +16,12 @@ function npdConfigDir(): string {
 t.test("NPD's shipped kernel, readonly and systemd monitors load and behave as in NPD", async (t) => {
   const dir = npdConfigDir();
   const kernel = loadNpdConfig(join(dir, 'kernel-monitor.json'));
-  t.same(kernel.source.matches, ['_TRANSPORT=kernel'], 'kmsg is read from the journal kernel transport');
+  t.same(kernel.source.matches, ['_TRANSPORT=kernel', 'SYSLOG_FACILITY=0'], 'kmsg: what the kernel printed, not what a process wrote to /dev/kmsg');
   t.equal(kernel.source.name, 'npd:kernel-monitor');
   t.equal(kernel.source.lookbackMs, 5 * 60_000);
   t.ok(kernel.conditions.some((c) => c.type === 'KernelDeadlock' && c.reason === 'KernelHasNoDeadlock'));
   const systemd = loadNpdConfig(join(dir, 'systemd-monitor.json'));
-  t.same(systemd.source.matches, ['SYSLOG_IDENTIFIER=systemd']);
+  t.same(systemd.source.matches, ['SYSLOG_IDENTIFIER=systemd', '_PID=1'], 'journald source systemd: only what PID 1 sent');
   t.ok(loadNpdConfig(join(dir, 'readonly-monitor.json')).source.rules.length > 0);
 
   const seen: string[] = [];
@@ -52,6 +52,29 @@ t.test('listed in the ini, NPD configs join the rule set; mistakes name the file
   t.throws(() => loadNpdConfig(bad), /rules\[0\]\.condition: "Nope" is not in "conditions"/);
   writeFileSync(bad, '{ not json');
   t.throws(() => loadNpdConfig(bad), /bad\.json: cannot load node-problem-detector config/);
+});
+
+t.test('an NPD log config must be root-owned and not group/world-writable, nor its directory', async (t) => {
+  const dir = configDir({});
+  const file = join(dir, 'systemd-monitor.json');
+  writeFileSync(file, JSON.stringify({ plugin: 'journald', pluginConfig: { source: 'systemd' }, source: 's', conditions: [], rules: [] }), { mode: 0o644 });
+  t.ok(loadNpdConfig(file), 'root-owned, 0644: loaded');
+  const refused = (expected: string) => t.throws(() => loadNpdConfig(file), { code: 'CONFIG_INSECURE', message: expected });
+
+  chmodSync(file, 0o664);
+  refused(`${file}: mode 664 lets group or others write it; refusing it (chmod go-w ${file})`);
+  chmodSync(file, 0o644);
+  chownSync(file, 4321, 0);
+  refused(`${file}: owned by uid 4321, not root; refusing it (chown root ${file})`);
+  chownSync(file, 0, 0);
+  chmodSync(dir, 0o777);
+  refused(`${dir}: mode 777 lets group or others write it; refusing it (chmod go-w ${dir})`);
+  chmodSync(dir, 0o755);
+
+  // Through the ini, as the daemon and `config check` load it.
+  chmodSync(file, 0o666);
+  const cfg = configDir({ 'a.ini': `[journal]\nnpd_configs = ${file}\n` });
+  t.throws(() => buildRuleSet(loadConfig(cfg)), { message: new RegExp(`^${file}: mode 666 lets group or others write it`) });
 });
 
 t.test('ini rule mistakes: bad pattern, unknown source, missing condition, with file:line', async (t) => {

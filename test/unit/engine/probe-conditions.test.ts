@@ -43,6 +43,11 @@ t.test('a probe that could not run makes the condition Unknown, not False', asyn
     reason: 'CheckFailed',
     message: 'check could not run: EACCES',
   });
+  // A probe that hung is as undecided as one that threw.
+  t.match(probeConditionReport(probe, [result('unknown', 'CheckTimedOut', '', 'check did not finish within 20s')]), {
+    status: 'Unknown',
+    reason: 'CheckTimedOut',
+  });
   // An unknown finding about one subject is not the whole probe failing.
   t.match(probeConditionReport(probe, [result('unknown', 'StatfsFailed', '/mnt')]), { status: 'False' });
 });

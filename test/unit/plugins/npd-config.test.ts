@@ -109,7 +109,7 @@ t.test('mistakes name the file and the JSON path', async (t) => {
   }
 });
 
-t.test('a config file others could write is refused', async (t) => {
+t.test('a config file others could write, or in a directory they could write, is refused', async (t) => {
   const dir = configDir({});
   const file = join(dir, 'open.json');
   writeFileSync(file, JSON.stringify({ plugin: 'custom', rules: [] }));
@@ -118,6 +118,13 @@ t.test('a config file others could write is refused', async (t) => {
     code: 'CONFIG_INSECURE',
     message: `${file}: mode 666 lets group or others write it; refusing it (chmod go-w ${file})`,
   });
+  chmodSync(file, 0o644);
+  chmodSync(dir, 0o757);
+  t.throws(() => loadNpdPluginConfig(file, { root: '/' }), {
+    code: 'CONFIG_INSECURE',
+    message: `${dir}: mode 757 lets group or others write it; refusing it (chmod go-w ${dir})`,
+  }, 'nor its directory, where it could be swapped');
+  chmodSync(dir, 0o755);
   t.throws(() => loadNpdPluginConfig(join(dir, 'missing.json'), { root: '/' }), {
     code: 'CONFIG_UNREADABLE',
     message: /missing\.json: cannot read node-problem-detector config: ENOENT/,

@@ -1,8 +1,9 @@
-// The registry, and the probe sections' cross-key rules in the config loader.
+// The registry, runCheck's deadline, and the probe sections' cross-key rules in the config loader.
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
 import { AgentError } from '../../../src/errors';
-import { runCheck } from '../../../src/sources/check';
+import { runCheck, type Check } from '../../../src/sources/check';
+import type { Finding } from '../../../src/types';
 import { enabledChecks } from '../../../src/sources/checks';
 import { configDir } from '../../helpers/tmp';
 
@@ -62,4 +63,45 @@ t.test('taint flags: letters only, each in one list', async (t) => {
   );
   const { config } = loadConfig(configDir({ 'a.ini': '[kernel_taint]\nproblem_flags = D, M, B, W\nwarning_flags =\n' }));
   t.same(config.kernel_taint.warning_flags, []);
+});
+
+t.test('a check that hangs is Unknown at its deadline and is not started again beside itself', async (t) => {
+  let runs = 0;
+  let finish: (f: Finding[]) => void = () => undefined;
+  const hanging: Check = {
+    component: 'host',
+    name: 'hangs',
+    deadlineMs: 200,
+    run: () => {
+      runs++;
+      return new Promise((resolve) => (finish = resolve));
+    },
+  };
+  const started = Date.now();
+  const first = await runCheck(hanging);
+  const took = Date.now() - started;
+  t.ok(took >= 190 && took < 1000, `answered at the deadline (${took} ms)`);
+  t.match(first, [{ status: 'unknown', reason: 'CheckTimedOut', message: 'check did not finish within 200ms; its result is unknown', check: 'hangs' }]);
+
+  const second = await runCheck(hanging);
+  t.equal(runs, 1, 'the hung run is not doubled');
+  t.match(second, [{ status: 'unknown', reason: 'CheckStillRunning' }]);
+
+  finish([{ status: 'ok', reason: 'Fine', message: 'fine' }]);
+  await new Promise((r) => setImmediate(r));
+  const hangsAgain = runCheck(hanging);
+  t.equal(runs, 2, 'runs again once the hung run ended');
+  finish([{ status: 'ok', reason: 'Fine', message: 'fine' }]);
+  t.match(await hangsAgain, [{ status: 'ok', reason: 'Fine' }]);
+});
+
+t.test('a check that throws before returning a promise is CheckFailed', async (t) => {
+  const broken: Check = {
+    component: 'host',
+    name: 'broken',
+    run: () => {
+      throw new Error('no such file');
+    },
+  };
+  t.match(await runCheck(broken), [{ status: 'unknown', reason: 'CheckFailed', message: 'check could not run: no such file' }]);
 });
