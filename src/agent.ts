@@ -121,6 +121,8 @@ export class Agent {
         agent.runtime = await RuntimeHealth.create(config, log, agent.sink, config.agent.state_dir, {
           onAction: (unit, action, result) => agent.metrics.countRepair(unit, action, result),
         });
+        const runtime = agent.runtime;
+        agent.metrics.watchRuntime(() => runtime.status());
       }
       agent.applyDeclarations(agent.plugins);
       const saved = agent.store.load();
@@ -412,6 +414,8 @@ export class Agent {
         log: this.log,
         bootId: this.bootId,
       });
+      const ladder = this.ladder;
+      this.metrics.watchLadder(() => ladder.status());
       this.ladder.start();
     });
   }

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { AgentMetrics, MetricsError, MetricsServer } from '../../src/outputs/metrics/server';
 import type { ReporterStatus } from '../../src/outputs/kubernetes/reporter';
+import type { RuntimeHealthStatus } from '../../src/repair/health';
+import type { LadderStatus } from '../../src/repair/ladder/ladder';
 import { recordingLogger } from './support';
 
 interface Sample {
@@ -148,4 +150,49 @@ t.test('only GET/HEAD /metrics; a port in use is named with what to do', async (
     (err as Error).message,
     `metrics: cannot listen on 127.0.0.1:${server.port}: EADDRINUSE (node-problem-detector uses 20257 too): stop what listens there or set [metrics] port`,
   );
+});
+
+t.test('the repair budgets and the running ladder step, for the alerts', async (t) => {
+  const metrics = new AgentMetrics();
+  const server = await MetricsServer.start({ enabled: true, address: '127.0.0.1', port: 0 }, metrics, recordingLogger());
+  t.teardown(() => server.stop());
+  const scrape = async (): Promise<Parsed['families']> => parse((await get(server.port, '/metrics')).body).families;
+
+  let f = await scrape();
+  t.same(f.node_health_repair_budget_exhausted?.samples ?? [], [], 'no series without repair');
+  t.same(f.node_health_ladder_step_start_timestamp_seconds?.samples ?? [], [], 'no series without a ladder');
+
+  const repair = { enabled: true, allowed: true, used: 3, max: 3, nextAllowedAt: null, exhausted: true };
+  const component = { health: { state: 'healthy' as const, reason: '', message: '' }, failingSince: null, unitState: null, findings: [], restartsInWindow: null };
+  const runtime: RuntimeHealthStatus = {
+    mode: 'repair',
+    bus: { connected: true, lastError: '' },
+    components: [
+      { ...component, name: 'containerd', unit: 'containerd.service', repair },
+      { ...component, name: 'kubelet', unit: 'kubelet.service', repair: { ...repair, used: 1, exhausted: false } },
+      // Not allowed to be repaired: no budget to run out.
+      { ...component, name: 'kube-proxy', unit: 'kube-proxy.service', repair: { ...repair, allowed: false } },
+      { ...component, name: 'kernel', unit: null, repair: null },
+    ],
+    legacyUnits: [],
+    lastActions: [],
+    actionsTotal: {},
+  };
+  metrics.watchRuntime(() => runtime);
+  const ladder: LadderStatus = { enabled: true, dryRun: false, conditions: ['KernelDeadlock'], active: null, waiting: [], lastRuns: [] };
+  metrics.watchLadder(() => ladder);
+
+  f = await scrape();
+  t.same(f.node_health_repair_budget_exhausted?.samples.map((s) => [s.labels, s.value]), [
+    [{ component: 'containerd', unit: 'containerd.service' }, 1],
+    [{ component: 'kubelet', unit: 'kubelet.service' }, 0],
+  ]);
+  t.same(f.node_health_ladder_step_start_timestamp_seconds?.samples ?? [], [], 'no series while no ladder runs');
+
+  ladder.active = { run: 'r1', condition: 'KernelDeadlock', lease: 'l', step: 'drain', stepSince: '2026-01-01T00:05:00.000Z' };
+  f = await scrape();
+  t.same(f.node_health_ladder_step_start_timestamp_seconds?.samples.map((s) => [s.labels, s.value]), [
+    [{ condition: 'KernelDeadlock', step: 'drain' }, Date.parse('2026-01-01T00:05:00Z') / 1000],
+  ]);
+  t.equal(f.node_health_ladder_step_start_timestamp_seconds?.type, 'GAUGE');
 });

@@ -7,8 +7,10 @@ import type { CheckResult, NodeCondition } from '../../types';
 import { VERSION } from '../../version';
 import type { RequestRecord } from '../kubernetes/client';
 import type { ReporterStatus } from '../kubernetes/reporter';
+import type { RuntimeHealthStatus } from '../../repair/health';
+import type { LadderStatus } from '../../repair/ladder/ladder';
 import type { Logger } from '../log';
-import { Registry } from './registry';
+import { Registry, type Labels } from './registry';
 
 export type MetricsConfig = Config['metrics'];
 
@@ -55,6 +57,8 @@ export class AgentMetrics {
   /** Reason last set per condition type, so a new reason clears the old one's series (as NPD does). */
   private readonly reasons = new Map<string, string>();
   private reporter: (() => ReporterStatus) | undefined;
+  private runtime: (() => RuntimeHealthStatus) | undefined;
+  private ladder: (() => LadderStatus) | undefined;
 
   constructor(private readonly startedAt: Date = new Date()) {
     const r = this.registry;
@@ -72,6 +76,20 @@ export class AgentMetrics {
     r.collect('node_health_events_suppressed_total', 'Events held back by the per-reason rate limit and reported in summaries.', 'counter', () =>
       this.reporter ? [[{}, this.reporter().events.suppressed]] : [],
     );
+    // For the alerts (packaging/monitoring/): a budget that ran out, a ladder step that never ends.
+    r.collect(
+      'node_health_repair_budget_exhausted',
+      'Whether the repair budget of a component is used up (1): the agent no longer repairs it until repairs leave the window.',
+      'gauge',
+      () =>
+        (this.runtime?.().components ?? []).flatMap((c) =>
+          c.repair?.enabled && c.repair.allowed && c.unit ? [[{ component: c.name, unit: c.unit }, c.repair.exhausted ? 1 : 0] as [Labels, number]] : [],
+        ),
+    );
+    r.collect('node_health_ladder_step_start_timestamp_seconds', 'When the step the running ladder is in began (Unix time); absent while no ladder runs.', 'gauge', () => {
+      const a = this.ladder?.().active;
+      return a?.step && a.stepSince ? [[{ condition: a.condition, step: a.step }, Date.parse(a.stepSince) / 1000]] : [];
+    });
     r.collect('process_resident_memory_bytes', 'Resident memory size in bytes.', 'gauge', () => [[{}, process.memoryUsage.rss()]]);
     r.collect('process_cpu_seconds_total', 'User and system CPU time spent in seconds.', 'counter', () => {
       const u = process.cpuUsage();
@@ -116,6 +134,16 @@ export class AgentMetrics {
   /** Exposes the Kubernetes reporter's state; pass a new one after it is recreated. */
   watchReporter(status: (() => ReporterStatus) | undefined): void {
     this.reporter = status;
+  }
+
+  /** Exposes the repair budgets of the runtime components. */
+  watchRuntime(status: (() => RuntimeHealthStatus) | undefined): void {
+    this.runtime = status;
+  }
+
+  /** Exposes the step of the running ladder. */
+  watchLadder(status: (() => LadderStatus) | undefined): void {
+    this.ladder = status;
   }
 
   /** Exposes the latest finding of every check and subject; a finding that changed status drops its old series. */
