@@ -22,7 +22,8 @@ need_root() {
 # Build: a C++ toolchain and libsystemd headers for the native addon. Tests: systemd-container, dbus and
 # containerd boot a node in a box; lintian and rpm inspect the packages; systemd-journal-remote writes
 # real journal files; openssl makes a throwaway PKI; bindfs is a FUSE filesystem that answers (the disk
-# probe's network/FUSE path). Go (1.24 or newer) must be on PATH: it builds nfpm and the test cluster.
+# probe's network/FUSE path). Go (1.26.7 or newer) must be on PATH: it builds nfpm, the test cluster and
+# Prometheus.
 apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
   lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs bindfs)
 if $build_only; then
@@ -62,3 +63,8 @@ bash scripts/cluster/build.sh >/dev/null
 # The small tools and modules the tests read (Prometheus' exposition parser, NPD's shipped configs):
 # built here, never inside a test.
 bash scripts/build-test-tools.sh
+
+# Prometheus and promtool for the alerting-rule and dashboard tests, built from their Go module and
+# cached (see docs/testing.md for the cold build time).
+echo "setup: building Prometheus and promtool if not cached"
+bash scripts/prometheus/build.sh >/dev/null
