@@ -4,7 +4,6 @@
 // host's network, so each test needs its own port). Only what an operator sees is observed:
 // `node-health-agent status --json` and the agent's journal.
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { RuntimeHealthStatus } from '../../src/repair/health';
 import type { NodeCondition } from '../../src/types';
@@ -25,14 +24,7 @@ const MODE_FILE = '/run/kubelet-standin/mode';
  */
 const COMMON_INI = '[metrics]\nenabled = false\n';
 
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
+export { freePort } from '../helpers/net';
 
 /** A condition change or an event, as the agent logged it to the journal. */
 export interface Rec {
