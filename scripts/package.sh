@@ -69,6 +69,7 @@ for arch in "${arches[@]}"; do
   cp "$bundle" "$stage/node-health-agent.js"
   cp "$runtime/LICENSE" "$stage/LICENSE.node"
   node packaging/copyright.mjs "$bundle.map" node_modules/node-addon-api >"$stage/copyright"
+  node packaging/monitoring/prometheusrule.mjs >"$stage/prometheusrule.yaml"
 
   build_one deb "$stage" "$arch"
   build_one rpm "$stage" "$arch"

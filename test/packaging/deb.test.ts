@@ -39,6 +39,9 @@ t.test('files, modes and owners', async (t) => {
     '/usr/share/doc/node-health-agent/LICENSE.node': '-rw-r--r--',
     '/usr/share/lintian/overrides/node-health-agent': '-rw-r--r--',
     '/usr/share/node-health-agent/kubernetes/coordination.yaml': '-rw-r--r--',
+    '/usr/share/node-health-agent/kubernetes/prometheusrule.yaml': '-rw-r--r--',
+    '/usr/share/node-health-agent/prometheus/node-health-agent.rules.yaml': '-rw-r--r--',
+    '/usr/share/node-health-agent/grafana/node-health-agent.json': '-rw-r--r--',
   };
   for (const [path, mode] of Object.entries(expected)) {
     t.equal(files.get(path)?.mode, mode, `${path} is in the package with mode ${mode}`);

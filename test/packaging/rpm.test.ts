@@ -40,6 +40,11 @@ t.test('files, modes and owners (rpm -qlp)', async (t) => {
     '/usr/share/node-health-agent': 'drwxr-xr-x root:root',
     '/usr/share/node-health-agent/kubernetes': 'drwxr-xr-x root:root',
     '/usr/share/node-health-agent/kubernetes/coordination.yaml': '-rw-r--r-- root:root',
+    '/usr/share/node-health-agent/kubernetes/prometheusrule.yaml': '-rw-r--r-- root:root',
+    '/usr/share/node-health-agent/prometheus': 'drwxr-xr-x root:root',
+    '/usr/share/node-health-agent/prometheus/node-health-agent.rules.yaml': '-rw-r--r-- root:root',
+    '/usr/share/node-health-agent/grafana': 'drwxr-xr-x root:root',
+    '/usr/share/node-health-agent/grafana/node-health-agent.json': '-rw-r--r-- root:root',
   };
   t.same(listed, Object.keys(expected).sort(), 'exactly these paths: the package owns its directories, no Debian-only files');
   for (const [path, mode] of Object.entries(expected)) t.equal(modes.get(path), mode, path);
