@@ -25,6 +25,11 @@ export function prometheusBinaries(): PrometheusBinaries {
 export const rulesFile = join(root, 'packaging/monitoring/node-health-agent.rules.yaml');
 export const dashboardFile = join(root, 'packaging/monitoring/node-health-agent.dashboard.json');
 
+/** A dashboard query as Grafana sends it: every job and node selected, a 1-minute rate window. */
+export function grafanaExpr(expr: string): string {
+  return expr.replaceAll('$__rate_interval', '1m').replaceAll('$job', 'node-health-agent').replaceAll('$instance', '.*');
+}
+
 export interface RuleView {
   name: string;
   type: string;

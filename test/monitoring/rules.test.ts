@@ -1,13 +1,14 @@
 // The shipped alerting rules: valid for Prometheus (promtool check rules), each alert firing when it
 // should and not before or otherwise (promtool test rules, alerts.promtest.yaml), the PrometheusRule made
-// from the same file, and a runbook line for each alert in docs/metrics.md.
+// from the same file, a runbook line for each alert in docs/metrics.md, and the dashboard's queries valid
+// PromQL (that they return series is tested end to end: test/e2e/prometheus.test.ts).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
-import { prometheusBinaries, rulesFile } from '../helpers/prometheus';
+import { dashboardFile, grafanaExpr, prometheusBinaries, PrometheusServer, rulesFile } from '../helpers/prometheus';
 
 interface RuleFile {
   groups: Array<{ name: string; rules: Array<{ alert: string; expr: string; for?: string; labels?: Record<string, string> }> }>;
@@ -80,4 +81,23 @@ t.test('the PrometheusRule holds the same groups', async (t) => {
 t.test('docs/metrics.md has a runbook line for each alert', async (t) => {
   const doc = readFileSync(join(root, 'docs/metrics.md'), 'utf8');
   for (const a of alerts) t.match(doc, new RegExp(`^\\| \`${a}\` \\|`, 'm'), a);
+});
+
+t.test('the dashboard: unique panel ids, a description and queries Prometheus accepts in every panel', async (t) => {
+  const dashboard = JSON.parse(readFileSync(dashboardFile, 'utf8')) as {
+    uid: string;
+    panels: Array<{ id: number; type: string; title: string; description?: string; targets?: Array<{ refId: string; expr: string }> }>;
+  };
+  t.equal(dashboard.uid, 'node-health-agent');
+  const ids = dashboard.panels.map((p) => p.id);
+  t.equal(new Set(ids).size, ids.length, 'panel ids are unique');
+  const prom = await PrometheusServer.start(t, 'global:\n  evaluation_interval: 1m\n');
+  for (const p of dashboard.panels.filter((x) => x.type !== 'row')) {
+    t.ok(p.description, `${p.title}: has a description`);
+    t.ok(p.targets?.length, `${p.title}: has a query`);
+    for (const q of p.targets ?? []) {
+      // An instant query on an empty Prometheus: parsed and evaluated, no series.
+      await t.resolves(prom.query(grafanaExpr(q.expr)), `${p.title} (${q.refId}) is valid PromQL`);
+    }
+  }
 });
