@@ -2,36 +2,14 @@
 // kubeadm node's kubelet credentials, reporting to a real kube-apiserver (Node,RBAC + NodeRestriction).
 // A kernel hung-task line sets KernelDeadlock on the Node and sends a TaskHung Event; restarting the agent
 // neither resets the condition nor re-sends the event; the kubelet's Ready condition is left alone.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { Box, writeKernelLine, type TeardownHost } from '../helpers/box';
+import { writeKernelLine, type Box } from '../helpers/box';
 import { Cluster, waitFor, type ConditionView } from '../helpers/cluster';
-import { ensurePackages } from '../helpers/packages';
+import { installedNode } from '../helpers/node';
 
 const LINE = 'INFO: task docker:7 blocked for more than 300 seconds.';
 /** Journal line in the box → KernelDeadlock=True read by the admin (the measured p99 is under 1 s). */
 const CONDITION_BOUND_MS = 5_000;
-
-/** A box with the .deb installed and the node's kubelet credentials under / as on a kubeadm node. */
-async function installedNode(t: TeardownHost, cluster: Cluster, node: string): Promise<Box> {
-  const { deb } = ensurePackages();
-  const box = await Box.up(t, 'k8s-node');
-  const work = mkdtempSync(join(tmpdir(), 'nha-k8s-node-'));
-  t.teardown(() => rmSync(work, { recursive: true, force: true }));
-  const creds = join(work, 'creds.tar');
-  execFileSync('tar', ['-C', cluster.nodeRoot(node), '-cf', creds, 'etc', 'var']);
-  await box.copyIn(creds, '/tmp/');
-  await box.check(['tar', '-C', '/', '-xf', '/tmp/creds.tar']);
-  await box.copyIn(deb, '/tmp/');
-  await box.check(['apt-get', 'install', '-y', '-q', `/tmp/${deb.split('/').pop() as string}`], {
-    env: { DEBIAN_FRONTEND: 'noninteractive' },
-    timeoutMs: 180_000,
-  });
-  return box;
-}
 
 interface AgentStatus {
   startedAt: string;

@@ -1,0 +1,37 @@
+// A node in a box as a kubeadm node looks to the agent: the kubelet's credentials from the test cluster
+// under / and the .deb installed (which starts the agent), optionally with an ini file of the test's own
+// written first, so the agent's first start already uses it.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Box, type TeardownHost } from './box';
+import type { Cluster } from './cluster';
+import { ensurePackages } from './packages';
+
+export interface NodeOptions {
+  /** An ini file for /etc/node-health/, in place before the agent first starts. */
+  ini?: { name: string; text: string };
+  /** Run in the box before the package is installed (e.g. start containerd). */
+  before?: (box: Box) => Promise<unknown>;
+}
+
+export async function installedNode(t: TeardownHost, cluster: Cluster, node: string, opts: NodeOptions = {}): Promise<Box> {
+  const { deb } = ensurePackages();
+  const box = await Box.up(t, 'k8s-node');
+  await opts.before?.(box);
+  const work = mkdtempSync(join(tmpdir(), 'nha-k8s-node-'));
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  const creds = join(work, 'creds.tar');
+  execFileSync('tar', ['-C', cluster.nodeRoot(node), '-cf', creds, 'etc', 'var']);
+  await box.copyIn(creds, '/tmp/');
+  await box.check(['tar', '-C', '/', '-xf', '/tmp/creds.tar']);
+  const { ini } = opts;
+  if (ini) await box.check(['sh', '-c', `mkdir -p /etc/node-health && cat > /etc/node-health/${ini.name}`], { input: ini.text });
+  await box.copyIn(deb, '/tmp/');
+  await box.check(['apt-get', 'install', '-y', '-q', `/tmp/${deb.split('/').pop() as string}`], {
+    env: { DEBIAN_FRONTEND: 'noninteractive' },
+    timeoutMs: 180_000,
+  });
+  return box;
+}
