@@ -52,6 +52,14 @@ t.test('files, modes and owners', async (t) => {
   t.notOk(files.has('/usr/lib/systemd/system/node-health-agent.service'), 'the unit is in the Debian location only');
 });
 
+t.test('monitoring: the rule file, its PrometheusRule and the dashboard as in the repository', async (t) => {
+  const packaged = (path: string) => execFileSync('tar', ['-xO', `.${path}`], { input: execFileSync('dpkg-deb', ['--fsys-tarfile', deb], { maxBuffer: 256 << 20 }), encoding: 'utf8' });
+  const share = '/usr/share/node-health-agent';
+  t.equal(packaged(`${share}/prometheus/node-health-agent.rules.yaml`), readFileSync(join(root, 'packaging/monitoring/node-health-agent.rules.yaml'), 'utf8'));
+  t.equal(packaged(`${share}/grafana/node-health-agent.json`), readFileSync(join(root, 'packaging/monitoring/node-health-agent.dashboard.json'), 'utf8'));
+  t.equal(packaged(`${share}/kubernetes/prometheusrule.yaml`), run(process.execPath, join(root, 'packaging/monitoring/prometheusrule.mjs')), 'generated from the rule file');
+});
+
 t.test('control fields: version, architecture, dependencies', async (t) => {
   const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
   const field = (name: string) => run('dpkg-deb', '-f', deb, name).trim();
