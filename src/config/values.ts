@@ -56,15 +56,30 @@ export function parseBytes(raw: string): number {
   return Math.round(Number(match[1]) * (BYTE_UNITS[match[2] ?? ''] as number));
 }
 
+/**
+ * The longest wait a Node timer takes (2^31-1 ms, about 24.8 days): a longer one fires after 1 ms, so an
+ * interval beyond it turns into a busy loop.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Bounded by MAX_TIMER_MS unless `max` says otherwise: pass a larger `max` only for a value no timer waits on. */
 export function duration(opts: { min?: number; max?: number } = {}): ValueType<number> {
   return {
     expects: 'a duration like 30s',
     parse(raw) {
       const ms = parseDuration(raw);
+      if (opts.max === undefined) checkTimerLimit(ms);
       checkRange(ms, opts.min, opts.max, formatDuration);
       return ms;
     },
   };
+}
+
+/** Refuses a duration no timer can wait for, naming the maximum. */
+export function checkTimerLimit(ms: number): void {
+  if (ms > MAX_TIMER_MS) {
+    throw new ValueError(`${formatDuration(ms)} is above the maximum ${MAX_TIMER_MS}ms (about 24.8 days, the longest a timer can wait)`);
+  }
 }
 
 export function bytes(opts: { min?: number } = {}): ValueType<number> {

@@ -1,5 +1,6 @@
 // Runs periodic tasks, each on its own interval with jitter so checks do not all fire at once (NPD fires
 // every check in the same instant). A run never overlaps the previous run of the same task.
+import { MAX_TIMER_MS } from '../config/values';
 
 export interface PeriodicTask {
   name: string;
@@ -28,13 +29,14 @@ export class Scheduler {
   }
 
   private arm(task: PeriodicTask, delayMs: number): void {
+    // Jitter can push an interval at the config's maximum past the timer limit, where Node fires at once.
     const timer = setTimeout(() => {
       void task.run().finally(() => {
         if (this.stopped) return;
         // ±10 % jitter keeps tasks with equal intervals from drifting back into step.
         this.arm(task, task.intervalMs * (0.9 + 0.2 * this.random()));
       });
-    }, delayMs);
+    }, Math.min(delayMs, MAX_TIMER_MS));
     // Timers never keep the process alive: the status server does while the daemon runs.
     timer.unref();
     this.timers.set(task.name, timer);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { checkFileOwnership } from '../../config/load';
 import { AgentError, messageOf } from '../../errors';
-import { parseDuration, ValueError } from '../../config/values';
+import { checkTimerLimit, parseDuration, ValueError } from '../../config/values';
 import { compilePattern, PatternError } from './pattern';
 import type { ConditionSpec, RuleSpec } from './log-monitor';
 import type { JournalSourceSpec } from './rule-set';
@@ -46,7 +46,9 @@ export function loadNpdConfig(file: string): NpdLogConfig {
   const str = (v: unknown, where: string): string => (typeof v === 'string' && v !== '' ? v : fail(where, 'expected a non-empty string'));
   const dur = (v: unknown, where: string, def: string): number => {
     try {
-      return parseDuration(v === undefined ? def : str(v, where));
+      const ms = parseDuration(v === undefined ? def : str(v, where));
+      checkTimerLimit(ms);
+      return ms;
     } catch (err) {
       if (err instanceof ValueError) return fail(where, err.message);
       throw err;

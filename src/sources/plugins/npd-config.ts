@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { checkFileOwnership } from '../../config/load';
+import { checkTimerLimit } from '../../config/values';
 import { AgentError, messageOf } from '../../errors';
 import type { ConditionDefault, PluginGroup, PluginRule } from './types';
 
@@ -80,6 +81,7 @@ export function parseNpdPluginConfig(file: string, doc: unknown, options: NpdPlu
     let ms: number;
     try {
       ms = parseGoDuration(text);
+      checkTimerLimit(ms);
     } catch (err) {
       return fail(path, messageOf(err));
     }

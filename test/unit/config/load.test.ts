@@ -122,3 +122,10 @@ t.test('the shipped etc/ files load and document every key with its default', as
     }
   }
 });
+
+t.test("a duration beyond the timer limit is refused at load, naming file:line, key and the maximum", async (t) => {
+  const msg = errorOf(() => loadConfig(configDir({ 'a.ini': '[disk]\n\ninterval = 30d\n' }))).message;
+  t.match(msg, /a\.ini:3: \[disk\] interval: 720h is above the maximum 2147483647ms \(about 24\.8 days/);
+  // The largest value a timer takes is still accepted.
+  t.equal(loadConfig(configDir({ 'a.ini': '[disk]\ninterval = 2147483647ms\n' })).config.disk.interval, 2 ** 31 - 1);
+});

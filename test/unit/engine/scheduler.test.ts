@@ -47,3 +47,15 @@ t.test('first runs are spread over the first delay window', async (t) => {
   t.ok((started.a as number) < 100, `a after ${started.a} ms`);
   t.ok((started.b as number) >= 250, `b after ${started.b} ms`);
 });
+
+t.test('an interval at the timer limit plus jitter does not fire at once', async (t) => {
+  // Jitter 1.1 × (2^31-1) ms is past Node's timer limit, where setTimeout would fire after 1 ms.
+  const scheduler = new Scheduler(() => 1);
+  let runs = 0;
+  scheduler.start([{ name: 'long', intervalMs: 2 ** 31 - 1, run: async () => void runs++ }], 0);
+  const keepAlive = setTimeout(() => undefined, 1000);
+  await new Promise((r) => setTimeout(r, 300));
+  scheduler.stop();
+  clearTimeout(keepAlive);
+  t.equal(runs, 1, `ran ${runs} times: the first run, then a wait, not a busy loop`);
+});

@@ -91,6 +91,7 @@ t.test('mistakes name the file and the JSON path', async (t) => {
     [{ plugin: 'kmsg', rules: [] }, /bad\.json: plugin: "kmsg" is not "custom": only custom-plugin-monitor configs belong in \[plugins\] npd_configs \(system-log-monitor configs go in \[journal\] npd_configs\)/],
     [{ plugin: 'custom', pluginConfig: { timeout: '5 seconds' }, rules: [] }, /bad\.json: pluginConfig\.timeout: "5 seconds" is not a Go duration/],
     [{ plugin: 'custom', pluginConfig: { invoke_interval: '0s' }, rules: [] }, /bad\.json: pluginConfig\.invoke_interval: "0s" must be longer than 0/],
+    [{ plugin: 'custom', pluginConfig: { invoke_interval: '720h' }, rules: [] }, /bad\.json: pluginConfig\.invoke_interval: 720h is above the maximum 2147483647ms/],
     [{ plugin: 'custom', pluginConfig: { concurrency: 0 }, rules: [] }, /pluginConfig\.concurrency: expected a whole number of at least 1/],
     [{ plugin: 'custom', pluginConfig: { max_output_length: '80' }, rules: [] }, /pluginConfig\.max_output_length: expected a whole number of at least 0/],
     [{ plugin: 'custom', pluginConfig: { skip_initial_status: 'yes' }, rules: [] }, /pluginConfig\.skip_initial_status: expected true or false/],
