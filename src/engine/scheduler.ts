@@ -1,6 +1,7 @@
 // Runs periodic tasks, each on its own interval with jitter so checks do not all fire at once (NPD fires
 // every check in the same instant). A run never overlaps the previous run of the same task.
 import { MAX_TIMER_MS } from '../config/values';
+import { background } from '../system/background';
 
 export interface PeriodicTask {
   name: string;
@@ -31,7 +32,7 @@ export class Scheduler {
   private arm(task: PeriodicTask, delayMs: number): void {
     // Jitter can push an interval at the config's maximum past the timer limit, where Node fires at once.
     const timer = setTimeout(() => {
-      void task.run().finally(() => {
+      void background(`check ${task.name}`, () => task.run()).finally(() => {
         if (this.stopped) return;
         // ±10 % jitter keeps tasks with equal intervals from drifting back into step.
         this.arm(task, task.intervalMs * (0.9 + 0.2 * this.random()));

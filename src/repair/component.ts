@@ -6,6 +6,7 @@ import type { Probe } from '../sources/runtime/probes';
 import type { UnitState } from '../sources/units/unit-watcher';
 import type { ConditionReport, EventReport } from '../types';
 import { judge, type Health, type RepairPolicy } from './policy';
+import { background } from '../system/background';
 
 /** How long after an abnormal exit the unit's next state is awaited, to tell whether systemd restarts it. */
 const EXIT_SETTLE_MS = 200;
@@ -148,7 +149,7 @@ export class ComponentMonitor {
 
   private schedule(delayMs: number): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.runProbe(), delayMs);
+    this.timer = setTimeout(() => void background(`probing ${this.spec.name}`, () => this.runProbe()), delayMs);
     this.timer.unref();
   }
 

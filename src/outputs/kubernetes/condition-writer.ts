@@ -13,6 +13,7 @@ import { KubeApiError } from './errors';
 import { explain, OnceLog, type Identity } from './explain';
 import { Backoff, jitter, TokenBucket } from './rate';
 import { EKS_CONDITION_TYPES, KUBELET_CONDITION_TYPES, type ApiCondition, type NodeObject, type NodeStatusApi } from './types';
+import { background } from '../../system/background';
 
 export interface ConditionWriterOptions {
   heartbeatMs: number;
@@ -180,11 +181,11 @@ export class ConditionWriter {
       queueMicrotask(() => {
         if (!this.queued) return;
         this.queued = false;
-        void this.write();
+        void background('writing node conditions', () => this.write());
       });
       return;
     }
-    this.timer = setTimeout(() => void this.write(), at - now);
+    this.timer = setTimeout(() => void background('writing node conditions', () => this.write()), at - now);
     this.timer.unref();
   }
 

@@ -11,6 +11,7 @@ import { KubeApiError } from './errors';
 import { explain, OnceLog, type Identity } from './explain';
 import { Backoff, TokenBucket } from './rate';
 import type { EventObject } from './types';
+import { background } from '../../system/background';
 
 export interface EventsApi {
   create(event: Record<string, unknown>): Promise<EventObject>;
@@ -193,7 +194,7 @@ export class EventWriter {
       return;
     }
     this.sending = true;
-    void this.sendHead().finally(() => {
+    void background('sending an event', () => this.sendHead()).finally(() => {
       this.sending = false;
       this.pump();
     });

@@ -33,6 +33,7 @@ import {
 } from './leases';
 import { forceMarker, putMarker } from './markers';
 import { freeSlot, Semaphore, type HeldSlot } from './semaphore';
+import { background } from '../../system/background';
 
 export interface CoordinatorOptions {
   log: Logger;
@@ -120,7 +121,7 @@ export class Coordinator implements RepairGate {
    */
   start(maxDelayMs = 5 * 60_000): void {
     if (!this.client || this.startTimer) return;
-    this.startTimer = setTimeout(() => void this.check(), Math.round(maxDelayMs * this.random()));
+    this.startTimer = setTimeout(() => void background('checking the coordination Leases', () => this.check()), Math.round(maxDelayMs * this.random()));
     this.startTimer.unref();
   }
 

@@ -17,6 +17,7 @@ import {
   type Lease,
   type LeaseApi,
 } from './leases';
+import { background } from '../../system/background';
 
 export interface SemaphoreOptions {
   api: LeaseApi;
@@ -202,7 +203,7 @@ export class HeldSlot {
   private schedule(ms: number): void {
     if (this.stopped) return;
     clearTimeout(this.renewTimer);
-    this.renewTimer = setTimeout(() => void this.renew(), ms);
+    this.renewTimer = setTimeout(() => void background('renewing the repair slot', () => this.renew()), ms);
     this.renewTimer.unref();
   }
 

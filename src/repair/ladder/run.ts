@@ -16,6 +16,7 @@ import type { Rebooter } from './login1';
 import type { NodeApi } from './node-api';
 import type { LadderSettings } from './settings';
 import { sleep } from './sleep';
+import { background } from '../../system/background';
 
 /** Where the ladder's events go: the Node's Events (through the agent's event writer), metrics, the log. */
 export interface LadderEvents {
@@ -71,7 +72,9 @@ export class LadderRun {
   ) {
     if (ctx.stopping.aborted) this.onStopping();
     else ctx.stopping.addEventListener('abort', this.onStopping, { once: true });
-    void slot?.lost.then(() => {
+    void background('watching the repair slot', async () => {
+      if (!slot) return;
+      await slot.lost;
       this.slotLost = true;
       this.abort.abort(`the slot ${slot.lease} was lost (not renewed before its TTL ran out)`);
     });

@@ -4,6 +4,7 @@
 // back-off, subscribes again and says "ready" so watchers re-read what they track.
 import { EventEmitter } from 'node:events';
 import { DBusError, Message, MessageType, sessionBus, type MessageBus } from 'dbus-next';
+import { background } from '../../system/background';
 
 export const SYSTEM_BUS_ADDRESS = 'unix:path=/run/dbus/system_bus_socket';
 
@@ -108,7 +109,7 @@ export class SystemdBus extends EventEmitter<SystemdBusEvents> {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    void this.connect();
+    void background('connecting to the system bus', () => this.connect());
   }
 
   /** Connects once and resolves when systemd is reachable; for one-shot use (diagnose). */
@@ -349,7 +350,7 @@ export class SystemdBus extends EventEmitter<SystemdBusEvents> {
     if (this.stopped) return;
     // Exponential with ±20 % jitter, so many nodes' agents do not hit a restarted bus in step.
     const base = Math.min(this.reconnectMaxMs, this.reconnectMinMs * 2 ** this.attempt++);
-    this.retryTimer = setTimeout(() => void this.connect(), base * (0.8 + 0.4 * Math.random()));
+    this.retryTimer = setTimeout(() => void background('connecting to the system bus', () => this.connect()), base * (0.8 + 0.4 * Math.random()));
     this.retryTimer.unref();
   }
 
@@ -381,7 +382,7 @@ export class SystemdBus extends EventEmitter<SystemdBusEvents> {
         this.emit('lost', 'systemd left the system bus');
       } else {
         // systemd (re)joined the bus: after a dbus restart or a daemon-reexec.
-        void this.subscribe();
+        void background('subscribing to systemd signals', () => this.subscribe());
       }
     }
   }

@@ -3,6 +3,7 @@
 // the bus connection is (re)established or systemd reloads.
 import { EventEmitter } from 'node:events';
 import { SystemdCallError, unitPath, type SystemdBus } from './systemd-bus';
+import { background } from '../../system/background';
 
 const UNIT = 'org.freedesktop.systemd1.Unit';
 const SERVICE = 'org.freedesktop.systemd1.Service';
@@ -80,7 +81,7 @@ export class UnitWatcher extends EventEmitter<UnitWatcherEvents> {
   }
 
   start(): void {
-    const onReady = () => void this.refreshAll();
+    const onReady = () => void background('reading unit states', () => this.refreshAll());
     const onLost = (reason: string) => {
       this.states.clear();
       this.emit('unknown', reason);
@@ -98,7 +99,7 @@ export class UnitWatcher extends EventEmitter<UnitWatcherEvents> {
       this.bus.off('properties', onProperties);
     });
     for (const path of this.byPath.keys()) this.bus.watchPath(path);
-    if (this.bus.ready) void this.refreshAll();
+    if (this.bus.ready) void background('reading unit states', () => this.refreshAll());
   }
 
   stop(): void {
@@ -129,7 +130,7 @@ export class UnitWatcher extends EventEmitter<UnitWatcherEvents> {
       })
       .finally(() => {
         this.refreshing.delete(unit);
-        if (this.dirty.delete(unit)) void this.refresh(unit);
+        if (this.dirty.delete(unit)) void background(`reading the state of ${unit}`, () => this.refresh(unit));
       });
     this.refreshing.set(unit, p);
     return p;
@@ -166,7 +167,7 @@ export class UnitWatcher extends EventEmitter<UnitWatcherEvents> {
     }
     if (this.refreshing.has(unit)) this.dirty.add(unit);
     if (!this.states.has(unit) || invalidated.some((p) => map[p] !== undefined)) {
-      void this.refresh(unit);
+      void background(`reading the state of ${unit}`, () => this.refresh(unit));
       return;
     }
     this.apply(unit, fields, false);
