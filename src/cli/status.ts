@@ -7,6 +7,7 @@ import type { ReporterStatus } from '../outputs/kubernetes/reporter';
 import type { CoordinationStatus } from '../repair/fleet/coordinator';
 import type { RuntimeHealthStatus } from '../repair/health';
 import type { LadderStatus } from '../repair/ladder/ladder';
+import type { Degradation } from '../system/degraded';
 import type { EventReport, NodeCondition } from '../types';
 import { colourStatus, formatTable, paint } from './table';
 
@@ -29,6 +30,7 @@ interface DaemonStatus {
   runtime: RuntimeHealthStatus | null;
   coordination: CoordinationStatus | null;
   ladder: LadderStatus | null;
+  degraded: Degradation[];
   journal: Array<{ source: string; alive: boolean; lastEntryUs: number | null; lagMs: number | null; entriesRead: number; lastError: string | null; waitMode: string }>;
 }
 
@@ -47,6 +49,8 @@ export async function status(options: StatusOptions, out: NodeJS.WriteStream = p
     `node-health-agent ${state.version}, pid ${state.pid}, up ${formatUptime(state.uptimeSeconds)} (since ${state.startedAt})`,
     `config generation ${state.config.generation} from ${state.config.files.join(', ') || 'defaults'}` +
       (reload ? `; last reload ${reload.at} ${reload.ok ? 'applied' : `rejected: ${reload.error?.split('\n')[0]}`}` : ''),
+    // What cannot write to the state directory: shown first, it is what an operator must fix.
+    ...(state.degraded ?? []).map((d) => paint(`DEGRADED ${d.component} (${d.reason}) since ${d.since}: ${d.message}; kept in memory, retrying`, 'problem', colour)),
     '',
     formatTable(
       ['STATUS', 'CHECK', 'SUBJECT', 'REASON', 'SINCE', 'MESSAGE'],

@@ -5,6 +5,7 @@
 // ledger, so they survive restarts too.
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import type { WriteHealth } from '../system/degraded';
 import { JsonLinesFile } from '../system/jsonl-file';
 
 export const LEDGER_FILE = 'repair-ledger.jsonl';
@@ -75,19 +76,26 @@ export class RepairLedger {
   /** Problems met while reading the file (a torn last line after a crash, a corrupt line). */
   readonly warnings: string[];
 
-  private constructor(readonly path: string) {
+  private constructor(
+    readonly path: string,
+    health: WriteHealth | undefined,
+  ) {
     this.file = new JsonLinesFile(path, {
       what: 'the repair ledger',
       withoutIt: 'no repair is made without it',
       error: (message) => new LedgerError(message),
+      ...(health ? { health } : {}),
     });
     this.warnings = this.file.read((record) => this.load(record));
     if (this.entries.length > KEEP_ACTIONS) this.compact();
   }
 
-  /** Reads the ledger at `<stateDir>/repair-ledger.jsonl` (creating nothing until the first action). */
-  static open(stateDir: string): RepairLedger {
-    return new RepairLedger(join(stateDir, LEDGER_FILE));
+  /**
+   * Reads the ledger at `<stateDir>/repair-ledger.jsonl` (creating nothing until the first action).
+   * With `health`, an outcome the disk refuses is kept and retried instead of thrown.
+   */
+  static open(stateDir: string, health?: WriteHealth): RepairLedger {
+    return new RepairLedger(join(stateDir, LEDGER_FILE), health);
   }
 
   /** Records that `action` is about to happen; returns only once it is on disk. */
@@ -105,10 +113,16 @@ export class RepairLedger {
     const entry = this.byId.get(id);
     if (!entry) throw new LedgerError(`${this.path}: no intent ${id} to record an outcome for`);
     const outcome: Outcome = { kind: 'outcome', id, at: now.toISOString(), ...fields };
-    this.file.append(outcome);
+    // What happened is known in memory either way: it reaches the disk now or when the disk takes it.
+    this.file.record(outcome);
     entry.outcome = outcome;
     this.maybeCompact();
     return entry;
+  }
+
+  /** Stops retrying outcomes the disk refused. */
+  close(): void {
+    this.file.close();
   }
 
   /** Intents without an outcome: actions a previous run of the agent did not see to the end. */

@@ -20,6 +20,15 @@ export function makeDirs(path: string, mode: number): void {
 }
 
 /**
+ * Writes all of `data` at the file's position. One write() may write less than asked when the disk fills
+ * part-way; the next one then fails with ENOSPC instead of the short write passing for a whole one.
+ */
+export function writeAll(fd: number, data: string | Uint8Array): void {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+/**
  * Replaces `path` so that a crash at any moment leaves either the old or the new content: write a
  * temporary file, fsync it, rename it over the target, fsync the directory.
  */
@@ -27,7 +36,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', mode);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    writeAll(fd, data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -2,10 +2,14 @@
 // on them. Each append is fsynced (a new file's directory entry too); a last line torn by a crash is
 // cut off when the file is read (whatever it recorded never began, since acting waits for the fsync);
 // a rewrite, to compact the file, replaces it atomically. What the records mean is the caller's.
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+// Records that only report what happened (an outcome) go through record(): when the disk refuses them
+// (full, read-only, I/O error) they wait in memory, in order, and are retried; `health` shows the file as
+// degraded meanwhile. Records the caller must not act without go through append(), which throws.
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { messageOf } from '../errors';
-import { writeFileAtomic } from './files';
+import type { WriteHealth } from './degraded';
+import { writeAll, writeFileAtomic } from './files';
 
 export interface JsonLinesOptions {
   /** What the file is, for messages: "the repair ledger". */
@@ -14,11 +18,19 @@ export interface JsonLinesOptions {
   withoutIt: string;
   /** The caller's error for a file that cannot be read or written. */
   error(message: string): Error;
+  /** Told when record() or a rewrite could not write, and when the file takes writes again. */
+  health?: WriteHealth;
+  /** How often records kept in memory are tried again (default 5 s). */
+  retryMs?: number;
 }
 
 export class JsonLinesFile<T> {
   /** Records in the file (corrupt lines not counted), as of the last read, append or rewrite. */
   lines = 0;
+
+  private backlog: T[] = [];
+  private failing = false;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly path: string,
@@ -62,32 +74,100 @@ export class JsonLinesFile<T> {
     return warnings;
   }
 
-  /** Adds `record` as a line; returns only once it is on disk. */
+  /**
+   * Adds `record` as a line; returns only once it is on disk, after any records kept by record(), and
+   * throws when it cannot be written.
+   */
   append(record: T): void {
-    const fresh = !existsSync(this.path);
-    let fd: number | undefined;
-    try {
-      fd = openSync(this.path, 'a', 0o600);
-      writeSync(fd, `${JSON.stringify(record)}\n`);
-      fsyncSync(fd);
-      // A new file's directory entry must be durable too, or a crash could lose the whole file.
-      if (fresh) syncDir(dirname(this.path));
-    } catch (err) {
-      throw this.writeError('write', err);
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
-    this.lines++;
+    this.write([...this.backlog, record]);
+    this.written();
   }
 
-  /** Replaces the file with `records`: written aside, fsynced, renamed over. */
+  /** Adds `record` as a line now if the disk takes it, else later: never throws. */
+  record(record: T): void {
+    this.backlog.push(record);
+    this.retry();
+  }
+
+  /** Records waiting in memory for the disk to take them. */
+  get waiting(): number {
+    return this.backlog.length;
+  }
+
+  /**
+   * Replaces the file with `records` (written aside, fsynced, renamed over). `records` must hold what
+   * record() still keeps (the caller's memory does), so a rewrite also ends a backlog. A failure is
+   * reported to `health` (the file stays as it was, only longer) or, without one, thrown.
+   */
   rewrite(records: readonly T[]): void {
     try {
       writeFileAtomic(this.path, records.map((r) => `${JSON.stringify(r)}\n`).join(''), 0o600);
     } catch (err) {
-      throw this.writeError('rewrite', err);
+      const e = this.writeError('rewrite', err);
+      if (!this.opts.health) throw e;
+      this.opts.health.failed(e);
+      return;
     }
     this.lines = records.length;
+    this.backlog = [];
+    this.written();
+  }
+
+  /** Stops retrying; records still waiting are lost with the process, as they would be in a crash. */
+  close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  private retry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    try {
+      this.write(this.backlog);
+    } catch (err) {
+      this.opts.health?.failed(err);
+      this.failing = true;
+      this.retryTimer = setTimeout(() => this.retry(), this.opts.retryMs ?? 5000);
+      this.retryTimer.unref();
+      return;
+    }
+    this.written();
+  }
+
+  private written(): void {
+    this.backlog = [];
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.failing) this.opts.health?.recovered();
+    this.failing = false;
+  }
+
+  /** Appends the lines and fsyncs; a write that fails part-way is cut back off, so no torn line is left mid-file. */
+  private write(records: readonly T[]): void {
+    if (records.length === 0) return;
+    const fresh = !existsSync(this.path);
+    let fd: number | undefined;
+    let size = 0;
+    try {
+      fd = openSync(this.path, 'a', 0o600);
+      size = fstatSync(fd).size;
+      writeAll(fd, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      fsyncSync(fd);
+      // A new file's directory entry must be durable too, or a crash could lose the whole file.
+      if (fresh) syncDir(dirname(this.path));
+    } catch (err) {
+      if (fd !== undefined) {
+        try {
+          ftruncateSync(fd, size);
+        } catch {
+          // A read-only or failing filesystem: the torn line is cut off when the file is read.
+        }
+      }
+      throw this.writeError('write', err);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    this.lines += records.length;
   }
 
   private writeError(verb: string, err: unknown): Error {

@@ -146,6 +146,16 @@ export class AgentMetrics {
     this.ladder = status;
   }
 
+  /** Exposes what cannot write to the state directory now: 1 per component and errno; none when all is well. */
+  watchDegraded(list: () => ReadonlyArray<{ component: string; reason: string }>): void {
+    this.registry.collect(
+      'node_health_degraded',
+      'A component that cannot write to the state directory (ENOSPC, EROFS, EIO…) and keeps its data in memory, retrying; the value is always 1.',
+      'gauge',
+      () => list().map((d) => [{ component: d.component, reason: d.reason }, 1]),
+    );
+  }
+
   /** Exposes the latest finding of every check and subject; a finding that changed status drops its old series. */
   watchChecks(results: () => readonly CheckResult[]): void {
     this.registry.collect(

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { LadderStep } from '../../config/sections/ladder';
 import { JsonLinesFile } from '../../system/jsonl-file';
+import type { WriteHealth } from '../../system/degraded';
 
 export const LADDER_LEDGER_FILE = 'ladder-ledger.jsonl';
 /** Runs kept when the file is compacted (once it holds twice as many): far more than status or the retry rule need. */
@@ -98,11 +99,15 @@ export class LadderLedger {
   /** Problems met while reading the file (a torn last line after a crash, a corrupt line). */
   readonly warnings: string[];
 
-  private constructor(readonly path: string) {
+  private constructor(
+    readonly path: string,
+    health: WriteHealth | undefined,
+  ) {
     this.file = new JsonLinesFile(path, {
       what: 'the ladder ledger',
       withoutIt: 'no ladder step is taken without it',
       error: (message) => new LadderLedgerError(message),
+      ...(health ? { health } : {}),
     });
     this.warnings = this.file.read((record) => {
       if (!['begin', 'intent', 'outcome', 'end'].includes(record.kind)) return 'unknown record kind; skipped';
@@ -111,8 +116,13 @@ export class LadderLedger {
   }
 
   /** Reads `<stateDir>/ladder-ledger.jsonl` (the file is created by the first run). */
-  static open(stateDir: string): LadderLedger {
-    return new LadderLedger(join(stateDir, LADDER_LEDGER_FILE));
+  static open(stateDir: string, health?: WriteHealth): LadderLedger {
+    return new LadderLedger(join(stateDir, LADDER_LEDGER_FILE), health);
+  }
+
+  /** Stops retrying records the disk refused. */
+  close(): void {
+    this.file.close();
   }
 
   begin(fields: Omit<BeginRecord, 'kind' | 'run' | 'at'>, now = new Date()): RunEntry {
@@ -133,14 +143,15 @@ export class LadderLedger {
   outcome(run: string, step: StepName, fields: Omit<OutcomeRecord, 'kind' | 'run' | 'step' | 'at'>, now = new Date()): void {
     if (!this.step(run, step)) throw new LadderLedgerError(`${this.path}: run ${run} has no ${step} step to record an outcome for`);
     const record: OutcomeRecord = { kind: 'outcome', run, step, at: now.toISOString(), ...fields };
-    this.file.append(record);
+    // Outcomes and ends report what happened: kept and retried when the disk refuses them (with `health`).
+    this.file.record(record);
     this.apply(record);
   }
 
   end(run: string, result: RunResult, detail: string, now = new Date()): void {
     this.find(run);
     const record: EndRecord = { kind: 'end', run, at: now.toISOString(), result, detail };
-    this.file.append(record);
+    this.file.record(record);
     this.apply(record);
     if (this.runs.length > 2 * KEEP_RUNS) this.compact();
   }

@@ -2,17 +2,21 @@
 // directory so a restarted agent resumes after it instead of replaying old lines as new events.
 // Saving costs two fsyncs, so it happens at most every N entries or T ms; a cursor not yet saved is
 // written when T has passed even if no further entry comes, so a crash replays at most T ms of entries.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+// A save that fails (full disk, read-only remount) never throws at the reader: the latest cursor stays in
+// memory, the failure goes to `health`, and the save is retried every T (at least 1 s) until it works.
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AgentError, messageOf } from '../../errors';
+import type { WriteHealth } from '../../system/degraded';
+import { writeAll } from '../../system/files';
 
 export interface CursorStoreOptions {
   /** Save after this many entries since the last save. */
   everyEntries: number;
   /** Save when this many ms have passed since the last save (with a one-shot timer when entries stop). */
   everyMs: number;
-  /** Errors of saves made by the timer, which has no caller to throw to. */
-  onError?: (err: AgentError) => void;
+  /** Told of each failed save and of the first save that works again. */
+  health?: WriteHealth;
 }
 
 // s=<seqnum id>;i=<seqnum>;b=<boot id>;m=<monotonic>;t=<realtime>;x=<xor hash>, all hex.
@@ -63,29 +67,42 @@ export class CursorStore {
   offer(cursor: string, entriesSinceLast: number): void {
     this.pending = cursor;
     this.pendingEntries += entriesSinceLast;
+    if (this.lastError !== null && this.timer) return; // failing: the retry timer saves the latest
     const elapsed = Date.now() - this.lastSaveMs;
     if (this.pendingEntries >= this.opts.everyEntries || elapsed >= this.opts.everyMs) {
-      this.save();
+      this.trySave();
       return;
     }
-    if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        try {
-          this.save();
-        } catch (err) {
-          this.opts.onError?.(err as AgentError);
-        }
-      }, this.opts.everyMs - elapsed);
-      this.timer.unref();
-    }
+    this.arm(this.opts.everyMs - elapsed);
   }
 
-  /** Saves a cursor not yet saved (on stop) and cancels the timer. */
-  flush(): void {
+  /** Saves a cursor not yet saved (on stop) and cancels the timer; false when that save failed. */
+  flush(): boolean {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.save();
+    return this.trySave(false);
+  }
+
+  private arm(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.trySave();
+    }, ms);
+    this.timer.unref();
+  }
+
+  private trySave(retry = true): boolean {
+    try {
+      const failing = this.lastError !== null;
+      this.save();
+      if (failing) this.opts.health?.recovered();
+      return true;
+    } catch (err) {
+      this.opts.health?.failed(err);
+      if (retry) this.arm(Math.max(this.opts.everyMs, 1000));
+      return false;
+    }
   }
 
   // tmp file + fsync + rename + fsync of the directory: after a crash the file holds either the old
@@ -99,7 +116,7 @@ export class CursorStore {
     try {
       const fd = openSync(tmp, 'w', 0o600);
       try {
-        writeSync(fd, `${cursor}\n`);
+        writeAll(fd, `${cursor}\n`);
         fsyncSync(fd);
       } finally {
         closeSync(fd);

@@ -9,6 +9,8 @@ import { LogMonitor } from '../../engine/rules/log-monitor';
 import type { JournalSourceSpec, RuleSet } from '../../engine/rules/rule-set';
 import type { Logger } from '../../outputs/log';
 import { currentBoot } from '../../system/boot';
+import { background } from '../../system/background';
+import type { WriteHealth } from '../../system/degraded';
 import { makeDirs } from '../../system/files';
 import type { ProblemSink } from '../../types';
 import { CursorStore } from './cursor';
@@ -65,6 +67,8 @@ export class JournalMonitor {
     private readonly stateDir: string,
     private readonly sink: ProblemSink,
     private readonly log: Logger,
+    /** Where failed cursor saves are reported (the agent's degraded state). */
+    private readonly cursorHealth?: WriteHealth,
     /** Read these instead of the system journal (tests). */
     private readonly directory?: string,
   ) {
@@ -81,7 +85,7 @@ export class JournalMonitor {
       const cursor = new CursorStore(join(dir, `${source.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.cursor`), {
         everyEntries: this.cfg.cursor_every_entries,
         everyMs: this.cfg.cursor_every,
-        onError: (err) => this.log.warning(err.message),
+        ...(this.cursorHealth ? { health: this.cursorHealth } : {}),
       });
       const saved = cursor.load();
       const monitor = new LogMonitor(source, this.ruleSet.conditions, {
@@ -103,7 +107,7 @@ export class JournalMonitor {
           for (const e of entries) monitor.process(e);
           // On the next loop turn: a save (two fsyncs) must not hold back the condition write a match
           // just queued. A cursor saved a turn later is still only ever behind what was handed on.
-          setImmediate(() => cursor.offer(position, entries.length));
+          setImmediate(() => void background(`saving the journal cursor of ${source.name}`, () => cursor.offer(position, entries.length)));
         },
       );
       this.running.push({ source, reader, cursor, monitor });

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ConditionStore } from '../../../src/engine/condition-store';
 import { ConditionTable } from '../../../src/engine/conditions';
+import { DegradedState } from '../../../src/system/degraded';
+import { Tmpfs } from '../../helpers/tmpfs';
 
 function tableWith(): ConditionTable {
   const table = new ConditionTable();
@@ -46,4 +48,30 @@ t.test('a damaged or missing file is reported (or not) and ignored', async (t) =
   t.match(errors[0], /conditions\.json: saved conditions are damaged/);
   store.flush();
   t.match(JSON.parse(readFileSync(join(dir, 'conditions.json'), 'utf8')), { bootId: 'b' }, 'the next save replaces it whole');
+});
+
+t.test('a save the disk refuses is retried from the table until it lands; the degraded state shows it meanwhile', async (t) => {
+  const fs = Tmpfs.mount(t, 64);
+  const path = join(fs.path, 'conditions.json');
+  const logged: string[] = [];
+  const log = { error: (m: string) => logged.push(m), info: (m: string) => logged.push(m) };
+  const degraded = new DegradedState(log);
+  const table = tableWith();
+  const store = new ConditionStore(path, () => table.snapshot('b'), () => undefined, { retryMs: 100, health: degraded.for('conditions') });
+  t.equal(store.flush(), true);
+  fs.fill();
+  // A big message: the new file needs pages of its own.
+  table.report({ source: 'journal/kernel/DockerHung', type: 'KernelDeadlock', status: 'True', reason: 'DockerHung', message: 'x'.repeat(8000) });
+  t.equal(store.flush(), false);
+  t.match(degraded.list(), [{ component: 'conditions', reason: 'ENOSPC', message: /conditions\.json: cannot save conditions: ENOSPC/ }]);
+  t.match(logged, [/^conditions is degraded: .*ENOSPC.*; kept in memory and retried$/]);
+  await new Promise((r) => setTimeout(r, 250));
+  t.equal(logged.length, 1, 'retries do not log again while the cause stays the same');
+  fs.free();
+  await new Promise((r) => setTimeout(r, 250));
+  t.same(degraded.list(), [], 'cleared once a save worked');
+  t.match(logged[1], /^conditions writes again \(degraded since .* by ENOSPC\)$/);
+  const saved = JSON.parse(readFileSync(path, 'utf8')) as { conditions: Array<{ type: string; status: string }> };
+  t.match(saved.conditions, [{ type: 'KernelDeadlock', status: 'True' }], 'the latest state reached the disk without another change');
+  store.close();
 });

@@ -89,23 +89,45 @@ t.test('a save is tmp file + fsync + rename + fsync of the directory', async (t)
   t.equal(saved(path), `${cursor(7)}\n`);
 });
 
-t.test('an unwritable state directory: an AgentError naming the file; the timer reports to onError', async (t) => {
+t.test('a save that fails never throws: health is told, the latest cursor is kept and saved once the disk takes it', async (t) => {
   const dir = stateDir(t);
   const path = join(dir, 'missing', 'journal.cursor');
-  const errors: Error[] = [];
-  const store = new CursorStore(path, { everyEntries: 2, everyMs: 60_000 });
-  t.throws(() => store.offer(cursor(1), 5), {
+  const failures: Error[] = [];
+  let recovered = 0;
+  const health = { failed: (e: unknown) => failures.push(e as Error), recovered: () => void recovered++ };
+  const store = new CursorStore(path, { everyEntries: 2, everyMs: 100, health });
+  store.offer(cursor(1), 5); // due at once, and the directory is missing
+  t.equal(failures.length, 1, 'the failed save was reported, not thrown');
+  t.match(failures[0], {
     name: 'AgentError',
     code: 'STATE_DIR_UNWRITABLE',
     message: new RegExp(`^cannot save the journal cursor to ${path}: ENOENT.*; check that the state directory is writable$`),
   });
   t.match(store.lastError, /cannot save the journal cursor/);
-  const timed = new CursorStore(path, { everyEntries: 1000, everyMs: 100, onError: (e) => errors.push(e) });
-  timed.offer(cursor(2), 1);
-  await new Promise((r) => setTimeout(r, 300));
-  t.equal(errors.length, 1, 'the timer save failed and said so');
-  t.match(errors[0]?.message, /cannot save the journal cursor/);
+  store.offer(cursor(2), 5);
+  store.offer(cursor(3), 5);
+  t.equal(failures.length, 1, 'offers while failing wait for the retry instead of hammering the disk');
+  await new Promise((r) => setTimeout(r, 1200));
+  t.ok(failures.length >= 2, 'retried on its own');
+  mkdirSync(join(dir, 'missing'));
+  await new Promise((r) => setTimeout(r, 1200));
+  t.equal(saved(path), `${cursor(3)}\n`, 'the latest cursor reached the disk');
+  t.equal(recovered, 1, 'and health was told');
+  t.equal(store.lastError, null);
+  t.equal(store.flush(), true);
+});
 
+t.test('flush on stop reports a failure instead of throwing', async (t) => {
+  const dir = stateDir(t);
+  const failures: unknown[] = [];
+  const store = new CursorStore(join(dir, 'missing', 'journal.cursor'), { everyEntries: 1000, everyMs: 60_000, health: { failed: (e) => failures.push(e), recovered() {} } });
+  store.offer(cursor(1), 1);
+  t.equal(store.flush(), false);
+  t.equal(failures.length, 1);
+});
+
+t.test('a file that cannot be read is an AgentError naming it', async (t) => {
+  const dir = stateDir(t);
   // Root ignores file modes, so unreadability is shown with a directory in place of the file.
   const asDir = join(dir, 'is-a-dir');
   mkdirSync(asDir);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { JsonLinesFile } from '../../../src/system/jsonl-file';
+import { Tmpfs } from '../../helpers/tmpfs';
 
 class TestFileError extends Error {
   override name = 'TestFileError';
@@ -13,6 +14,7 @@ class TestFileError extends Error {
 
 interface Rec {
   n: number;
+  pad?: string;
 }
 
 function file(t: { teardown(fn: () => unknown): void }): JsonLinesFile<Rec> {
@@ -88,4 +90,40 @@ t.test("a file that cannot be read or written throws the caller's error naming i
   rmSync(join(g.path, '..'), { recursive: true });
   writeFileSync(join(g.path, '..'), '');
   t.throws(() => g.append({ n: 1 }), { name: 'TestFileError', message: /cannot write the test records \(ENOTDIR/ });
+});
+
+t.test('record(): a full filesystem keeps records in memory, in order, retried until written; append() still throws', async (t) => {
+  const fs = Tmpfs.mount(t, 64);
+  const events: string[] = [];
+  const f = new JsonLinesFile<Rec>(join(fs.path, 'records.jsonl'), {
+    what: 'the test records',
+    withoutIt: 'nothing is done without them',
+    error: (message) => new TestFileError(message),
+    health: { failed: (e) => events.push(`failed ${(e as Error).message}`), recovered: () => events.push('recovered') },
+    retryMs: 100,
+  });
+  f.append({ n: 1 });
+  fs.fill();
+  // Bigger than a page: a short line could still fit in the slack of the file's last page.
+  const pad = 'x'.repeat(5000);
+  f.record({ n: 2, pad }); // never throws
+  f.record({ n: 3, pad });
+  t.equal(f.waiting, 2);
+  t.match(events[0], /^failed .*records\.jsonl: cannot write the test records \(ENOSPC/);
+  t.throws(() => f.append({ n: 4, pad }), { name: 'TestFileError', message: /ENOSPC/ }, 'a record that must be on disk first is refused');
+  t.same(readAll(f).records, [1], 'nothing torn or partial was left behind');
+  fs.free();
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(f.waiting, 0);
+  t.equal(events[events.length - 1], 'recovered');
+  f.append({ n: 5 });
+  t.same(readAll(f).records, [1, 2, 3, 5], 'the kept records reached the disk in order');
+
+  fs.readOnly(true);
+  f.record({ n: 6, pad });
+  t.match(events[events.length - 1], /EROFS/);
+  fs.readOnly(false);
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(readAll(f).records, [1, 2, 3, 5, 6]);
+  f.close();
 });
