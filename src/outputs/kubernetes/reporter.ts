@@ -5,6 +5,7 @@
 import { hostname as osHostname } from 'node:os';
 import type { Config } from '../../config/schema';
 import { messageOf } from '../../errors';
+import { background } from '../../system/background';
 import type { EventReport, NodeCondition } from '../../types';
 import { VERSION } from '../../version';
 import type { Logger } from '../log';
@@ -27,6 +28,11 @@ export interface ReporterOptions {
   hostname?: () => string;
   /** Called after every API request (for metrics). */
   onRequest?: (r: RequestRecord) => void;
+  /**
+   * Called once, when the Node is first read, with adopted(); synchronously, before the condition writer's
+   * first write, so the owner's desired state can take the Node's in first.
+   */
+  onAdopted?: (conditions: NodeCondition[]) => void;
 }
 
 export interface ReporterStatus {
@@ -105,6 +111,16 @@ export class NodeReporter {
         identity,
       },
     );
+  }
+
+  /**
+   * Starts reporting and returns at once: finding the kubeconfig, resolving the node name (which may run
+   * an exec credential plugin) and reading the Node go on in the background, retried with back-off.
+   */
+  static start(cfg: KubernetesConfig, log: Logger, opts: ReporterOptions = {}): NodeReporter {
+    const reporter = new NodeReporter(cfg, log, opts);
+    void background('connecting to the API server', () => reporter.connect());
+    return reporter;
   }
 
   /**
@@ -210,12 +226,14 @@ export class NodeReporter {
       this.connected = true;
       this.connectError = null;
       this.connectFailures.recovered();
+      const adopted = this.adopted();
+      void background("adopting the Node's conditions", () => this.opts.onAdopted?.(adopted));
       this.adoptedResolve(this.adopted());
     } catch (err) {
       this.connectError = messageOf(err);
       this.connectFailures.failed(err instanceof KubeError && err.cause !== undefined ? err.cause : err, this.connectError);
       const delay = this.backoff.next();
-      this.connectTimer = setTimeout(() => void this.connect(), delay);
+      this.connectTimer = setTimeout(() => void background('connecting to the API server', () => this.connect()), delay);
       this.connectTimer.unref();
     }
   }
