@@ -2,33 +2,35 @@
 // reloads on SIGHUP without losing state, and stops cleanly on SIGTERM.
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, type LoadedConfig } from './config/load';
+import type { LoadedConfig } from './config/load';
+import type { Config } from './config/schema';
 import { CheckTable } from './engine/check-table';
 import { ConditionStore } from './engine/condition-store';
-import { ConditionConflictError, ConditionTable, type ConditionDeclaration } from './engine/conditions';
+import { ConditionTable, type ConditionDeclaration } from './engine/conditions';
 import { probeConditionReport, probeConditionSource } from './engine/probe-conditions';
-import { buildRuleSet, type RuleSet } from './engine/rules/rule-set';
 import { Scheduler } from './engine/scheduler';
 import { AgentError, messageOf } from './errors';
-import { KUBELET_CONDITION_TYPES } from './outputs/kubernetes/types';
 import { createLogger, type Logger } from './outputs/log';
 import { AgentMetrics, MetricsError, MetricsServer } from './outputs/metrics/server';
 import { RuntimeHealth } from './repair/health';
 import { Coordinator } from './repair/fleet/coordinator';
 import { Ladder } from './repair/ladder/ladder';
-import { LadderLedger } from './repair/ladder/ledger';
+import { LadderLedger, LadderLedgerError } from './repair/ladder/ledger';
+import { LedgerError } from './repair/ledger';
 import { Login1 } from './repair/ladder/login1';
 import { NodeApi } from './repair/ladder/node-api';
-import { LadderConfigError, ladderSettings, type LadderSettings } from './repair/ladder/settings';
 import { KubeClient, type RequestRecord } from './outputs/kubernetes/client';
 import { findKubeconfig, loadKubeconfig } from './outputs/kubernetes/kubeconfig';
 import { NodeReporter, userAgent } from './outputs/kubernetes/reporter';
 import { StatusServer } from './outputs/status/server';
+import { makePlan, type Plan } from './plan';
 import { runCheck } from './sources/check';
-import { enabledChecks, type ScheduledCheck } from './sources/checks';
-import { journalDeclarations, JournalMonitor } from './sources/journal/monitor';
-import { PluginMonitor } from './sources/plugins/monitor';
+import type { ScheduledCheck } from './sources/checks';
+import { JournalMonitor } from './sources/journal/monitor';
+import type { PluginMonitor } from './sources/plugins/monitor';
+import { background, reportFailuresTo } from './system/background';
 import { currentBootId } from './system/boot';
+import { DegradedState } from './system/degraded';
 import type { Native } from './system/native';
 import { makeDirs } from './system/files';
 import { ServiceManager } from './system/sd-notify';
@@ -40,14 +42,6 @@ export interface AgentOptions {
   /** --node-name from the command line. */
   nodeName?: string;
   native: () => Native;
-}
-
-/** What the configuration builds; made in full before anything running is replaced. */
-interface Plan {
-  loaded: LoadedConfig;
-  rules: RuleSet | undefined;
-  declarations: ConditionDeclaration[];
-  checks: ScheduledCheck[];
 }
 
 const RECENT_EVENTS = 50;
@@ -71,6 +65,7 @@ export class Agent {
   private readonly conditions = new ConditionTable();
   private readonly bootId = currentBootId();
   private readonly store: ConditionStore;
+  private readonly degraded: DegradedState;
   private readonly recentEvents: Array<EventReport & { at: string }> = [];
   private journal: JournalMonitor | undefined;
   private plugins: PluginMonitor | undefined;
@@ -78,108 +73,114 @@ export class Agent {
   private reporter: NodeReporter | undefined;
   private coordinator: Coordinator | undefined;
   private ladder: Ladder | undefined;
+  private ladderLedger: LadderLedger | undefined;
   private ladderClient: KubeClient | undefined;
   private metricsServer: MetricsServer | undefined;
   private readonly metrics = new AgentMetrics();
   private lagTimer: NodeJS.Timeout | undefined;
   private loaded: LoadedConfig;
-  private readonly sink: ProblemSink = {
-    condition: (r) => this.conditions.report(r),
-    event: (e) => this.recordEvent(e),
-  };
+  /** The config the repair module and the outputs were started with (read at start only). */
+  private readonly startConfig: Config;
+  /** The Node's conditions, when read before the local state was restored; adopted right after it. */
+  private nodeConditions: NodeCondition[] | undefined;
+  /** Types restored from the state file (they win over the Node's); undefined until restored. */
+  private restoredTypes: Set<string> | undefined;
+  private readonly sink: ProblemSink;
 
   private constructor(
     private readonly options: AgentOptions,
     private plan: Plan,
     private readonly log: Logger,
     private readonly manager: ServiceManager,
+    sink: ProblemSink,
   ) {
+    this.sink = sink;
     this.loaded = plan.loaded;
+    this.startConfig = plan.loaded.config;
+    this.degraded = new DegradedState(log);
     this.status = new StatusServer(socketPath(plan.loaded), () => this.snapshot());
     this.store = new ConditionStore(
       join(plan.loaded.config.agent.state_dir, 'conditions.json'),
       () => this.conditions.snapshot(this.bootId),
       (message) => this.log.warning(message),
+      { health: this.degraded.for('conditions') },
     );
     this.conditions.onChange((c) => this.conditionChanged(c));
     this.metrics.watchChecks(() => this.table.all());
+    this.metrics.watchDegraded(() => this.degraded.list());
   }
 
-  /** Loads the config and starts everything; throws AgentError for anything the operator must fix. */
+  /**
+   * Builds the whole plan, then starts everything; throws AgentError for anything the operator must fix.
+   * A start that fails part-way stops all it had started before it throws, so the process can exit.
+   */
   static async start(options: AgentOptions): Promise<Agent> {
-    const plan = makePlan(options.configDir);
-    const loaded = plan.loaded;
-    ensureWritableDir(loaded.config.agent.state_dir);
-    const log = createLogger(loaded.config.agent.log_level, options.native);
-    const agent = new Agent(options, plan, log, new ServiceManager(options.native));
+    // The plugins' sink is the agent's, which exists only once the plan is valid: reports go through it.
+    let agent: Agent | undefined;
+    const sink: ProblemSink = {
+      condition: (r) => agent?.conditions.report(r),
+      event: (e) => agent?.recordEvent(e),
+    };
+    // The level comes from the config; errors in it are thrown, not logged.
+    const log = createLogger('info', options.native);
+    const plan = makePlan(options.configDir, { log, sink });
+    const { config } = plan.loaded;
+    log.setLevel(config.agent.log_level);
+    reportFailuresTo(log);
+    ensureWritableDir(config.agent.state_dir);
+    agent = new Agent(options, plan, log, new ServiceManager(options.native), sink);
     await agent.status.listen();
     try {
-      await agent.startOutputs();
-      agent.plugins = agent.makePlugins(plan);
-      const { config } = loaded;
-      if (config.containerd.enabled || config.kubelet.enabled || config.kube_proxy.enabled) {
-        agent.runtime = await RuntimeHealth.create(config, log, agent.sink, config.agent.state_dir, {
-          onAction: (unit, action, result) => agent.metrics.countRepair(unit, action, result),
-        });
-        const runtime = agent.runtime;
-        agent.metrics.watchRuntime(() => runtime.status());
-      }
-      agent.applyDeclarations(agent.plugins);
-      const saved = agent.store.load();
-      if (saved) agent.conditions.restore(saved, agent.bootId);
-      agent.adoptFromNode(saved?.conditions.map((c) => c.type) ?? []);
-      agent.publish();
-      agent.startSources();
-      agent.runtime?.start();
-      agent.schedule();
-      agent.startLadder();
+      await agent.startAll();
     } catch (err) {
-      await agent.status.close();
-      await agent.stopOutputs();
+      await agent.shutdown();
+      // A ledger that cannot be read is the state directory's problem: one line, exit 2.
+      if (err instanceof LedgerError || err instanceof LadderLedgerError) throw new AgentError('STATE_DIR_UNWRITABLE', err.message, { cause: err });
       throw err;
     }
     agent.petWatchdog();
+    // Local readiness: the Kubernetes reporter connects in the background and never holds this back.
     agent.manager.ready(agent.summary());
     log.info(`node-health-agent ${VERSION} started`, {
-      config_files: loaded.files.join(',') || 'none (defaults)',
+      config_files: agent.loaded.files.join(',') || 'none (defaults)',
       checks: plan.checks.length,
     });
     return agent;
   }
 
-  /** Re-reads the config; a bad one is rejected and the daemon keeps running on the old one. */
+  private async startAll(): Promise<void> {
+    const { config } = this.loaded;
+    await this.startOutputs();
+    this.plugins = this.plan.plugins;
+    if (config.containerd.enabled || config.kubelet.enabled || config.kube_proxy.enabled) {
+      this.runtime = await RuntimeHealth.create(config, this.log, this.sink, config.agent.state_dir, {
+        onAction: (unit, action, result) => this.metrics.countRepair(unit, action, result),
+        ledgerHealth: this.degraded.for('repair-ledger'),
+      });
+      const runtime = this.runtime;
+      this.metrics.watchRuntime(() => runtime.status());
+    }
+    this.applyDeclarations(this.plan.declarations);
+    const saved = this.store.load();
+    if (saved) this.conditions.restore(saved, this.bootId);
+    this.restoredTypes = new Set(saved?.conditions.map((c) => c.type) ?? []);
+    if (this.nodeConditions) this.adoptFromNode(this.nodeConditions);
+    this.publish();
+    this.startSources();
+    this.runtime?.start();
+    this.schedule();
+    this.startLadder();
+  }
+
+  /**
+   * Re-reads the config. The whole plan is built and checked first; only a valid one replaces the
+   * running one, so a rejected reload leaves everything as it was.
+   */
   reload(): void {
     this.manager.reloading();
+    let plan: Plan;
     try {
-      const plan = makePlan(this.options.configDir);
-      const next = plan.loaded;
-      for (const key of ['state_dir', 'runtime_dir'] as const) {
-        if (next.config.agent[key] !== this.loaded.config.agent[key]) {
-          this.log.warning(`[agent] ${key} changed to ${next.config.agent[key]}; it takes effect at the next restart`);
-        }
-      }
-      for (const section of ['kubernetes', 'metrics', 'repair', 'containerd', 'kubelet', 'kube_proxy', 'coordination', 'ladder'] as const) {
-        if (JSON.stringify(next.config[section]) !== JSON.stringify(this.loaded.config[section])) {
-          this.log.warning(`[${section}] changed; it takes effect at the next restart (systemctl restart node-health-agent)`);
-        }
-      }
-      // Everything new is built before anything running is replaced: a bad config changes nothing.
-      const plugins = this.makePlugins(plan);
-      this.declarationsFor(plan, plugins);
-      this.stopSources();
-      this.plan = plan;
-      this.loaded = next;
-      this.generation++;
-      this.log.setLevel(next.config.agent.log_level);
-      this.plugins = plugins;
-      this.applyDeclarations(plugins);
-      this.publish();
-      this.startSources();
-      this.scheduler.stop();
-      this.scheduler = new Scheduler();
-      this.schedule();
-      this.lastReload = { at: new Date().toISOString(), ok: true };
-      this.log.info(`configuration reloaded (generation ${this.generation})`);
+      plan = makePlan(this.options.configDir, { log: this.log, sink: this.sink, runtimeConfig: this.startConfig });
     } catch (err) {
       const error = messageOf(err);
       this.lastReload = { at: new Date().toISOString(), ok: false, error };
@@ -187,91 +188,98 @@ export class Agent {
         const file = /^([^:]+):\d+:/.exec(line)?.[1];
         this.log.error(`reload rejected, keeping generation ${this.generation}: ${line}`, file ? { file } : {});
       }
+      this.manager.ready(this.summary());
+      return;
     }
+    const next = plan.loaded;
+    for (const key of ['state_dir', 'runtime_dir'] as const) {
+      if (next.config.agent[key] !== this.loaded.config.agent[key]) {
+        this.log.warning(`[agent] ${key} changed to ${next.config.agent[key]}; it takes effect at the next restart`);
+      }
+    }
+    for (const section of ['kubernetes', 'metrics', 'repair', 'containerd', 'kubelet', 'kube_proxy', 'coordination', 'ladder'] as const) {
+      if (JSON.stringify(next.config[section]) !== JSON.stringify(this.loaded.config[section])) {
+        this.log.warning(`[${section}] changed; it takes effect at the next restart (systemctl restart node-health-agent)`);
+      }
+    }
+    if (JSON.stringify([...next.config.named.remediate]) !== JSON.stringify([...this.loaded.config.named.remediate])) {
+      this.log.warning('[remediate "…"] changed; it takes effect at the next restart (systemctl restart node-health-agent)');
+    }
+    // Nothing below throws on a valid plan: the swap is applied whole.
+    this.stopSources();
+    this.plan = plan;
+    this.loaded = next;
+    this.generation++;
+    this.log.setLevel(next.config.agent.log_level);
+    this.plugins = plan.plugins;
+    this.applyDeclarations(plan.declarations);
+    this.publish();
+    this.startSources();
+    this.scheduler.stop();
+    this.scheduler = new Scheduler();
+    this.schedule();
+    this.lastReload = { at: new Date().toISOString(), ok: true };
+    this.log.info(`configuration reloaded (generation ${this.generation})`);
     this.manager.ready(this.summary());
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
-    this.stopping = true;
     this.manager.stopping();
+    await this.shutdown();
+    this.log.info('node-health-agent stopped');
+    this.log.close();
+  }
+
+  /** Stops whatever is running; used by stop() and by a start that failed part-way. */
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
     this.scheduler.stop();
     this.stopSources();
     await this.runtime?.stop();
     // A run in progress stays open in the ladder's ledger and the slot is kept: both must outlive our reboot.
     await this.ladder?.stop();
+    this.ladderLedger?.close();
     this.coordinator?.stop();
     this.ladderClient?.close();
     this.store.flush();
+    this.store.close();
     await this.stopOutputs();
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     await this.status.close();
-    this.log.info('node-health-agent stopped');
-    this.log.close();
-  }
-
-  private makePlugins(plan: Plan): PluginMonitor | undefined {
-    return plan.loaded.config.plugins.enabled ? PluginMonitor.create(plan.loaded, this.log, this.sink) : undefined;
   }
 
   /**
-   * Every condition type the sources will report, each with one owner. Shared types join an owner
-   * that already declares them: the repair module's Frequent…Restart types (when journal rules own
-   * them) and the read-only probe's ReadonlyFilesystem (the journal rule of that name sees the same fact).
+   * Declares the condition types the plan's sources own; types no longer configured are dropped. A type
+   * that moves to another owner keeps its current state (the new owner's sources speak from now on).
    */
-  private declarationsFor(plan: Plan, plugins: PluginMonitor | undefined): ConditionDeclaration[] {
-    const probes = plan.checks.flatMap(({ section, condition: c }) =>
-      c ? [{ shared: c.shared, decl: { type: c.type, owner: `[${section}]`, reason: c.reason, message: c.message, setAfter: c.setAfter, clearAfter: c.clearAfter } }] : [],
-    );
-    const runtime = (this.runtime?.conditionDeclarations() ?? []).map((d) => ({
-      shared: d.shared,
-      decl: { type: d.type, owner: d.owner, reason: d.reason, message: d.message },
-    }));
-    const candidates = [
-      ...[...plan.declarations, ...(plugins?.declarations() ?? [])].map((decl) => ({ shared: false, decl })),
-      ...probes.filter((p) => !p.shared),
-      ...runtime.filter((r) => !r.shared),
-      ...probes.filter((p) => p.shared),
-      ...runtime.filter((r) => r.shared),
-    ];
-    const all: ConditionDeclaration[] = [];
-    const owners = new Map<string, string>();
-    for (const { shared, decl: d } of candidates) {
-      if (KUBELET_CONDITION_TYPES.includes(d.type)) {
-        throw new AgentError('CONFIG_INVALID', `condition ${d.type} (${d.owner} settings) belongs to the kubelet; give it another type`);
-      }
-      const owner = owners.get(d.type);
-      if (owner !== undefined && shared) continue;
-      if (owner !== undefined && owner !== d.owner) {
-        throw new AgentError(
-          'CONFIG_INVALID',
-          `condition ${d.type} is reported by both ${owner} and ${d.owner} settings; give one of them another type or disable it`,
-        );
-      }
-      owners.set(d.type, d.owner);
-      all.push(d);
-    }
-    return all;
-  }
-
-  /** Declares the condition types the configured sources own; types no longer configured are dropped. */
-  private applyDeclarations(plugins: PluginMonitor | undefined): void {
-    const declarations = this.declarationsFor(this.plan, plugins);
-    const dropped = this.conditions.retain(declarations.map((d) => d.type));
-    try {
-      for (const d of declarations) this.conditions.declare(d);
-    } catch (err) {
-      if (err instanceof ConditionConflictError) throw new AgentError('CONFIG_INVALID', err.message);
-      throw err;
-    }
-    if (dropped.length > 0) this.log.info(`conditions no longer configured: ${dropped.join(', ')}`);
+  private applyDeclarations(declarations: ConditionDeclaration[]): void {
+    const moved = declarations.filter((d) => {
+      const owner = this.conditions.ownerOf(d.type);
+      return owner !== undefined && owner !== d.owner;
+    });
+    const kept = moved.flatMap((d) => this.conditions.get(d.type) ?? []);
+    const movedTypes = new Set(moved.map((d) => d.type));
+    const dropped = this.conditions.retain(declarations.filter((d) => !movedTypes.has(d.type)).map((d) => d.type));
+    for (const d of declarations) this.conditions.declare(d);
+    for (const c of kept) this.conditions.adopt(c);
+    for (const d of moved) this.log.info(`condition ${d.type} is now reported by ${d.owner} settings`, { condition: d.type });
+    const gone = dropped.filter((t) => !movedTypes.has(t));
+    if (gone.length > 0) this.log.info(`conditions no longer configured: ${gone.join(', ')}`);
   }
 
   private startSources(): void {
     const { rules, loaded } = this.plan;
     if (rules && rules.sources.length > 0) {
-      this.journal = new JournalMonitor(rules, loaded.config.journal, loaded.config.agent.state_dir, this.sink, this.log);
-      this.journal.start();
+      const journal = new JournalMonitor(rules, loaded.config.journal, loaded.config.agent.state_dir, this.sink, this.log, this.degraded.for('journal-cursor'));
+      this.journal = journal;
+      try {
+        journal.start();
+        this.degraded.for('journal').recovered();
+      } catch (err) {
+        // A state directory gone bad since start: the journal waits for the next reload or restart.
+        this.degraded.for('journal').failed(err);
+      }
     }
     this.plugins?.start();
   }
@@ -279,7 +287,8 @@ export class Agent {
   private stopSources(): void {
     this.journal?.stop();
     this.journal = undefined;
-    void this.plugins?.stop();
+    const plugins = this.plugins;
+    void background('stopping the plugins', () => plugins?.stop());
   }
 
   private async startOutputs(): Promise<void> {
@@ -293,9 +302,14 @@ export class Agent {
       }
     }
     if (config.kubernetes.enabled) {
-      const reporter = await NodeReporter.create(config.kubernetes, this.log, {
+      // Connects in the background: an API server that is slow or away never holds back READY.
+      const reporter = NodeReporter.start(config.kubernetes, this.log, {
         nodeName: this.options.nodeName,
         onRequest: (r) => this.metrics.recordApiRequest(r),
+        onAdopted: (conditions) => {
+          if (this.restoredTypes) this.adoptFromNode(conditions);
+          else this.nodeConditions = conditions;
+        },
       });
       this.reporter = reporter;
       this.metrics.watchReporter(() => reporter.status());
@@ -315,21 +329,15 @@ export class Agent {
 
   /**
    * The Node's current state of our condition types is adopted instead of reset (NPD resets them on
-   * every restart); the state saved locally before a restart is newer, so it wins for its types.
+   * every restart); the state saved locally before a restart is newer, so it wins for its types. Called
+   * by the reporter as it reads the Node, before its first write, or after the local restore when the
+   * Node was read sooner.
    */
-  private adoptFromNode(savedTypes: string[]): void {
-    const reporter = this.reporter;
-    if (!reporter) return;
-    const skip = new Set(savedTypes);
-    const adopt = (conditions: NodeCondition[]): void => {
-      for (const c of conditions) if (!skip.has(c.type)) this.conditions.adopt(c);
-      skip.clear();
-      for (const c of conditions) skip.add(c.type);
-      this.publish();
-    };
-    const now = reporter.adopted();
-    if (now.length > 0) adopt(now);
-    else void reporter.whenAdopted().then(adopt);
+  private adoptFromNode(conditions: NodeCondition[]): void {
+    const skip = this.restoredTypes ?? new Set<string>();
+    for (const c of conditions) if (!skip.has(c.type)) this.conditions.adopt(c);
+    this.nodeConditions = undefined;
+    this.publish();
   }
 
   /** Hands the whole desired state to the Kubernetes writer (it writes only what changed). */
@@ -367,14 +375,9 @@ export class Agent {
    */
   private startLadder(): void {
     const { config } = this.loaded;
-    let settings: LadderSettings;
-    try {
-      settings = ladderSettings(config, config.named.remediate);
-    } catch (err) {
-      if (err instanceof LadderConfigError) throw new AgentError('CONFIG_INVALID', err.message);
-      throw err;
-    }
-    const ledger = LadderLedger.open(config.agent.state_dir);
+    const settings = this.plan.ladder;
+    const ledger = LadderLedger.open(config.agent.state_dir, this.degraded.for('ladder-ledger'));
+    this.ladderLedger = ledger;
     for (const w of ledger.warnings) this.log.warning(w, { file: ledger.path });
     if (!settings.enabled && !ledger.unfinished()) return;
     const reporter = this.reporter;
@@ -385,7 +388,8 @@ export class Agent {
     for (const type of settings.conditions.keys()) {
       if (!this.conditions.get(type)) this.log.warning(`[remediate "${type}"]: this agent reports no condition ${type}, so it never starts a ladder`, { condition: type });
     }
-    void reporter.whenAdopted().then(() => {
+    void background('starting the ladder', async () => {
+      await reporter.whenAdopted();
       if (this.stopping) return;
       const node = reporter.status().nodeName;
       const onRequest = (r: RequestRecord): void => this.metrics.recordApiRequest(r);
@@ -486,6 +490,7 @@ export class Agent {
       problems: results.filter((r) => r.status !== 'ok'),
       conditions: this.conditions.conditions(),
       recentEvents: this.recentEvents,
+      degraded: this.degraded.list(),
       journal: this.journal?.status() ?? [],
       kubernetes: this.reporter?.status() ?? null,
       plugins: this.plugins?.status() ?? [],
@@ -494,12 +499,6 @@ export class Agent {
       ladder: this.ladder?.status() ?? null,
     };
   }
-}
-
-function makePlan(configDir: string | undefined): Plan {
-  const loaded = loadConfig(configDir, { required: configDir !== undefined });
-  const rules = loaded.config.journal.enabled ? buildRuleSet(loaded) : undefined;
-  return { loaded, rules, declarations: rules ? journalDeclarations(rules) : [], checks: enabledChecks(loaded.config) };
 }
 
 function checkId(check: { component: string; name: string }): string {

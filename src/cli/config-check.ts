@@ -1,9 +1,13 @@
-// `config check`: validate the config directory and print the effective merged configuration.
-import { loadConfig, type LoadedConfig } from '../config/load';
+// `config check`: validate the config directory and print the effective merged configuration. It builds
+// the same plan `run` and reload build (rules, plugins, probes, ladder, condition owners), so a config it
+// passes is one the daemon starts with and a reload applies.
+import type { LoadedConfig } from '../config/load';
 import { familyKeys, familyNames, keysOf, sectionNames, specOf, type KeySpec } from '../config/schema';
+import { createLogger } from '../outputs/log';
+import { makePlan } from '../plan';
 
 export function configCheck(dir: string | undefined, out: NodeJS.WriteStream = process.stdout): number {
-  const loaded = loadConfig(dir, { required: dir !== undefined });
+  const { loaded } = makePlan(dir, { log: createLogger('error', undefined), sink: { condition() {}, event() {} } });
   const lines: string[] = [
     loaded.files.length > 0
       ? `; merged from ${loaded.files.join(', ')}`

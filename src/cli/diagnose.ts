@@ -1,11 +1,8 @@
 // `diagnose`: run every enabled local check once and print what was found.
-import { loadConfig } from '../config/load';
-import { runCheck } from '../sources/check';
-import { buildRuleSet } from '../engine/rules/rule-set';
-import { enabledChecks } from '../sources/checks';
-import { journalCheck } from '../sources/journal/check';
-import { PluginMonitor } from '../sources/plugins/monitor';
 import { createLogger } from '../outputs/log';
+import { makePlan } from '../plan';
+import { runCheck } from '../sources/check';
+import { journalCheck } from '../sources/journal/check';
 import { runtimeChecks } from '../repair/checks';
 import { disruptionCheck } from '../repair/ladder/check';
 import type { CheckResult } from '../types';
@@ -18,16 +15,15 @@ export interface DiagnoseOptions {
 
 /** Returns the exit code: 0 healthy, 1 a problem or an undecided check. */
 export async function diagnose(options: DiagnoseOptions, out: NodeJS.WriteStream = process.stdout): Promise<number> {
-  const loaded = loadConfig(options.configDir, { required: options.configDir !== undefined });
-  const checks = enabledChecks(loaded.config).map(({ check }) => check);
-  if (loaded.config.journal.enabled) checks.push(journalCheck(buildRuleSet(loaded), loaded.config.journal));
-  checks.push(...runtimeChecks(loaded.config));
-  checks.push(disruptionCheck(loaded.config, createLogger('error', undefined)));
-  if (loaded.config.plugins.enabled) {
-    // Plugins run once here; their conditions and events are not reported anywhere but this table.
-    const quiet = { condition() {}, event() {} };
-    checks.push(...PluginMonitor.create(loaded, createLogger('error', undefined), quiet).checks());
-  }
+  const log = createLogger('error', undefined);
+  // Plugins run once here; their conditions and events are not reported anywhere but this table.
+  const plan = makePlan(options.configDir, { log, sink: { condition() {}, event() {} } });
+  const { config } = plan.loaded;
+  const checks = plan.checks.map(({ check }) => check);
+  if (plan.rules) checks.push(journalCheck(plan.rules, config.journal));
+  checks.push(...runtimeChecks(config));
+  checks.push(disruptionCheck(config, log));
+  if (plan.plugins) checks.push(...plan.plugins.checks());
   const results = (await Promise.all(checks.map((check) => runCheck(check)))).flat();
 
   if (options.json) {

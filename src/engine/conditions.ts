@@ -133,6 +133,11 @@ export class ConditionTable {
     return [...this.entries.values()].map((e) => ({ ...e.current }));
   }
 
+  /** The module that owns `type`, if it is declared. */
+  ownerOf(type: string): string | undefined {
+    return this.entries.get(type)?.decl.owner;
+  }
+
   get(type: string): NodeCondition | undefined {
     const e = this.entries.get(type);
     return e ? { ...e.current } : undefined;

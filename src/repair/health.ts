@@ -3,6 +3,8 @@
 // — one at a time, only on allowed units, within back-off and budget, recorded before and after.
 import type { Config } from '../config/schema';
 import type { Logger } from '../outputs/log';
+import { background } from '../system/background';
+import type { WriteHealth } from '../system/degraded';
 import type { Check } from '../sources/check';
 import { ContainerdClient } from '../sources/runtime/containerd';
 import { probeContainerd, probeHealthz } from '../sources/runtime/probes';
@@ -31,6 +33,8 @@ export interface RuntimeHealthOptions {
   busAddress?: string;
   /** Told of every repair action once its result is known (metrics). */
   onAction?: (unit: string, action: string, result: string) => void;
+  /** Where ledger writes that fail are reported (the agent's degraded state); outcomes are then retried. */
+  ledgerHealth?: WriteHealth;
 }
 
 export interface ComponentStatus {
@@ -78,7 +82,7 @@ export class RuntimeHealth {
   ) {
     this.bus = new SystemdBus(options.busAddress ? { address: options.busAddress } : {});
     if (config.containerd.enabled) this.client = new ContainerdClient(config.containerd.socket);
-    for (const spec of this.specs()) {
+    for (const spec of RuntimeHealth.specs(config, this.client)) {
       const c = new ComponentMonitor(spec, {
         log,
         condition: (r) => this.condition(r),
@@ -101,18 +105,16 @@ export class RuntimeHealth {
     stateDir: string,
     options: RuntimeHealthOptions = {},
   ): Promise<RuntimeHealth> {
-    const ledger = RepairLedger.open(stateDir);
+    const ledger = RepairLedger.open(stateDir, options.ledgerHealth);
     for (const w of ledger.warnings) log.warning(w, { file: ledger.path });
     return new RuntimeHealth(config, log, sink, ledger, options);
   }
 
-  /** The condition types to declare, for the enabled components. */
-  conditionDeclarations(): RepairConditionDeclaration[] {
-    return this.components.flatMap((c) => [
-      { ...c.spec.condition, owner: 'repair' as const, shared: false },
-      ...(c.spec.frequent
-        ? [{ type: c.spec.frequent.type, reason: c.spec.frequent.reason, message: c.spec.frequent.message, owner: 'repair' as const, shared: true }]
-        : []),
+  /** The condition types to declare for the components `config` enables; nothing is connected or opened. */
+  static conditionDeclarations(config: Config): RepairConditionDeclaration[] {
+    return RuntimeHealth.specs(config, undefined).flatMap((spec) => [
+      { ...spec.condition, owner: 'repair' as const, shared: false },
+      ...(spec.frequent ? [{ type: spec.frequent.type, reason: spec.frequent.reason, message: spec.frequent.message, owner: 'repair' as const, shared: true }] : []),
     ]);
   }
 
@@ -130,7 +132,7 @@ export class RuntimeHealth {
     this.bus.on('ready', () => {
       this.log.info('watching units over D-Bus', { units: this.watcher.units.join(',') });
       // The watcher re-reads every unit on "ready"; resolve the ledger and look for legacy units after that.
-      void this.watcher.refreshAll().then(() => this.afterReady());
+      void background('resolving the repair ledger after D-Bus came up', () => this.watcher.refreshAll().then(() => this.afterReady()));
     });
     this.watcher.start();
     this.bus.start();
@@ -146,6 +148,7 @@ export class RuntimeHealth {
     this.client?.close();
     // An action still running is left to the ledger: its intent is resolved at the next start.
     await Promise.race([this.queue, new Promise((r) => setTimeout(r, 2000).unref())]);
+    this.ledger.close();
   }
 
   status(): RuntimeHealthStatus {
@@ -190,8 +193,8 @@ export class RuntimeHealth {
 
   // ── components ─────────────────────────────────────────────────────────────────────────────────
 
-  private specs(): ComponentSpec[] {
-    const { containerd, kubelet, kube_proxy } = this.config;
+  private static specs(config: Config, client: ContainerdClient | undefined): ComponentSpec[] {
+    const { containerd, kubelet, kube_proxy } = config;
     const policyOf = (cfg: Config['containerd'] | Config['kubelet']): RepairPolicy & { enabled: boolean } => ({
       enabled: cfg.repair,
       failureDurationMs: cfg.failure_duration,
@@ -223,7 +226,7 @@ export class RuntimeHealth {
           windowMs: containerd.restarts_window,
         },
         policy: policyOf(containerd),
-        probe: () => probeContainerd(this.client as ContainerdClient, containerd),
+        probe: () => probeContainerd(client as ContainerdClient, containerd),
       });
     }
     if (kubelet.enabled) {

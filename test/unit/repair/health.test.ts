@@ -41,8 +41,7 @@ function stateDir(t: { teardown(fn: () => unknown): void }): string {
 
 t.test('condition declarations follow the enabled components and avoid the types EKS reserves', async (t) => {
   const all = loadConfig(configDir({ 'a.ini': '[kube_proxy]\nenabled = true\n' })).config;
-  const health = await RuntimeHealth.create(all, quiet, sink, stateDir(t));
-  const declared = health.conditionDeclarations();
+  const declared = RuntimeHealth.conditionDeclarations(all);
   t.same(
     declared.map((d) => `${d.type}${d.shared ? ' (shared)' : ''}`),
     [
@@ -59,8 +58,7 @@ t.test('condition declarations follow the enabled components and avoid the types
   for (const d of declared) t.notOk(reserved.includes(d.type), d.type);
 
   const kubeletOnly = loadConfig(configDir({ 'a.ini': '[containerd]\nenabled = false\n' })).config;
-  const less = await RuntimeHealth.create(kubeletOnly, quiet, sink, stateDir(t));
-  t.same(less.conditionDeclarations().map((d) => d.type), ['KubeletUnhealthy', 'FrequentKubeletRestart']);
+  t.same(RuntimeHealth.conditionDeclarations(kubeletOnly).map((d) => d.type), ['KubeletUnhealthy', 'FrequentKubeletRestart']);
 });
 
 t.test('a ledger that cannot be read is an error naming the file', async (t) => {
