@@ -47,7 +47,7 @@ function cond(type: string, status: NodeCondition['status'], reason: string, mes
 /** API times have second precision. */
 const seconds = (iso: string) => new Date(Math.floor(Date.parse(iso) / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
-const NODES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e', 'node-x'];
+const NODES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e', 'node-f', 'node-x'];
 
 t.test('against a real API server', async (t) => {
   const cluster = await Cluster.up(t, NODES);
@@ -202,6 +202,28 @@ t.test('against a real API server', async (t) => {
     third.r.setConditions([]);
     await sleep(1000);
     t.ok(await cluster.condition('node-d', 'CorruptDockerOverlay2'), 'kept when removal is off');
+  });
+
+  t.test("start() returns at once; an owner that takes the Node's conditions in onAdopted never writes its defaults over them", async (t) => {
+    const first = await start(t, cluster.kubeletConf('node-f'));
+    const since = new Date(Date.now() - 60_000);
+    first.r.setConditions([cond('KernelDeadlock', 'True', 'TaskHung', 'hung', since)]);
+    await until('node-f', 'KernelDeadlock', (c) => c.status === 'True');
+    await first.r.stop();
+
+    // As the agent does at start: its defaults are published before the Node has been read.
+    const began = Date.now();
+    const r: NodeReporter = NodeReporter.start(kubernetesConfig({ kubeconfig_paths: [cluster.kubeletConf('node-f')], ...fast }), recordingLogger(), {
+      onAdopted: (conditions) => r.setConditions(conditions.filter((c) => c.type === 'KernelDeadlock')),
+    });
+    t.teardown(() => r.stop());
+    t.ok(Date.now() - began < 100, 'start() does not wait for the API server');
+    r.setConditions([cond('KernelDeadlock', 'False', 'KernelHasNoDeadlock', 'kernel has no deadlock')]);
+    await r.whenAdopted();
+    await sleep(1000);
+    t.equal(r.status().conditionWrites, 0, 'the default False was never written');
+    const c = await until('node-f', 'KernelDeadlock', () => true);
+    t.match(c, { status: 'True', reason: 'TaskHung', lastTransitionTime: seconds(since.toISOString()) });
   });
 
   t.test("the kubelet's condition types are never written", async (t) => {

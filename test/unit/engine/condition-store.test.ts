@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ConditionStore } from '../../../src/engine/condition-store';
 import { ConditionTable } from '../../../src/engine/conditions';
+import { AgentMetrics } from '../../../src/outputs/metrics/server';
 import { DegradedState } from '../../../src/system/degraded';
 import { Tmpfs } from '../../helpers/tmpfs';
 
@@ -65,11 +66,15 @@ t.test('a save the disk refuses is retried from the table until it lands; the de
   t.equal(store.flush(), false);
   t.match(degraded.list(), [{ component: 'conditions', reason: 'ENOSPC', message: /conditions\.json: cannot save conditions: ENOSPC/ }]);
   t.match(logged, [/^conditions is degraded: .*ENOSPC.*; kept in memory and retried$/]);
+  const metrics = new AgentMetrics();
+  metrics.watchDegraded(() => degraded.list());
+  t.match(metrics.registry.expose(), /^node_health_degraded\{component="conditions",reason="ENOSPC"\} 1$/m, 'the metric names it');
   await new Promise((r) => setTimeout(r, 250));
   t.equal(logged.length, 1, 'retries do not log again while the cause stays the same');
   fs.free();
   await new Promise((r) => setTimeout(r, 250));
   t.same(degraded.list(), [], 'cleared once a save worked');
+  t.notMatch(metrics.registry.expose(), /^node_health_degraded\{/m, 'and its series is gone');
   t.match(logged[1], /^conditions writes again \(degraded since .* by ENOSPC\)$/);
   const saved = JSON.parse(readFileSync(path, 'utf8')) as { conditions: Array<{ type: string; status: string }> };
   t.match(saved.conditions, [{ type: 'KernelDeadlock', status: 'True' }], 'the latest state reached the disk without another change');
