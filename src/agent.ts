@@ -242,7 +242,8 @@ export class Agent {
     this.ladderLedger?.close();
     this.coordinator?.stop();
     this.ladderClient?.close();
-    this.store.flush();
+    // Before the saved state was restored the table holds only defaults: saving them would lose it.
+    if (this.restoredTypes) this.store.flush();
     this.store.close();
     await this.stopOutputs();
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);

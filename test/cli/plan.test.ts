@@ -1,7 +1,7 @@
 // One plan, applied whole: `config check`, `run` and reload judge a config the same way; a start that fails
 // late stops all it started and exits 2; a reload is applied whole or not at all.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { bin, daemonConfig, startDaemon, waitFor } from '../helpers/daemon';
@@ -92,4 +92,16 @@ t.test('a reload that moves a condition type to another owner is applied whole; 
   t.equal(bad.config.generation, 2);
   t.match(bad.config.lastReload?.error, /\[remediate "Kernel Deadlock"\]/, 'a bad [remediate] section is refused at reload too');
   t.match(bad.journal, [{ source: 'kernel' }]);
+});
+
+t.test('a start that fails before the saved conditions were restored leaves them as they were', async (t) => {
+  const { configDir, dir } = daemonConfig(quiet);
+  const state = join(dir, 'state');
+  mkdirSync(join(state, 'repair-ledger.jsonl'), { recursive: true });
+  const saved = JSON.stringify({ bootId: 'b', conditions: [{ type: 'KubeletUnhealthy', status: 'True', reason: 'KubeletUnreachable', message: 'm', lastTransitionTime: '2026-01-01T00:00:00Z' }], reports: [] });
+  writeFileSync(join(state, 'conditions.json'), saved);
+  const run = await runToEnd(configDir);
+  t.equal(run.code, 2);
+  t.match(run.stderr, /repair-ledger\.jsonl: cannot read the repair ledger/);
+  t.equal(readFileSync(join(state, 'conditions.json'), 'utf8'), saved, 'not overwritten with defaults');
 });
