@@ -111,7 +111,8 @@ users:
   await waitFor('READY=1', () => ns.messages.some((m) => m.startsWith('READY=1')), 10_000);
   const readyMs = Date.now() - started;
   t.ok(readyMs < 10_000, `READY after ${readyMs} ms`);
-  const k = d.status().kubernetes as { connected: boolean };
+  const k = d.status().kubernetes as { connected: boolean; credentials: string; lastError: string | null };
   t.equal(k.connected, false, 'reporting is still connecting in the background');
+  t.equal(k.credentials, 'exec plugin /bin/sleep', 'the kubeconfig was taken: the exec plugin is what is slow');
   t.ok(existsSync(d.socket));
 });
