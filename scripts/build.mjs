@@ -1,12 +1,13 @@
 // Bundles the agent into one file (dist/node-health-agent.js) that the packages run with their own Node.
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = 'dist/node-health-agent.js';
 
 await build({
-  entryPoints: ['src/cli/main.ts'],
+  entryPoints: ['src/cli/bin.ts'],
   outfile,
   bundle: true,
   platform: 'node',
@@ -34,3 +35,19 @@ for (const m of wide.slice(0, 5)) {
   const context = m.input.slice(Math.max(0, m.index - 40), m.index + 40);
   console.warn(`build: ${outfile} holds U+${code} in "${context}"; write it as \\u${code} in the source, so that V8 keeps the bundle at one byte per character`);
 }
+
+// The man pages and the bash completion, written from the same command definitions and config schema
+// that went into the bundle (src/cli/manual/), into dist/man/ and dist/completion/ for the packages.
+const generator = 'build/manual/generate.js';
+await build({
+  entryPoints: ['src/cli/manual/generate.ts'],
+  outfile: generator,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: ['*.node', 'x11'],
+  define: { __AGENT_VERSION__: JSON.stringify(pkg.version) },
+  logLevel: 'warning',
+});
+execFileSync(process.execPath, [generator, 'dist'], { stdio: 'inherit' });

@@ -32,6 +32,8 @@ changelog_version=$(sed -n 's/^- semver: *//p' packaging/changelog.yaml | head -
 
 bundle=dist/node-health-agent.js
 [ -f "$bundle" ] && [ -f "$bundle.map" ] || die "$bundle (and its .map) is missing; run npm run build"
+manual=(dist/man/node-health-agent.8.gz dist/man/node-health.ini.5.gz dist/completion/node-health-agent)
+for f in "${manual[@]}"; do [ -f "$f" ] || die "$f is missing; run npm run build"; done
 
 # Writes dist/<name> only once the package is complete, so a reader never sees half a package.
 build_one() { # <packager> <stage> <arch>
@@ -60,7 +62,8 @@ for arch in "${arches[@]}"; do
     die "$strip is missing (apt-get install $([ "$arch" = amd64 ] && echo binutils || echo binutils-aarch64-linux-gnu))"
   runtime=$(scripts/fetch-node.sh "$node_arch") || die "cannot get the Node runtime for $arch (see above)"
 
-  # Only what runs: the binary (symbols stripped, 15 % smaller), its license, the bundle, the addon.
+  # Only what runs: the binary (symbols stripped, 15 % smaller), its license, the bundle, the addon;
+  # and the manual pages and the completion the build wrote.
   stage="build/package/$arch"
   rm -rf "$stage"
   mkdir -p "$stage"
@@ -68,6 +71,9 @@ for arch in "${arches[@]}"; do
   "$strip" --strip-unneeded --remove-section=.comment -o "$stage/node_health_native.node" "$addon"
   cp "$bundle" "$stage/node-health-agent.js"
   cp "$runtime/LICENSE" "$stage/LICENSE.node"
+  mkdir -p "$stage/man" "$stage/completion"
+  cp dist/man/*.gz "$stage/man/"
+  cp dist/completion/node-health-agent "$stage/completion/"
   node packaging/copyright.mjs "$bundle.map" node_modules/node-addon-api >"$stage/copyright"
   node packaging/monitoring/prometheusrule.mjs >"$stage/prometheusrule.yaml"
 

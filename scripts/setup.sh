@@ -22,10 +22,11 @@ need_root() {
 # Build: a C++ toolchain and libsystemd headers for the native addon. Tests: systemd-container, dbus and
 # containerd boot a node in a box; lintian and rpm inspect the packages; systemd-journal-remote writes
 # real journal files; openssl makes a throwaway PKI; bindfs is a FUSE filesystem that answers (the disk
-# probe's network/FUSE path). Go (1.26.7 or newer) must be on PATH: it builds nfpm, the test cluster and
-# Prometheus.
+# probe's network/FUSE path); man-db and groff-base render the manual pages; bash-completion loads the
+# completion the way an interactive shell does. Go (1.26.7 or newer) must be on PATH: it builds nfpm, the
+# test cluster and Prometheus.
 apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
-  lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs bindfs)
+  lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs bindfs man-db groff-base bash-completion)
 if $build_only; then
   apt_packages=(build-essential python3 pkg-config libsystemd-dev)
 fi

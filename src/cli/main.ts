@@ -10,7 +10,8 @@ import { status } from './status';
 /** Exit code for "could not run" (bad config, bad usage, daemon unreachable). */
 const EXIT_CANNOT_RUN = 2;
 
-function buildProgram(): Command {
+/** The command definitions; also read by the man page and completion generator (src/cli/manual/), so nothing may run here. */
+export function buildProgram(): Command {
   const program = new Command('node-health-agent')
     .description('Detects, reports and safely repairs Kubernetes node problems.')
     .version(VERSION, '-V, --version')
@@ -64,7 +65,8 @@ function buildProgram(): Command {
   return program;
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Runs the command line; the executable's entry point is bin.ts, so importing this module runs nothing. */
+export async function main(argv: string[]): Promise<void> {
   // `diagnose | head` closes our stdout early: that ends the output, it is not a crash.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
@@ -85,4 +87,3 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-void main(process.argv);

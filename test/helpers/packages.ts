@@ -44,6 +44,9 @@ function inputs(): string[] {
     'dist/node-health-agent.js',
     'dist/node-health-agent.js.map',
     'dist/node_health_native.node',
+    'dist/man/node-health-agent.8.gz',
+    'dist/man/node-health.ini.5.gz',
+    'dist/completion/node-health-agent',
   ].sort();
 }
 

@@ -42,6 +42,9 @@ t.test('files, modes and owners', async (t) => {
     '/usr/share/node-health-agent/kubernetes/prometheusrule.yaml': '-rw-r--r--',
     '/usr/share/node-health-agent/prometheus/node-health-agent.rules.yaml': '-rw-r--r--',
     '/usr/share/node-health-agent/grafana/node-health-agent.json': '-rw-r--r--',
+    '/usr/share/man/man8/node-health-agent.8.gz': '-rw-r--r--',
+    '/usr/share/man/man5/node-health.ini.5.gz': '-rw-r--r--',
+    '/usr/share/bash-completion/completions/node-health-agent': '-rw-r--r--',
   };
   for (const [path, mode] of Object.entries(expected)) {
     t.equal(files.get(path)?.mode, mode, `${path} is in the package with mode ${mode}`);

@@ -45,6 +45,9 @@ t.test('files, modes and owners (rpm -qlp)', async (t) => {
     '/usr/share/node-health-agent/prometheus/node-health-agent.rules.yaml': '-rw-r--r-- root:root',
     '/usr/share/node-health-agent/grafana': 'drwxr-xr-x root:root',
     '/usr/share/node-health-agent/grafana/node-health-agent.json': '-rw-r--r-- root:root',
+    '/usr/share/man/man8/node-health-agent.8.gz': '-rw-r--r-- root:root',
+    '/usr/share/man/man5/node-health.ini.5.gz': '-rw-r--r-- root:root',
+    '/usr/share/bash-completion/completions/node-health-agent': '-rw-r--r-- root:root',
   };
   t.same(listed, Object.keys(expected).sort(), 'exactly these paths: the package owns its directories, no Debian-only files');
   for (const [path, mode] of Object.entries(expected)) t.equal(modes.get(path), mode, path);
