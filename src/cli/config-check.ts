@@ -8,6 +8,12 @@ import { makePlan } from '../plan';
 
 export function configCheck(dir: string | undefined, out: NodeJS.WriteStream = process.stdout): number {
   const { loaded } = makePlan(dir, { log: createLogger('error', undefined), sink: { condition() {}, event() {} } });
+  out.write(effectiveConfig(loaded));
+  return 0;
+}
+
+/** Every section and key with its value and the file:line it came from (or "default"); the support bundle keeps it too. */
+export function effectiveConfig(loaded: LoadedConfig): string {
   const lines: string[] = [
     loaded.files.length > 0
       ? `; merged from ${loaded.files.join(', ')}`
@@ -29,8 +35,7 @@ export function configCheck(dir: string | undefined, out: NodeJS.WriteStream = p
       section(`[${family} "${instance}"]`, `${family} "${instance}"`, Object.entries(familyKeys(family)));
     }
   }
-  out.write(`${lines.join('\n')}\n`);
-  return 0;
+  return `${lines.join('\n')}\n`;
 }
 
 function namesIn(loaded: LoadedConfig, family: ReturnType<typeof familyNames>[number]): string[] {

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { AgentError, messageOf } from '../errors';
 import { VERSION } from '../version';
+import { bundle } from './bundle';
 import { configCheck } from './config-check';
 import { diagnose } from './diagnose';
 import { run } from './run';
@@ -53,6 +54,16 @@ export function buildProgram(): Command {
     .option('-d, --dir <dir>', 'directory of *.ini files (default /etc/node-health)')
     .action((opts: { dir?: string }) => {
       process.exitCode = configCheck(opts.dir);
+    });
+
+  program
+    .command('bundle')
+    .description('write a support bundle (tar.gz) to attach to a ticket: config, status, state, journal, host inputs, versions; secrets redacted')
+    .option('--since <duration>', 'journal window, e.g. 30m, 2h, 1d', '2h')
+    .option('-o, --output <file>', 'where to write it, - for stdout (default ./node-health-bundle-<host>-<time>.tar.gz)')
+    .option('-c, --config-dir <dir>', 'directory of *.ini files (default /etc/node-health)')
+    .action(async (opts: { since: string; output?: string; configDir?: string }) => {
+      process.exitCode = await bundle(opts);
     });
 
   program

@@ -57,7 +57,8 @@ export function commandPage(program: Command, version: string): string {
     const args = command.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`));
     lines.push(`.SS "${esc([name, ...path, ...args].join(' '), true)}"`, esc(command.description()));
     for (const option of optionsOf(command)) {
-      lines.push(...tagged(optionTerm(option), option.description));
+      const def = option.defaultValue === undefined ? '' : ` (default ${String(option.defaultValue)})`;
+      lines.push(...tagged(optionTerm(option), `${option.description}${def}`));
     }
   }
   lines.push(
