@@ -51,9 +51,10 @@ export function buildProgram(): Command {
   config
     .command('check')
     .description('validate the configuration and print the effective merged values')
+    .argument('[section.key...]', 'print only these sections or keys, e.g. disk or disk.interval')
     .option('-d, --dir <dir>', 'directory of *.ini files (default /etc/node-health)')
-    .action((opts: { dir?: string }) => {
-      process.exitCode = configCheck(opts.dir);
+    .action((only: string[], opts: { dir?: string }) => {
+      process.exitCode = configCheck(opts.dir, only);
     });
 
   program

@@ -52,7 +52,9 @@ t.test('node-health-agent(8) documents every command and every option', async (t
   const text = rendered(page8);
   const expected: string[] = [];
   for (const { path, cmd } of commands(program)) {
-    expected.push(`node-health-agent ${path.join(' ')} ${flat(cmd.description())}`);
+    const args = cmd.registeredArguments.map((a) => `${a.required ? '<' : '['}${a.name()}${a.variadic ? '...' : ''}${a.required ? '>' : ']'}`);
+    expected.push(`node-health-agent ${[...path, ...args].join(' ')} ${flat(cmd.description())}`);
+    for (const a of cmd.registeredArguments) expected.push(`${a.name()} ${flat(a.description)}`);
     for (const o of cmd.options) expected.push(`${o.flags} ${flat(o.description)}`);
   }
   t.ok(commands(program).length >= 6, 'the program has its commands');
@@ -130,6 +132,15 @@ t.test('completion: every option of every command', async (t) => {
   }
   t.same(complete(['node-health-agent', 'status', '--j']), ['--json']);
   t.same(complete(['node-health-agent', '--']), ['--help', '--version']);
+});
+
+t.test('completion: config check takes the sections and keys of the schema', async (t) => {
+  const disk = ['disk', ...Object.keys(schema.disk).map((k) => `disk.${k}`)].sort();
+  t.same(complete(['node-health-agent', 'config', 'check', 'disk']), disk);
+  t.same(complete(['node-health-agent', 'config', 'check', '--dir', 'etc-a', 'disk.s']), disk.filter((k) => k.startsWith('disk.s')), 'after an option and its value');
+  t.same(complete(['node-health-agent', 'config', 'check', 'rule.re']), Object.keys(families.rule).map((k) => `rule.${k}`).filter((k) => k.startsWith('rule.re')).sort(), 'keys of named sections');
+  const all = complete(['node-health-agent', 'config', 'check', '']);
+  t.equal(all.length, Object.values(schema).reduce((n, keys) => n + 1 + Object.keys(keys).length, 0) + Object.values(families).reduce((n, keys) => n + 1 + Object.keys(keys).length, 0), 'every section and key, once');
 });
 
 t.test('completion: paths where an option takes one, nothing else there', async (t) => {

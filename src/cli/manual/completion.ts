@@ -1,6 +1,7 @@
-// Bash completion, written from the commander program: commands, subcommands, options, and the values of
-// options whose placeholder names a directory (<dir>) or a file (<path>, <file>). Plain bash (compgen,
-// compopt), so it works with or without the bash-completion package's helpers.
+// Bash completion, written from the commander program: commands, subcommands, options, the values of
+// options whose placeholder names a directory (<dir>) or a file (<path>, <file>), and arguments whose
+// name has a list of words (`config check [section.key...]`: the schema's sections and keys). Plain bash
+// (compgen, compopt), so it works with or without the bash-completion package's helpers.
 import type { Command, Option } from 'commander';
 import { commandTree, optionsOf } from './man';
 
@@ -15,7 +16,7 @@ export function valueKind(option: Option): 'dir' | 'file' | 'other' | undefined 
 
 /** Words of the script are command names and flags: refuse anything a shell would read differently. */
 function word(text: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$|^--?[A-Za-z0-9][A-Za-z0-9_-]*$/.test(text)) {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$|^--?[A-Za-z0-9][A-Za-z0-9_-]*$/.test(text)) {
     throw new Error(`completion: "${text}" cannot be written into the script as a plain word`);
   }
   return text;
@@ -23,7 +24,10 @@ function word(text: string): string {
 
 const flagsOf = (o: Option): string[] => [o.short, o.long].filter((f): f is string => f !== undefined);
 
-export function bashCompletion(program: Command): string {
+/** Words a positional argument takes, by the argument's name, e.g. { 'section.key': ['disk', 'disk.interval', …] }. */
+export type ArgumentWords = Record<string, readonly string[]>;
+
+export function bashCompletion(program: Command, argumentWords: ArgumentWords = {}): string {
   const name = word(program.name());
   const fn = `_${name.replace(/-/g, '_')}`;
   const nodes = [{ path: [] as string[], command: program }, ...commandTree(program)];
@@ -34,7 +38,10 @@ export function bashCompletion(program: Command): string {
   const offers: string[] = [];
   for (const { path, command } of nodes) {
     const help = command.createHelp();
-    const subs = help.visibleCommands(command).map((c) => c.name());
+    // A command's words are its subcommands, or else what its arguments take.
+    const subs = command.commands.length > 0
+      ? help.visibleCommands(command).map((c) => c.name())
+      : command.registeredArguments.flatMap((a) => argumentWords[a.name()] ?? []);
     for (const sub of command.commands) walk.push(`      ${key(path, sub.name())}) path='${[...path, sub.name()].join(' ')}' ;;`);
     const options = optionsOf(command);
     const takesValue = options.filter((o) => valueKind(o) !== undefined);

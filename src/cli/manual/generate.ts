@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { families, schema } from '../../config/schema';
 import type { KeySpec } from '../../config/key';
 import { VERSION } from '../../version';
+import { configKeyWords } from '../config-check';
 import { buildProgram } from '../main';
 import { bashCompletion } from './completion';
 import { configPage, commandPage, type ConfigSection } from './man';
@@ -26,7 +27,7 @@ export function manualFiles(): Record<string, string> {
   return {
     'man/node-health-agent.8': commandPage(program, VERSION),
     'man/node-health.ini.5': configPage(sections, named, program.name(), VERSION),
-    'completion/node-health-agent': bashCompletion(program),
+    'completion/node-health-agent': bashCompletion(program, { 'section.key': configKeyWords() }),
   };
 }
 

@@ -54,8 +54,14 @@ export function commandPage(program: Command, version: string): string {
     '.SH COMMANDS',
   ];
   for (const { path, command } of entries) {
-    const args = command.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`));
+    const args = command.registeredArguments.map((a) => {
+      const n = `${a.name()}${a.variadic ? '...' : ''}`;
+      return a.required ? `<${n}>` : `[${n}]`;
+    });
     lines.push(`.SS "${esc([name, ...path, ...args].join(' '), true)}"`, esc(command.description()));
+    for (const a of command.registeredArguments) {
+      if (a.description) lines.push(...tagged(italic(a.name()), a.description));
+    }
     for (const option of optionsOf(command)) {
       const def = option.defaultValue === undefined ? '' : ` (default ${String(option.defaultValue)})`;
       lines.push(...tagged(optionTerm(option), `${option.description}${def}`));
