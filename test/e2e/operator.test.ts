@@ -63,6 +63,8 @@ t.test('man pages, completion and a support bundle after dpkg -i', async (t) => 
       return s.includes('ActiveState=active') && /MainPID=(\d+)/.exec(s)?.[1];
     }, 20_000);
     await until('the start in the journal', async () => (await box.check(['journalctl', '-u', UNIT, '-o', 'cat'])).includes('started'), 10_000);
+    // The first condition reports (the journal rules' conditions, False) are saved soon after the start.
+    await until('conditions saved', async () => (await box.exec(['test', '-s', '/var/lib/node-health/conditions.json'])).code === 0, 30_000);
 
     const started = Date.now();
     const res = await box.exec(['node-health-agent', 'bundle', '--since', '10m', '-o', '/root/bundle.tar.gz'], { timeoutMs: 60_000 });
