@@ -3,7 +3,8 @@
 // README.txt with the reason, and never stops the rest. Every text passes through redactText, and
 // kubeconfigs are rebuilt from an allowlist, so no token, key or certificate leaves the node.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { hostname, release } from 'node:os';
 import { join, relative } from 'node:path';
 import { effectiveConfig } from '../cli/config-check';
@@ -12,6 +13,8 @@ import { specOf, type SectionName } from '../config/schema';
 import { messageOf } from '../errors';
 import { fetchStatus } from '../outputs/status/client';
 import { ContainerdClient } from '../sources/runtime/containerd';
+import { isServed, SERVED_TIMEOUT_MS, statfsApart, type StatfsResult } from '../sources/probes/disk';
+import { mountOf, readMounts, type Mount } from '../sources/probes/mountinfo';
 import { KUBEPODS_DIRS } from '../sources/probes/pressure';
 import { loadNative } from '../system/native';
 import { VERSION } from '../version';
@@ -159,7 +162,7 @@ export async function collectBundle(options: BundleOptions): Promise<Bundle> {
   if (pods.length === KUBEPODS_DIRS.length * 3) note('host: no kubepods cgroup with PSI files (no pods here, or PSI is off)');
   const missing = absent.filter((p) => !pods.includes(p));
   if (missing.length > 0) note(`host: not on this kernel (feature off or module not loaded): ${missing.join(', ')}`);
-  add('host/statfs.json', `${JSON.stringify(statfsOf(settings.watchedPaths), null, 2)}\n`, 'statfs(2) of the watched paths and the state directory');
+  add('host/statfs.json', `${JSON.stringify(await statfsOf(settings.watchedPaths, deadlineMs), null, 2)}\n`, 'statfs(2) of the watched paths and the state directory, with their mounts');
 
   // Versions, each with its own deadline, in parallel.
   const versions = await Promise.all([
@@ -267,28 +270,41 @@ function listing(dir: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-function statfsOf(paths: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const path of paths) {
-    try {
-      const s = statfsSync(path);
-      const used = s.blocks - s.bfree;
-      out[path] = {
-        type: `0x${s.type.toString(16)}`,
-        bsize: s.bsize,
-        blocks: s.blocks,
-        bfree: s.bfree,
-        bavail: s.bavail,
-        files: s.files,
-        ffree: s.ffree,
-        // As df counts it: used / (used + available to unprivileged users).
-        usedPercent: used + s.bavail > 0 ? Math.round((1000 * used) / (used + s.bavail)) / 10 : null,
-      };
-    } catch (err) {
-      out[path] = { error: messageOf(err) };
-    }
+/**
+ * statfs of each path with its mount. As in the disk probe, a filesystem a server answers for (NFS, FUSE,
+ * …) is asked by a child killed at the deadline: on a hung mount an in-process call never returns.
+ */
+async function statfsOf(paths: readonly string[], deadlineMs: number): Promise<Record<string, unknown>> {
+  let mounts: Mount[] = [];
+  try {
+    mounts = readMounts();
+  } catch {
+    // Without mountinfo every path is asked in-process; host/proc/self/mountinfo says why it is missing.
   }
-  return out;
+  const one = async (path: string): Promise<unknown> => {
+    const m = mountOf(mounts, path);
+    const mount = m && { mountPoint: m.mountPoint, source: m.source, fsType: m.fsType };
+    let st: StatfsResult;
+    try {
+      if (m && isServed(m.fsType)) {
+        const timeoutMs = Math.min(deadlineMs, SERVED_TIMEOUT_MS);
+        const r = await statfsApart(path, timeoutMs);
+        if (r.kind === 'timedOut') return { mount, error: `no answer to statfs within ${timeoutMs} ms (its server or FUSE daemon is not answering)` };
+        if (r.kind === 'failed') return { mount, error: r.message };
+        st = r.stats;
+      } else {
+        st = await statfs(path);
+      }
+    } catch (err) {
+      return { mount, error: messageOf(err) };
+    }
+    const used = st.blocks - st.bfree;
+    // As df counts it: used / (used + available to unprivileged writers).
+    const usedPercent = used + st.bavail > 0 ? Math.round((1000 * used) / (used + st.bavail)) / 10 : null;
+    return { mount, bsize: st.bsize, blocks: st.blocks, bfree: st.bfree, bavail: st.bavail, files: st.files, ffree: st.ffree, usedPercent };
+  };
+  const results = await Promise.all(paths.map(one));
+  return Object.fromEntries(paths.map((p, i) => [p, results[i]]));
 }
 
 /** The journal's entries matching `match` from sinceUs on, one line each; the newest kept past the size limit. */

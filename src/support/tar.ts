@@ -2,7 +2,7 @@
 // root. That is all the support bundle needs. The `tar` package (7.5, its `create` alone, bundled and
 // minified as the agent is) adds 90 kB to the bundle the daemon keeps in its heap, for features
 // (extraction, streams, links, pax, sparse files) the bundle never uses; this writer and the whole
-// `bundle` command add 16 kB.
+// `bundle` command add 10 kB (dist/node-health-agent.js 1,216,757 -> 1,226,339 bytes).
 import { gzipSync } from 'node:zlib';
 
 const BLOCK = 512;

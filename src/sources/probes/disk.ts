@@ -72,7 +72,8 @@ const realDeps: DiskDeps = { mounts: () => readMounts(), statfs: (p) => statfs(p
 // size they are counted in (f_frsize, as df uses), total and free inodes.
 const STAT_FORMAT = '%b %f %a %S %c %d';
 
-async function statfsApart(path: string, timeoutMs: number): Promise<ApartOutcome> {
+/** Also used by the support bundle, which must not hang on such a mount either. */
+export async function statfsApart(path: string, timeoutMs: number): Promise<ApartOutcome> {
   const stat = ['/usr/bin/stat', '/bin/stat'].find((p) => existsSync(p)) ?? '/usr/bin/stat';
   const outcome = await runPlugin({
     path: stat,
