@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { bin, daemonConfig, startDaemon } from '../helpers/daemon';
+import { hungFuseMount } from '../helpers/hung-mount';
 import { configDir } from '../helpers/tmp';
 
 const PEM_BODY = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQPLANTEDKEY';
@@ -194,6 +195,26 @@ t.test('with the daemon running, status.json is its live state; -o - writes the 
   const status = JSON.parse(readFileSync(join(top, 'status.json'), 'utf8')) as { pid: number; config: { files: string[] } };
   t.equal(status.pid, d.child.pid, "the running daemon's own status");
   t.notMatch(readFileSync(join(top, 'README.txt'), 'utf8'), /status: the daemon did not answer/);
+});
+
+t.test('a hung FUSE mount among the watched paths is named, and holds nothing up', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nha-bundle-'));
+  const mnt = mkdtempSync(join(tmpdir(), 'nha-bundle-mnt-'));
+  const hung = hungFuseMount(t, mnt, 'nhabundle');
+  t.teardown(() => {
+    hung.release();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  const cfg = configDir({ 'a.ini': `[agent]\nstate_dir = ${dir}/state\nruntime_dir = ${dir}/run\n[disk]\npaths = ${mnt}\n` });
+  const res = await runCli(['bundle', '-o', join(dir, 'b.tar.gz'), '--config-dir', cfg]);
+  t.equal(res.code, 0, res.stderr);
+  t.ok(res.ms < 12_000, `done in ${res.ms} ms`);
+  const top = unpack(join(dir, 'b.tar.gz'), join(dir, 'x'));
+  const statfs = JSON.parse(readFileSync(join(top, 'host/statfs.json'), 'utf8')) as Record<string, { mount?: { fsType: string }; error?: string; blocks?: number }>;
+  t.equal(statfs[mnt]?.mount?.fsType, 'fuse.nhabundle');
+  t.match(statfs[mnt]?.error, /^no answer to statfs within \d+ ms/);
+  t.ok((statfs['/']?.blocks ?? 0) > 0, 'the other paths are still measured');
 });
 
 t.test('a bad --since or an unwritable output: one line, exit 2', async (t) => {
