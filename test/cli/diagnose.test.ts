@@ -44,12 +44,12 @@ t.test('config check prints the merged values and where each came from', async (
 });
 
 t.test('config check with sections or keys prints only those', async (t) => {
-  const dir = configDir({ '10.ini': '[disk]\ninterval = 1m\n\n[rule "R"]\nsource = kernel\nreason = R\npattern = x\n' });
+  const dir = configDir({ '10.ini': '[disk]\ninterval = 1m\n\n[source "kernel"]\nmatches = _TRANSPORT=kernel\n\n[rule "R"]\nsource = kernel\nreason = R\npattern = x\n' });
   const res = run('config', 'check', '--dir', dir, 'disk.interval', 'memory', 'rule.pattern');
   t.equal(res.status, 0, res.stderr);
   const body = res.stdout.split('\n').slice(1).join('\n');
   t.match(body, new RegExp(`^\n\\[disk\\]\ninterval = 1m  ; ${dir}/10\\.ini:2\n\n\\[memory\\]\nenabled = true  ; default\n`));
-  t.match(body, /\n\[rule "R"\]\npattern = x {2}; .*10\.ini:7\n$/);
+  t.match(body, /\n\[rule "R"\]\npattern = x {2}; .*10\.ini:10\n$/);
   t.notMatch(body, /space_warning|\[pressure\]|reason = R/);
   const bad = run('config', 'check', '--dir', dir, 'disk.intervall');
   t.equal(bad.status, 2);
