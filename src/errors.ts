@@ -8,7 +8,8 @@ export type AgentErrorCode =
   | 'ALREADY_RUNNING'
   | 'DAEMON_UNREACHABLE'
   | 'NATIVE_UNAVAILABLE'
-  | 'JOURNAL_UNAVAILABLE';
+  | 'JOURNAL_UNAVAILABLE'
+  | 'INPUT_INVALID';
 
 export class AgentError extends Error {
   constructor(

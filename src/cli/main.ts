@@ -4,6 +4,7 @@ import { AgentError, messageOf } from '../errors';
 import { VERSION } from '../version';
 import { configCheck } from './config-check';
 import { diagnose } from './diagnose';
+import { rulesTest } from './rules-test';
 import { run } from './run';
 import { status } from './status';
 
@@ -52,6 +53,18 @@ function buildProgram(): Command {
     .option('-d, --dir <dir>', 'directory of *.ini files (default /etc/node-health)')
     .action((opts: { dir?: string }) => {
       process.exitCode = configCheck(opts.dir);
+    });
+
+  const rules = program.command('rules').description('work with the journal log rules');
+  rules
+    .command('test')
+    .description('run lines (plain text, or journalctl -o export output) through the configured rules and print what each raised')
+    .argument('[file]', "input file; '-' or none reads stdin")
+    .option('-c, --config-dir <dir>', 'directory of *.ini files (default /etc/node-health)')
+    .option('-s, --source <name>', 'the source plain-text lines are fed to (default kernel); with export input, only this source')
+    .option('--json', 'print one JSON object per input line')
+    .action(async (file: string | undefined, opts: { configDir?: string; source?: string; json?: boolean }) => {
+      process.exitCode = await rulesTest({ ...opts, ...(file !== undefined ? { input: file } : {}) });
     });
 
   program
