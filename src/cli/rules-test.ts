@@ -4,7 +4,7 @@
 // (each entry read by every source whose matches accept its fields). Needs no root, state or journal.
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { loadConfig } from '../config/load';
+import { DEFAULT_CONFIG_DIR, loadConfig } from '../config/load';
 import { buildRuleSet } from '../engine/rules/rule-set';
 import { RuleTester, type LineResult } from '../engine/rules/rule-tester';
 import type { JournalSourceSpec } from '../engine/rules/rule-set';
@@ -34,47 +34,71 @@ export async function rulesTest(options: RulesTestOptions, out: NodeJS.WritableS
     const known = tester.ruleSet.sources.map((s) => s.name).join(', ') || 'none';
     throw new AgentError(
       'CONFIG_INVALID',
-      `--source ${name}: no enabled source with enabled rules of that name in ${loaded.files.length > 0 ? loaded.files.join(', ') : `${dir ?? '/etc/node-health'} (no *.ini files)`} (sources with rules: ${known})`,
+      `--source ${name}: no enabled source with enabled rules of that name in ${loaded.files.length > 0 ? loaded.files.join(', ') : `${dir ?? DEFAULT_CONFIG_DIR} (no *.ini files)`} (sources with rules: ${known})`,
     );
   };
   const only = options.source !== undefined ? sourceNamed(options.source) : undefined;
 
   const fromStdin = options.input === undefined || options.input === '-';
   const name = fromStdin ? 'stdin' : (options.input as string);
+  if (fromStdin && (stdin as { isTTY?: boolean }).isTTY === true) process.stderr.write('reading lines from the terminal; end with Ctrl-D\n');
   const { firstLine, chunks } = await peekFirstLine(readable(fromStdin ? stdin : createReadStream(name), name));
   const render = options.json ? renderJson : renderText;
   let n = 0;
   let quiet = 0;
+  // Results are written in batches: one write per line costs more than matching it. A batch goes out
+  // once the input has to be waited for (so a terminal sees each line's result at once) or grows large.
+  let pending: string[] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (pending.length > 0) out.write(pending.join(''));
+    pending = [];
+  };
   const report = (text: string, sources: JournalSourceSpec[], result: LineResult, cursor?: string): void => {
     n++;
     if (result.raised.length === 0) quiet++;
-    out.write(render(n, text, sources, result, cursor));
+    pending.push(render(n, text, sources, result, cursor));
+    if (pending.length >= 1000) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   };
 
-  if (looksLikeExport(firstLine)) {
-    const routes = (only ? [only] : tester.ruleSet.sources).map((source) => ({ source, groups: matchGroups(source.matches) }));
-    let realtimeUs = Date.now() * 1000;
-    for await (const entry of readExport(chunks, name)) {
-      const stamp = entry.fields.get('__REALTIME_TIMESTAMP')?.[0];
-      if (stamp !== undefined) {
-        if (!/^\d{1,17}$/.test(stamp)) {
-          throw new AgentError('INPUT_INVALID', `${name}:${entry.line}: __REALTIME_TIMESTAMP "${stamp}" is not a time in microseconds since the epoch`);
-        }
-        realtimeUs = Number(stamp);
-      }
-      const sources = routes.filter((r) => entryMatches(r.groups, entry.fields)).map((r) => r.source);
-      const message = entry.fields.get('MESSAGE')?.[0] ?? '';
-      report(message, sources, tester.test(sources, message, realtimeUs), entry.fields.get('__CURSOR')?.[0]);
-    }
-  } else {
-    const source = only ?? sourceNamed(DEFAULT_SOURCE);
-    // Plain text carries no times: every line is taken as logged at the same instant, so a count rule
-    // raises once its threshold of lines is reached, whatever its window.
-    const realtimeUs = Date.now() * 1000;
-    for await (const text of textLines(chunks)) report(text, [source], tester.test([source], text, realtimeUs));
+  try {
+    await feed();
+  } finally {
+    // What was read before a bad entry is printed before the error.
+    flush();
   }
   if (!options.json) out.write(`${n} ${n === 1 ? 'entry' : 'entries'}: ${n - quiet} raised something, ${quiet} raised nothing\n`);
   return 0;
+
+  async function feed(): Promise<void> {
+    if (looksLikeExport(firstLine)) {
+      const routes = (only ? [only] : tester.ruleSet.sources).map((source) => ({ source, groups: matchGroups(source.matches) }));
+      let realtimeUs = Date.now() * 1000;
+      for await (const entry of readExport(chunks, name)) {
+        const stamp = entry.fields.get('__REALTIME_TIMESTAMP')?.[0];
+        if (stamp !== undefined) {
+          if (!/^\d{1,17}$/.test(stamp)) {
+            throw new AgentError('INPUT_INVALID', `${name}:${entry.line}: __REALTIME_TIMESTAMP "${stamp}" is not a time in microseconds since the epoch`);
+          }
+          realtimeUs = Number(stamp);
+        }
+        const sources = routes.filter((r) => entryMatches(r.groups, entry.fields)).map((r) => r.source);
+        const message = entry.fields.get('MESSAGE')?.[0] ?? '';
+        report(message, sources, tester.test(sources, message, realtimeUs), entry.fields.get('__CURSOR')?.[0]);
+      }
+    } else {
+      const source = only ?? sourceNamed(DEFAULT_SOURCE);
+      // Plain text carries no times: every line is taken as logged at the same instant, so a count rule
+      // raises once its threshold of lines is reached, whatever its window.
+      const realtimeUs = Date.now() * 1000;
+      for await (const text of textLines(chunks)) report(text, [source], tester.test([source], text, realtimeUs));
+    }
+  }
 }
 
 function renderJson(line: number, text: string, sources: JournalSourceSpec[], r: LineResult, cursor?: string): string {
