@@ -55,7 +55,7 @@ export interface RuleMatch {
   rule: RuleSpec;
   /** The revert pattern matched: it clears a permanent rule's condition or takes one from a count rule. */
   revert: boolean;
-  /** The message the event or condition carries: the matched text; for a count rule the count summary. */
+  /** The message the event or condition carries: the matched text; for a count rule at its threshold, the count summary. */
   message: string;
   /** count rules: matches minus revert matches within the window, this line included. */
   net?: number;
