@@ -28,16 +28,17 @@ export async function rulesTest(options: RulesTestOptions, out: NodeJS.WritableS
   const dir = options.configDir;
   const loaded = loadConfig(dir, { required: dir !== undefined });
   const tester = new RuleTester(buildRuleSet(loaded));
-  const sourceNamed = (name: string): JournalSourceSpec => {
+  const sourceNamed = (name: string, given: boolean): JournalSourceSpec => {
     const source = tester.source(name);
     if (source) return source;
     const known = tester.ruleSet.sources.map((s) => s.name).join(', ') || 'none';
+    const files = loaded.files.length > 0 ? loaded.files.join(', ') : `${dir ?? DEFAULT_CONFIG_DIR} (no *.ini files)`;
     throw new AgentError(
       'CONFIG_INVALID',
-      `--source ${name}: no enabled source with enabled rules of that name in ${loaded.files.length > 0 ? loaded.files.join(', ') : `${dir ?? DEFAULT_CONFIG_DIR} (no *.ini files)`} (sources with rules: ${known})`,
+      `${given ? `--source ${name}` : `source ${name} (plain text goes there unless --source names another)`}: no enabled source with enabled rules of that name in ${files} (sources with rules: ${known})`,
     );
   };
-  const only = options.source !== undefined ? sourceNamed(options.source) : undefined;
+  const only = options.source !== undefined ? sourceNamed(options.source, true) : undefined;
 
   const fromStdin = options.input === undefined || options.input === '-';
   const name = fromStdin ? 'stdin' : (options.input as string);
@@ -92,7 +93,7 @@ export async function rulesTest(options: RulesTestOptions, out: NodeJS.WritableS
         report(message, sources, tester.test(sources, message, realtimeUs), entry.fields.get('__CURSOR')?.[0]);
       }
     } else {
-      const source = only ?? sourceNamed(DEFAULT_SOURCE);
+      const source = only ?? sourceNamed(DEFAULT_SOURCE, false);
       // Plain text carries no times: every line is taken as logged at the same instant, so a count rule
       // raises once its threshold of lines is reached, whatever its window.
       const realtimeUs = Date.now() * 1000;

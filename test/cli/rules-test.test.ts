@@ -220,6 +220,14 @@ t.test('bad config: exit 2 with one line naming file:line and the key', async (t
   const none = run(['--config-dir', etc, '--source', 'dmesg'], `${HUNG}\n`);
   t.equal(none.status, 2);
   t.match(none.stderr, /^node-health-agent: --source dmesg: no enabled source with enabled rules of that name in .*\(sources with rules: kernel, systemd, kubelet, containerd\)\n$/);
+
+  const empty = configDir({});
+  const noRules = run(['--config-dir', empty], `${HUNG}\n`);
+  t.equal(noRules.status, 2);
+  t.equal(
+    noRules.stderr,
+    `node-health-agent: source kernel (plain text goes there unless --source names another): no enabled source with enabled rules of that name in ${empty} (no *.ini files) (sources with rules: none)\n`,
+  );
 });
 
 t.test('bad input: exit 2 with one line naming the input and its line', async (t) => {
