@@ -252,4 +252,9 @@ t.test('bad input: exit 2 with one line naming the input and its line', async (t
   const stamp = run(['--config-dir', etc], `__REALTIME_TIMESTAMP=yesterday\nMESSAGE=${HUNG}\n\n`);
   t.equal(stamp.status, 2);
   t.equal(stamp.stderr, 'node-health-agent: stdin:1: __REALTIME_TIMESTAMP "yesterday" is not a time in microseconds since the epoch\n');
+
+  // A log whose first line looks like a journal field: the message says why it was read as export input.
+  const looksLike = run(['--config-dir', etc], `ENV=prod starting\n${HUNG}\n`);
+  t.equal(looksLike.status, 2);
+  t.match(looksLike.stderr, /^node-health-agent: stdin:2: expected a journal field .* \(input whose first line is NAME=value is read as journalctl -o export output\)\n$/);
 });

@@ -75,7 +75,11 @@ export async function* readExport(chunks: AsyncIterable<Buffer>, name: string): 
     const nameEnd = eq >= 0 ? pos + eq : end;
     const field = buf.toString('latin1', pos, nameEnd);
     if (!FIELD_NAME.test(field)) {
-      fail(line, `expected a journal field (NAME=value, or NAME and a binary value) but got ${JSON.stringify(buf.toString('utf8', pos, Math.min(end, pos + 60)))}: field names use only A-Z, 0-9 and _`);
+      fail(
+        line,
+        `expected a journal field (NAME=value, or NAME and a binary value) but got ${JSON.stringify(buf.toString('utf8', pos, Math.min(end, pos + 60)))}: ` +
+          'field names use only A-Z, 0-9 and _ (input whose first line is NAME=value is read as journalctl -o export output)',
+      );
     }
     let value: string;
     if (nameEnd < end) {

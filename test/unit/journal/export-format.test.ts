@@ -45,7 +45,7 @@ t.test('mistakes name the line', async (t) => {
   const fails = async (data: Buffer | string, message: string | RegExp): Promise<void> => {
     await t.rejects(parse(Buffer.from(data)), { code: 'INPUT_INVALID', message });
   };
-  await fails('MESSAGE=ok\n\nnot a field\n', 'input:3: expected a journal field (NAME=value, or NAME and a binary value) but got "not a field": field names use only A-Z, 0-9 and _');
+  await fails('MESSAGE=ok\n\nnot a field\n', 'input:3: expected a journal field (NAME=value, or NAME and a binary value) but got "not a field": field names use only A-Z, 0-9 and _ (input whose first line is NAME=value is read as journalctl -o export output)');
   await fails('MESSAGE=cut', 'input:1: the input ends inside a field (its last line has no newline): is the export stream complete?');
   await fails('A=1\nMESSAGE\n\x05\x00\x00', 'input:2: binary field MESSAGE: the input ends inside its 64-bit length');
   await fails('MESSAGE\n\x05\x00\x00\x00\x00\x00\x00\x00abc', 'input:1: binary field MESSAGE: declares 5 bytes of data, but only 3 follow');
