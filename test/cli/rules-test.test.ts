@@ -1,7 +1,7 @@
 // `node-health-agent rules test` as an operator runs it: the built CLI, the shipped rules or a config of
 // the test's own, plain text or real `journalctl -o export` output on stdin or in a file.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -30,10 +30,18 @@ interface Result {
 }
 
 function run(args: string[], input?: string | Buffer, opts: { asNobody?: boolean } = {}) {
-  // As an unprivileged operator: when the test runs as root, drop to nobody.
-  const argv = [process.execPath, bin, 'rules', 'test', ...args];
-  const cmd = opts.asNobody && process.getuid?.() === 0 ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', ...argv] : argv;
-  return spawnSync(cmd[0] as string, cmd.slice(1), { input: input ?? '', encoding: 'utf8' });
+  let argv = [process.execPath, bin, 'rules', 'test', ...args];
+  if (opts.asNobody && process.getuid?.() === 0) {
+    // As an unprivileged operator: drop to nobody, running a copy of the bundle from a directory nobody
+    // can reach (a checkout may sit under a private directory).
+    const dir = mkdtempSync(join(tmpdir(), 'nha-bundle-'));
+    chmodSync(dir, 0o755);
+    copyFileSync(bin, join(dir, 'node-health-agent.js'));
+    argv = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, join(dir, 'node-health-agent.js'), 'rules', 'test', ...args];
+  }
+  const res = spawnSync(argv[0] as string, argv.slice(1), { input: input ?? '', encoding: 'utf8' });
+  if (res.error) throw new Error(`${argv[0]}: ${res.error.message}${argv[0] === 'setpriv' ? ' (util-linux)' : ''}`);
+  return res;
 }
 
 function json(args: string[], input?: string | Buffer): Result[] {
