@@ -5,9 +5,8 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { DEFAULT_CONFIG_DIR, loadConfig } from '../config/load';
-import { buildRuleSet } from '../engine/rules/rule-set';
+import { buildRuleSet, type JournalSourceSpec } from '../engine/rules/rule-set';
 import { RuleTester, type LineResult } from '../engine/rules/rule-tester';
-import type { JournalSourceSpec } from '../engine/rules/rule-set';
 import { AgentError, messageOf } from '../errors';
 import { looksLikeExport, readExport } from '../sources/journal/export-format';
 import { entryMatches, matchGroups } from '../sources/journal/monitor';
@@ -156,7 +155,7 @@ async function peekFirstLine(chunks: AsyncGenerator<Buffer>): Promise<{ firstLin
   return { firstLine, chunks: all() };
 }
 
-/** Lines of text: split at "\n" (a "\r" before it dropped), invalid UTF-8 replaced as the journal reader does. */
+/** Lines of text: split at "\n" (a "\r" before it dropped), invalid UTF-8 replaced by U+FFFD. */
 async function* textLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<string> {
   let rest: Buffer = Buffer.alloc(0);
   const decode = (b: Buffer, from: number, to: number): string => b.toString('utf8', from, to > from && b[to - 1] === 0x0d ? to - 1 : to);
