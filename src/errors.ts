@@ -9,7 +9,8 @@ export type AgentErrorCode =
   | 'DAEMON_UNREACHABLE'
   | 'NATIVE_UNAVAILABLE'
   | 'JOURNAL_UNAVAILABLE'
-  | 'BUNDLE_UNWRITABLE';
+  | 'BUNDLE_UNWRITABLE'
+  | 'INPUT_INVALID';
 
 export class AgentError extends Error {
   constructor(

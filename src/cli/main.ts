@@ -5,6 +5,7 @@ import { VERSION } from '../version';
 import { bundle } from './bundle';
 import { configCheck } from './config-check';
 import { diagnose } from './diagnose';
+import { rulesTest } from './rules-test';
 import { run } from './run';
 import { status } from './status';
 
@@ -65,6 +66,18 @@ export function buildProgram(): Command {
     .option('-c, --config-dir <dir>', 'directory of *.ini files (default /etc/node-health)')
     .action(async (opts: { since: string; output?: string; configDir?: string }) => {
       process.exitCode = await bundle(opts);
+    });
+
+  const rules = program.command('rules').description('work with the journal log rules');
+  rules
+    .command('test')
+    .description('run lines (plain text, or journalctl -o export output) through the configured rules and print what each raised')
+    .argument('[file]', "input file; '-' or none reads stdin")
+    .option('-c, --config-dir <dir>', 'directory of *.ini files (default /etc/node-health)')
+    .option('-s, --source <name>', 'the source plain-text lines are fed to (default kernel); with export input, only this source')
+    .option('--json', 'print one JSON object per input line')
+    .action(async (file: string | undefined, opts: { configDir?: string; source?: string; json?: boolean }) => {
+      process.exitCode = await rulesTest({ ...opts, ...(file !== undefined ? { input: file } : {}) });
     });
 
   program

@@ -44,6 +44,21 @@ export interface SourceSpec {
 export interface LogMonitorOutput {
   event(e: EventReport): void;
   condition(r: ConditionReport): void;
+  /**
+   * Every match of a rule's pattern or revert pattern, reported downstream or not (a repeated permanent
+   * match is not): what `rules test` shows. The daemon leaves it unset.
+   */
+  match?(m: RuleMatch): void;
+}
+
+export interface RuleMatch {
+  rule: RuleSpec;
+  /** The revert pattern matched: it clears a permanent rule's condition or takes one from a count rule. */
+  revert: boolean;
+  /** The message the event or condition carries: the matched text; for a count rule at its threshold, the count summary. */
+  message: string;
+  /** count rules: matches minus revert matches within the window, this line included. */
+  net?: number;
 }
 
 interface RuleState {
@@ -142,11 +157,14 @@ export class LogMonitor {
     const s = probe.state;
     switch (s.spec.kind) {
       case 'temporary':
-        if (!probe.revert) this.out.event({ source: s.id, severity: 'Warning', reason: s.spec.reason, message: matched });
+        if (probe.revert) return;
+        this.out.event({ source: s.id, severity: 'Warning', reason: s.spec.reason, message: matched });
+        this.out.match?.({ rule: s.spec, revert: false, message: matched });
         return;
       case 'permanent': {
         if (probe.revert) {
           this.setCondition(s, false, '');
+          this.out.match?.({ rule: s.spec, revert: true, message: matched });
           return;
         }
         // A line from an earlier boot must not set a condition that a reboot clears.
@@ -154,26 +172,27 @@ export class LogMonitor {
         if (cond?.clearOnReboot && line.bootId !== '' && line.bootId !== this.currentBootId) return;
         s.lastMatchUs = line.realtimeUs;
         this.setCondition(s, true, matched);
+        this.out.match?.({ rule: s.spec, revert: false, message: matched });
         return;
       }
-      case 'count':
+      case 'count': {
         s.hits.push({ us: line.realtimeUs, delta: probe.revert ? -1 : 1 });
         if (!probe.revert) s.latestMatch = matched;
-        this.judgeCount(s, line.realtimeUs);
+        const { net, message } = this.judgeCount(s, line.realtimeUs);
+        this.out.match?.({ rule: s.spec, revert: probe.revert, message: probe.revert ? matched : message || matched, net });
         return;
+      }
     }
   }
 
-  private judgeCount(s: RuleState, nowUs: number): void {
+  private judgeCount(s: RuleState, nowUs: number): { net: number; message: string } {
     const from = nowUs - s.spec.windowMs * 1000;
     while (s.hits.length > 0 && (s.hits[0] as { us: number }).us < from) s.hits.shift();
     const net = s.hits.reduce((n, h) => n + h.delta, 0);
     const active = net >= s.spec.count;
-    this.setCondition(
-      s,
-      active,
-      active ? `${net} times within ${formatDuration(s.spec.windowMs)} (threshold ${s.spec.count}); latest: ${s.latestMatch}` : '',
-    );
+    const message = active ? `${net} times within ${formatDuration(s.spec.windowMs)} (threshold ${s.spec.count}); latest: ${s.latestMatch}` : '';
+    this.setCondition(s, active, message);
+    return { net, message };
   }
 
   private setCondition(s: RuleState, active: boolean, message: string): void {

@@ -33,6 +33,12 @@ export function matchGroups(matches: readonly string[]): Array<Record<string, st
   return groups;
 }
 
+/** Whether an entry's fields satisfy matchGroups(), as sd-journal judges it: a field given more than once
+ * in the entry matches when any of its values does. */
+export function entryMatches(groups: ReadonlyArray<Record<string, string>>, fields: ReadonlyMap<string, readonly string[]>): boolean {
+  return groups.some((group) => Object.entries(group).every(([field, value]) => fields.get(field)?.includes(value) === true));
+}
+
 export function journalDeclarations(ruleSet: RuleSet): ConditionDeclaration[] {
   return [...ruleSet.conditions.values()].map((c) => ({
     type: c.type,

@@ -65,7 +65,7 @@ const POLL_MAX_MS = 30_000;
 const YOUNG_FILE_MS = 10_000;
 const MAX_BATCH = 10_000;
 // journald's rule for match field names (sd_journal_add_match rejects others).
-const FIELD = /^[A-Z0-9_]+$/;
+export const FIELD_NAME = /^[A-Z0-9_]+$/;
 
 function invalid(message: string): AgentError {
   return new AgentError('CONFIG_INVALID', message);
@@ -87,7 +87,7 @@ function validate(opts: JournalReaderOptions): void {
       throw invalid('journal reader: each match must be an object of FIELD: value');
     }
     for (const [field, value] of Object.entries(group)) {
-      if (!FIELD.test(field)) {
+      if (!FIELD_NAME.test(field)) {
         throw invalid(`journal match field "${field}" is invalid: journal field names use only A-Z, 0-9 and _ (e.g. SYSLOG_IDENTIFIER, _TRANSPORT)`);
       }
       if (typeof value !== 'string') throw invalid(`journal match ${field} must have a string value`);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { LogMonitor, type ConditionSpec, type RuleSpec } from '../../../src/engine/rules/log-monitor';
+import { LogMonitor, type ConditionSpec, type RuleMatch, type RuleSpec } from '../../../src/engine/rules/log-monitor';
 import { compilePattern } from '../../../src/engine/rules/pattern';
 import type { ConditionReport, EventReport } from '../../../src/types';
 
@@ -107,6 +107,38 @@ t.test('multi-line patterns match across the last lines of the buffer', async (t
   line('second');
   t.equal(events.length, 1);
   t.equal(events[0]?.message, 'first\nsecond');
+});
+
+t.test('the match hook sees every match, the repeats the outputs are spared included', async (t) => {
+  const matches: RuleMatch[] = [];
+  const reports: ConditionReport[] = [];
+  const m = new LogMonitor(
+    {
+      name: 'kernel',
+      bufferSize: 10,
+      rules: [
+        rule({ name: 'Hung', kind: 'permanent', condition: 'KernelDeadlock', reason: 'DockerHung', pattern: 'task docker:\\w+ blocked', revert: 'resolved' }),
+        rule({ name: 'Net', kind: 'count', condition: 'KernelDeadlock', reason: 'Many', pattern: 'free', count: 2 }),
+      ],
+    },
+    new Map([[deadlock.type, deadlock]]),
+    { event: () => {}, condition: (c) => reports.push(c), match: (x) => matches.push(x) },
+    BOOT,
+  );
+  for (const message of ['task docker:7 blocked', 'task docker:7 blocked', 'resolved', 'free', 'free']) {
+    m.process({ message, realtimeUs: 1_700_000_000_000_000, bootId: BOOT });
+  }
+  t.equal(reports.filter((r) => r.source.endsWith('/Hung')).length, 2, 'the outputs: set once, cleared once');
+  t.same(
+    matches.map((x) => [x.rule.name, x.revert, x.message, x.net]),
+    [
+      ['Hung', false, 'task docker:7 blocked', undefined],
+      ['Hung', false, 'task docker:7 blocked', undefined],
+      ['Hung', true, 'resolved', undefined],
+      ['Net', false, 'free', 1],
+      ['Net', false, '2 times within 20m (threshold 2); latest: free', 2],
+    ],
+  );
 });
 
 t.test('a flood stays cheap: 100k non-matching and matching lines', async (t) => {
