@@ -107,3 +107,15 @@ t.test('one OOM kill raises OOMKilling once, in the wording of every kernel sinc
     t.ok(reasons.every((r, i) => reasons.indexOf(r) === i), `${wording}: no reason twice (${reasons.join(', ')})`);
   }
 });
+
+t.test('every shipped pattern keeps the literal gate (docs/rules.md "Matching cost")', async (t) => {
+  // One pattern without a required literal turns the source's one-pass gate off for every line.
+  for (const source of ruleSet.sources) {
+    for (const rule of source.rules) {
+      for (const p of [rule.pattern, rule.revert]) {
+        if (p) t.ok(p.literal.length >= 3, `[${source.name}] ${rule.name}: literal ${JSON.stringify(p.literal)} in ${p.source}`);
+      }
+      if (source.name === 'kernel') t.ok(rule.pattern.singleLine, `[kernel] ${rule.name} is matched against the last line only`);
+    }
+  }
+});
