@@ -22,18 +22,22 @@ export interface CompiledPattern {
 }
 
 export function compilePattern(source: string): CompiledPattern {
-  let re: RE2JS;
+  // `$` without the multi-line flag is the end of the text, like NPD's `\z`.
+  const anchored = `(?:${source})$`;
   try {
-    // `$` without the multi-line flag is the end of the text, like NPD's `\z`.
-    re = RE2JS.compile(`(?:${source})$`);
+    RE2JS.compile(anchored);
   } catch (err) {
     throw new PatternError(`invalid RE2 pattern ${JSON.stringify(source)}: ${(err as Error).message}`);
   }
+  // Checked now, kept compiled only once a line gets past the literal: most rules of a large library
+  // never match on a given node, and a compiled program costs ~10 KiB of heap.
+  let re: RE2JS | undefined;
   return {
     source,
     literal: requiredLiteral(source),
     singleLine: !mayMatchNewline(source),
     matchEnd(text) {
+      re ??= RE2JS.compile(anchored);
       const m = re.matcher(text);
       return m.find() ? m.group() : null;
     },
