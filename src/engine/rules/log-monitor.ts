@@ -82,7 +82,11 @@ function gateFor(literals: string[]): (text: string) => boolean {
 }
 
 export class LogMonitor {
-  private readonly states: RuleState[];
+  /**
+   * The rules time acts on: count rules (their window slides) and permanent rules whose condition clears
+   * after a quiet period. Ticking only these keeps the 1 s tick of a large library as cheap as a small one's.
+   */
+  private readonly timed: RuleState[];
   private readonly singleLine: Probe[] = [];
   private readonly multiLine: Probe[] = [];
   /**
@@ -98,7 +102,7 @@ export class LogMonitor {
     private readonly out: LogMonitorOutput,
     private readonly currentBootId: string,
   ) {
-    this.states = source.rules.map((spec) => ({
+    const states: RuleState[] = source.rules.map((spec) => ({
       spec,
       id: `journal/${source.name}/${spec.name}`,
       active: false,
@@ -107,12 +111,15 @@ export class LogMonitor {
       lastMatchUs: 0,
       hits: [],
     }));
-    for (const state of this.states) {
+    for (const state of states) {
       for (const [pattern, revert] of [[state.spec.pattern, false], [state.spec.revert, true]] as const) {
         if (!pattern) continue;
         (pattern.singleLine ? this.singleLine : this.multiLine).push({ state, pattern, revert });
       }
     }
+    this.timed = states.filter(
+      (s) => s.spec.kind === 'count' || (s.spec.kind === 'permanent' && conditions.get(s.spec.condition)?.clearAfterMs !== undefined),
+    );
     const literals = this.singleLine.map((p) => p.pattern.literal);
     this.gate = literals.length > 0 && literals.every((l) => l !== '') ? gateFor([...new Set(literals)]) : undefined;
   }
@@ -142,7 +149,7 @@ export class LogMonitor {
 
   /** Applies the passage of time: quiet periods end, count windows slide. */
   tick(nowUs: number): void {
-    for (const s of this.states) {
+    for (const s of this.timed) {
       if (s.spec.kind === 'permanent' && s.active) {
         const quiet = this.conditions.get(s.spec.condition)?.clearAfterMs;
         if (quiet !== undefined && nowUs - s.lastMatchUs >= quiet * 1000) this.setCondition(s, false, '');
