@@ -1,10 +1,21 @@
 // Bundles the agent into one file (dist/node-health-agent.js) that the packages run with their own Node.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { RE2Set } from 're2js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = 'dist/node-health-agent.js';
+
+// The shipped rules' patterns, checked here so the daemon need not parse them again at every start
+// (src/engine/rules/pattern.ts says why). Values run verbatim to the end of the line (docs/configuration.md).
+const etc = new URL('../etc/', import.meta.url);
+const patterns = readdirSync(etc)
+  .filter((f) => f.endsWith('.ini'))
+  .flatMap((f) => [...readFileSync(new URL(f, etc), 'utf8').matchAll(/^(?:pattern|revert_pattern) = (.+)$/gm)].map((m) => m[1]));
+for (const p of patterns) new RE2Set().add(`(?:${p})$`);
+const checkedPatterns = [...new Set(patterns)].map((p) => createHash('sha256').update(p).digest('hex').slice(0, 16));
 
 await build({
   entryPoints: ['src/cli/bin.ts'],
@@ -22,7 +33,7 @@ await build({
   // The native addon is loaded at run time from beside the bundle (or the build tree in development).
   // dbus-next requires `x11` only to find a desktop session bus, which a host agent never uses.
   external: ['*.node', 'x11'],
-  define: { __AGENT_VERSION__: JSON.stringify(pkg.version) },
+  define: { __AGENT_VERSION__: JSON.stringify(pkg.version), __CHECKED_PATTERNS__: JSON.stringify(checkedPatterns) },
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 });

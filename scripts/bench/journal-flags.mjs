@@ -8,11 +8,12 @@
 // anonymous RSS (the journal files are mmapped, so total RSS would count their pages).
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { unitNodeFlags } from './unit-flags.mjs';
 
 const args = process.argv.slice(2);
 const flag = args.indexOf('--runs');
@@ -26,10 +27,7 @@ const count = Number(entriesText);
 const runs = Number(runsText);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-// The flags between the runtime and the bundle in the unit's ExecStart.
-const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(join(root, 'systemd/node-health-agent.service'), 'utf8'))?.[1] ?? '';
-const words = execStart.split(/\s+/).slice(1);
-const unitFlags = words.slice(0, words.findIndex((w) => w.endsWith('.js')));
+const unitFlags = unitNodeFlags(root);
 const flagSets = [[], unitFlags, ['--single-threaded'], ['--optimize-for-size'], ['--lite-mode']];
 
 const PIPELINE = `

@@ -1,6 +1,8 @@
 // The journal monitor beside node-problem-detector (NPD), in one run, on the same real journal files:
 //
-//   node scripts/bench/npd-side-by-side.mjs [entries]        (default 1000000)
+//   node scripts/bench/npd-side-by-side.mjs [entries] [--unit-flags]        (default 1000000)
+//
+// --unit-flags runs the agent's side with the Node flags of the unit's ExecStart, as the daemon runs.
 //
 // entries kernel-style entries (test/helpers/journal-files.ts, cached under ~/.cache/node-health-agent/
 // journal/) are hard-linked into one directory with a last "sentinel" entry, a line both rule sets
@@ -32,10 +34,13 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NPD_VERSION, npdBinary } from './npd-binary.mjs';
+import { unitNodeFlags } from './unit-flags.mjs';
 
 const SENTINEL = 'XFS (sentinel0): Corruption of in-memory data detected. Shutting down filesystem';
 
-const entriesText = process.argv[2] ?? '1000000';
+const args = process.argv.slice(2);
+const withUnitFlags = args.includes('--unit-flags');
+const entriesText = args.filter((a) => a !== '--unit-flags')[0] ?? '1000000';
 if (!/^\d+$/.test(entriesText) || Number(entriesText) < 1) {
   console.error(`npd-side-by-side.mjs: entries must be a whole number above 0, got "${entriesText}"`);
   process.exit(2);
@@ -246,6 +251,7 @@ try {
   copyFileSync(join(root, 'dist/node_health_native.node'), join(work, 'node_health_native.node'));
   const runtime = execFileSync('bash', [join(root, 'scripts/fetch-node.sh'), 'x64'], { encoding: 'utf8' }).trim();
   const node = join(runtime, 'bin/node');
+  const agentFlags = withUnitFlags ? unitNodeFlags(root) : [];
 
   // The journal directory both read: the cached files (hard links, so nothing is copied) and the sentinel.
   const gen = createRequire(import.meta.url)(genOut);
@@ -278,7 +284,7 @@ try {
 
   const cpus = execFileSync('nproc', { encoding: 'utf8' }).trim();
   console.log(`${count} kernel-style entries + 1 sentinel in ${files.length} journal files; ${cpus} cores`);
-  console.log(`${spawnSync('journalctl', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}; agent in Node ${execFileSync(node, ['--version'], { encoding: 'utf8' }).trim()}; NPD ${NPD_VERSION}`);
+  console.log(`${spawnSync('journalctl', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}; agent in Node ${execFileSync(node, ['--version'], { encoding: 'utf8' }).trim()} (flags: ${agentFlags.join(' ') || 'none'}); NPD ${NPD_VERSION}`);
   console.log(`NPD config: kernel-monitor.json with ${changed.map((k) => `${k}=${JSON.stringify(adapted[k])}`).join(', ')}`);
 
   const fileArgs = files.map((f) => `--file=${f}`);
@@ -291,7 +297,7 @@ try {
   const growth = [];
   const detail = [];
   for (const [name, config] of [['agent, shipped kernel rules', ''], ["agent, NPD's kernel-monitor.json", npdConfig]]) {
-    const m = measure([node, agentOut, dir, join(root, 'etc'), config, String(total)], true);
+    const m = measure([node, ...agentFlags, agentOut, dir, join(root, 'etc'), config, String(total)], true);
     const inner = JSON.parse(m.out);
     if (inner.entries !== total) throw new Error(`${name}: read ${inner.entries} entries, not ${total}`);
     if (!inner.lastTrue.includes('sentinel0')) throw new Error(`${name}: the sentinel did not set its condition (last: ${inner.lastTrue})`);

@@ -1,8 +1,10 @@
-// Cost of matching: the shipped kernel rules (etc/10-journal-rules.ini) over N kernel-style lines in
+// Cost of matching: the shipped kernel rules (etc/*.ini) over N kernel-style lines in
 // memory, through the same LogMonitor the daemon runs, against running every RE2 pattern on every line.
 // Reading the journal is measured separately (scripts/bench/journal-read.*).
 //
-//   node scripts/bench/rules.mjs [lines]        (default 1000000)
+//   node scripts/bench/rules.mjs [lines] [config-dir]        (default 1000000 lines, etc/)
+//
+// A config dir other than etc/ compares rule sets, e.g. an earlier commit's etc/ (git show REV:etc/…).
 //
 // esbuild (a build dependency) bundles a small entry from the TypeScript sources into a temp file.
 import { build } from 'esbuild';
@@ -14,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const lines = Number(process.argv[2] ?? '1000000');
 const root = fileURLToPath(new URL('../..', import.meta.url));
+const configDir = process.argv[3] ?? join(root, 'etc');
 const dir = mkdtempSync(join(tmpdir(), 'nha-bench-rules-'));
 try {
   await build({
@@ -32,7 +35,7 @@ try {
     logLevel: 'warning',
   });
   const { loadConfig, buildRuleSet, LogMonitor } = createRequire(import.meta.url)(join(dir, 'entry.js'));
-  const ruleSet = buildRuleSet(loadConfig(join(root, 'etc'), { required: true }));
+  const ruleSet = buildRuleSet(loadConfig(configDir, { required: true }));
   const kernel = ruleSet.sources.find((s) => s.name === 'kernel');
 
   // Mostly chatter, with one OOM kill and one hung task per thousand lines. Strings are flattened

@@ -6,6 +6,7 @@
 //   count rule     → condition True while matches − revert matches within the window reach the count.
 import { formatDuration } from '../../config/values';
 import type { ConditionReport, EventReport } from '../../types';
+import { literalGate } from './literal-gate';
 import type { CompiledPattern } from './pattern';
 
 export interface LogLine {
@@ -82,15 +83,32 @@ interface Probe {
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/**
+ * V8 runs an alternation of a few literals faster than the table (it skips ahead), but its cost grows
+ * with their number; past this many the table wins (measured: docs/rules.md "Matching cost").
+ */
+const REGEXP_GATE_MAX = 32;
+
+function gateFor(literals: string[]): (text: string) => boolean {
+  const table = literals.length > REGEXP_GATE_MAX ? literalGate(literals) : undefined;
+  if (table) return table;
+  const re = new RegExp(literals.map(escape).join('|'));
+  return (text) => re.test(text);
+}
+
 export class LogMonitor {
-  private readonly states: RuleState[];
+  /**
+   * The rules time acts on: count rules (their window slides) and permanent rules whose condition clears
+   * after a quiet period. Ticking only these keeps the 1 s tick of a large library as cheap as a small one's.
+   */
+  private readonly timed: RuleState[];
   private readonly singleLine: Probe[] = [];
   private readonly multiLine: Probe[] = [];
   /**
-   * One pass over a line finds whether it may match any single-line rule: an alternation of the rules'
-   * required literals (plain literals only, so V8 runs it without backtracking blow-up).
+   * One pass over a line finds whether it may match any single-line rule: does it contain one of the
+   * rules' required literals? Undefined when a rule has none (every line is a candidate).
    */
-  private readonly gate: RegExp | undefined;
+  private readonly gate: ((text: string) => boolean) | undefined;
   private readonly recent: string[] = [];
 
   constructor(
@@ -99,7 +117,7 @@ export class LogMonitor {
     private readonly out: LogMonitorOutput,
     private readonly currentBootId: string,
   ) {
-    this.states = source.rules.map((spec) => ({
+    const states: RuleState[] = source.rules.map((spec) => ({
       spec,
       id: `journal/${source.name}/${spec.name}`,
       active: false,
@@ -108,14 +126,17 @@ export class LogMonitor {
       lastMatchUs: 0,
       hits: [],
     }));
-    for (const state of this.states) {
+    for (const state of states) {
       for (const [pattern, revert] of [[state.spec.pattern, false], [state.spec.revert, true]] as const) {
         if (!pattern) continue;
         (pattern.singleLine ? this.singleLine : this.multiLine).push({ state, pattern, revert });
       }
     }
+    this.timed = states.filter(
+      (s) => s.spec.kind === 'count' || (s.spec.kind === 'permanent' && conditions.get(s.spec.condition)?.clearAfterMs !== undefined),
+    );
     const literals = this.singleLine.map((p) => p.pattern.literal);
-    this.gate = literals.length > 0 && literals.every((l) => l !== '') ? new RegExp([...new Set(literals)].map(escape).join('|')) : undefined;
+    this.gate = literals.length > 0 && literals.every((l) => l !== '') ? gateFor([...new Set(literals)]) : undefined;
   }
 
   process(line: LogLine): void {
@@ -124,7 +145,7 @@ export class LogMonitor {
       if (this.recent.length > this.source.bufferSize) this.recent.shift();
     }
     const text = line.message;
-    if (this.singleLine.length > 0 && (!this.gate || this.gate.test(text))) {
+    if (this.singleLine.length > 0 && (!this.gate || this.gate(text))) {
       for (const probe of this.singleLine) {
         if (probe.pattern.literal !== '' && !text.includes(probe.pattern.literal)) continue;
         const matched = probe.pattern.matchEnd(text);
@@ -143,7 +164,7 @@ export class LogMonitor {
 
   /** Applies the passage of time: quiet periods end, count windows slide. */
   tick(nowUs: number): void {
-    for (const s of this.states) {
+    for (const s of this.timed) {
       if (s.spec.kind === 'permanent' && s.active) {
         const quiet = this.conditions.get(s.spec.condition)?.clearAfterMs;
         if (quiet !== undefined && nowUs - s.lastMatchUs >= quiet * 1000) this.setCondition(s, false, '');

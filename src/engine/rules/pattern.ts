@@ -5,7 +5,12 @@
 // agent backtrack for seconds (V8's RegExp can: a leading `.*` with `$` costs ~8 s per 1 M lines there).
 // Most lines match no rule, so each pattern carries a literal every match must contain, and the regex
 // runs only on lines that contain it.
-import { RE2JS } from 're2js';
+import { createHash } from 'node:crypto';
+import { RE2JS, RE2Set } from 're2js';
+
+/** The shipped patterns scripts/build.mjs checked (SHA-256 prefixes); none outside the bundle. */
+declare const __CHECKED_PATTERNS__: readonly string[] | undefined;
+const CHECKED: ReadonlySet<string> = new Set(typeof __CHECKED_PATTERNS__ === 'undefined' ? [] : __CHECKED_PATTERNS__);
 
 export class PatternError extends Error {
   override name = 'PatternError';
@@ -22,18 +27,27 @@ export interface CompiledPattern {
 }
 
 export function compilePattern(source: string): CompiledPattern {
-  let re: RE2JS;
-  try {
-    // `$` without the multi-line flag is the end of the text, like NPD's `\z`.
-    re = RE2JS.compile(`(?:${source})$`);
-  } catch (err) {
-    throw new PatternError(`invalid RE2 pattern ${JSON.stringify(source)}: ${(err as Error).message}`);
+  // `$` without the multi-line flag is the end of the text, like NPD's `\z`.
+  const anchored = `(?:${source})$`;
+  // Parsed now (the syntax check: re2js's compiler only fails on its own bugs after the parser) unless
+  // the build already checked this very pattern, and compiled once a line gets past the literal. Most
+  // rules of a large library never match on a given node; a compiled program costs ~10 KiB of heap; and
+  // parsing every shipped pattern at each start is enough work for V8 to bring in its optimizing
+  // compiler (+4.8 MiB of resident binary pages in an idle daemon, docs/benchmarks.md).
+  if (!CHECKED.has(createHash('sha256').update(source).digest('hex').slice(0, 16))) {
+    try {
+      new RE2Set().add(anchored);
+    } catch (err) {
+      throw new PatternError(`invalid RE2 pattern ${JSON.stringify(source)}: ${(err as Error).message}`);
+    }
   }
+  let re: RE2JS | undefined;
   return {
     source,
     literal: requiredLiteral(source),
     singleLine: !mayMatchNewline(source),
     matchEnd(text) {
+      re ??= RE2JS.compile(anchored);
       const m = re.matcher(text);
       return m.find() ? m.group() : null;
     },
