@@ -17,7 +17,7 @@ t.setTimeout(30 * 60_000);
 t.test('a missing qemu is an error that names the setup script, not a skip', async (t) => {
   const bin = mkdtempSync(join(tmpdir(), 'nha-vm-path-'));
   t.teardown(() => rmSync(bin, { recursive: true, force: true }));
-  for (const tool of ['bash', 'id']) symlinkSync(spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(bin, tool));
+  for (const tool of ['bash', 'dirname', 'id']) symlinkSync(spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(bin, tool));
   const res = spawnSync(join(bin, 'bash'), [vmScript, 'up', 'missing-tools'], { encoding: 'utf8', env: { PATH: bin } });
   t.equal(res.status, 2);
   t.match(res.stderr, /^vm: qemu-system-x86_64 not found: run scripts\/setup\.sh/);
