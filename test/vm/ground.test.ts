@@ -1,7 +1,7 @@
 // The VM ground itself (scripts/vm, test/helpers/vm.ts): commands through the guest agent with their
 // exit code, output and input, a timeout that ends them, files copied in, a network with no way out but
-// the one forwarded port on the host's loopback, teardown that leaves no qemu behind, and a clear error
-// when a tool is missing.
+// the one forwarded port on the host's loopback, a reboot inside the same qemu, teardown that leaves no
+// qemu behind, and a clear error when a tool is missing.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { waitFor } from '../helpers/cluster';
 import { FORWARD_ADDRESS, Vm, vmScript } from '../helpers/vm';
 
 // Longer than the runner's default: a cold image build and a boot under TCG on a loaded 2-core machine.
@@ -63,6 +64,19 @@ t.test('commands, files and the network of a VM', async (t) => {
     // The same port on the host's side of the user-mode network: restrict=on drops it.
     const direct = await vm.exec(['bash', '-c', `exec 3<>/dev/tcp/10.0.2.2/${port}`], { timeoutMs: 20_000 });
     t.not(direct.code, 0, 'the host is not reachable at 10.0.2.2');
+  });
+
+  t.test('a reboot from inside comes back in the same qemu with a new boot ID', async (t) => {
+    const bootId = (await vm.check(['cat', '/proc/sys/kernel/random/boot_id'])).trim();
+    await vm.check(['systemd-run', '--quiet', '--on-active=1', 'systemctl', 'reboot']);
+    // A command caught by the reboot is never answered: each try gives up after its own timeout.
+    const next = await waitFor('the guest back with a new boot ID', async () => {
+      const r = await vm.exec(['bash', '-c', 'systemctl is-system-running --wait >/dev/null; cat /proc/sys/kernel/random/boot_id'], { timeoutMs: 15_000 }).catch(() => undefined);
+      const id = r?.stdout.trim();
+      return id && id !== bootId ? id : undefined;
+    }, 300_000, 1000);
+    t.not(next, bootId);
+    t.doesNotThrow(() => process.kill(vm.info.pid, 0), 'the same qemu process');
   });
 
   t.test('down stops qemu and removes the VM', async (t) => {
