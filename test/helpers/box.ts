@@ -3,7 +3,7 @@
 // reason, so a missing prerequisite fails the test instead of skipping it.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 export const boxScript = join(__dirname, '../../scripts/box/box.sh');
 const kernelLineScript = join(__dirname, '../../scripts/box/kernel-line.sh');
@@ -39,10 +39,14 @@ export interface TeardownHost {
 
 let counter = 0;
 
-/** Runs box.sh; resolves with the exit code and output, rejects only when it could not run or timed out. */
-export function runBoxScript(args: string[], input?: string | Buffer, timeoutMs = 60_000): Promise<ExecResult> {
+/**
+ * Runs a bash script (box.sh, vm.sh); resolves with the exit code and output, rejects only when it
+ * could not run or timed out.
+ */
+export function runScript(script: string, args: string[], input?: string | Buffer, timeoutMs = 60_000): Promise<ExecResult> {
+  const what = `${basename(script)} ${args.join(' ')}`;
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [boxScript, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('bash', [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => stdout.push(d));
@@ -51,8 +55,8 @@ export function runBoxScript(args: string[], input?: string | Buffer, timeoutMs 
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-      // A command still running inside the box holds the pipes open after box.sh is gone; stop waiting
-      // for them (the box's teardown ends the command).
+      // A command still running inside the box or VM holds the pipes open after the script is gone; stop
+      // waiting for them (the teardown ends the command).
       setTimeout(() => {
         child.stdout.destroy();
         child.stderr.destroy();
@@ -60,7 +64,7 @@ export function runBoxScript(args: string[], input?: string | Buffer, timeoutMs 
     }, timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
-      reject(new Error(`box.sh ${args.join(' ')}: ${err.message}`));
+      reject(new Error(`${what}: ${err.message}`));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -68,7 +72,7 @@ export function runBoxScript(args: string[], input?: string | Buffer, timeoutMs 
       const err = Buffer.concat(stderr).toString('utf8');
       if (code === null) {
         const why = timedOut ? `timed out after ${timeoutMs} ms` : `killed by ${signal}`;
-        reject(new Error(`box.sh ${args.join(' ')}: ${why}; stderr: ${err.trim()}`));
+        reject(new Error(`${what}: ${why}; stderr: ${err.trim()}`));
         return;
       }
       resolve({ code, stdout: out, stderr: err });
@@ -77,6 +81,11 @@ export function runBoxScript(args: string[], input?: string | Buffer, timeoutMs 
     child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
+}
+
+/** Runs box.sh (see runScript). */
+export function runBoxScript(args: string[], input?: string | Buffer, timeoutMs = 60_000): Promise<ExecResult> {
+  return runScript(boxScript, args, input, timeoutMs);
 }
 
 export class Box {

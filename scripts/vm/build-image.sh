@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the VM ground's disk image: Debian 12 (bookworm) from Debian's package mirror with mmdebstrap,
+# systemd, containerd and runc, the guest agent the tests talk to (guest-agent.sh), and a small initrd
+# (virtio + ext4 only). The image, kernel and initrd are cached under the data directory, keyed by a hash
+# of this script and the guest files, so a second run is instant. Prints the directory holding them.
+#   usage: scripts/vm/build-image.sh            (NODE_HEALTH_VM_DATA_DIR: cache root, default /var/tmp/node-health-vm)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+readonly SUITE=bookworm
+readonly MIRROR=${NODE_HEALTH_VM_MIRROR:-http://deb.debian.org/debian}
+readonly DATA_DIR=${NODE_HEALTH_VM_DATA_DIR:-/var/tmp/node-health-vm}
+readonly IMAGE_SIZE=2G
+# What the tests need inside besides systemd: containerd and runc (a node's runtime), e2fsprogs and
+# dmsetup (filesystems over device-mapper for hung-task tests), procps and kmod (ps, modprobe).
+readonly PACKAGES=(systemd systemd-sysv dbus udev containerd runc linux-image-amd64 e2fsprogs dmsetup procps kmod)
+# The only modules the initrd needs to mount the root disk: the whole-disk initrd is 4x bigger and slower.
+readonly INITRD_MODULES=(virtio_pci virtio_blk ext4)
+
+die() {
+  echo "vm: $*" >&2
+  exit 2
+}
+
+[[ $(id -u) -eq 0 ]] || die "building the image must run as root (mmdebstrap, mkfs.ext4 -d keep file owners)"
+command -v mmdebstrap >/dev/null || die "mmdebstrap not found: run scripts/setup.sh (apt-get install mmdebstrap)"
+command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found: run scripts/setup.sh (apt-get install e2fsprogs)"
+
+key=$(cat "$0" "$here/customize.sh" "$here/guest-agent.sh" "$here/guest-agent.service" | sha256sum | cut -c1-16)
+out="$DATA_DIR/image-$key"
+if [[ -f $out/rootfs.img && -f $out/vmlinuz && -f $out/initrd.img ]]; then
+  echo "$out"
+  exit 0
+fi
+
+mkdir -p "$DATA_DIR"
+work=$(mktemp -d "$DATA_DIR/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root="$work/root"
+started=$(date +%s)
+
+mmdebstrap --variant=minbase --include="$(IFS=,; echo "${PACKAGES[*]}")" \
+  --essential-hook="mkdir -p \"\$1/etc/initramfs-tools/conf.d\" \"\$1/usr/share/initramfs-tools/modules.d\"" \
+  --essential-hook="echo MODULES=list > \"\$1/etc/initramfs-tools/conf.d/node-health-vm.conf\"" \
+  --essential-hook="printf '%s\n' ${INITRD_MODULES[*]} > \"\$1/usr/share/initramfs-tools/modules.d/node-health-vm\"" \
+  --customize-hook="bash '$here/customize.sh' \"\$1\" '$here'" \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' \
+  "$SUITE" "$root" "$MIRROR" >"$work/mmdebstrap.log" 2>&1 ||
+  { tail -30 "$work/mmdebstrap.log" >&2; die "mmdebstrap failed (log above)"; }
+
+mkdir -p "$work/out"
+kernels=("$root"/boot/vmlinuz-*)
+[[ ${#kernels[@]} -eq 1 && -f ${kernels[0]} ]] || die "expected one kernel in the image's /boot, found: ${kernels[*]}"
+cp "${kernels[0]}" "$work/out/vmlinuz"
+cp "$root/boot/initrd.img-${kernels[0]#*/boot/vmlinuz-}" "$work/out/initrd.img"
+mkfs.ext4 -q -L nha-root -d "$root" "$work/out/rootfs.img" "$IMAGE_SIZE" ||
+  die "mkfs.ext4 -d failed for $work/out/rootfs.img"
+rm -rf "$out"
+mv "$work/out" "$out"
+echo "vm: image built in $(($(date +%s) - started)) s: $(du -sh --apparent-size "$root" | cut -f1) of files" >&2
+echo "$out"

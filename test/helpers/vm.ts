@@ -1,0 +1,106 @@
+// Nodes in a VM for tests that need a real kernel (cgroup v2, kernel lines, OOM kills, hung tasks): a
+// Debian 12 guest under qemu booted by scripts/vm/vm.sh (see docs/testing.md). Like a box, a host that
+// cannot run VMs makes Vm.up throw with the reason, so a missing prerequisite fails the test.
+import { join } from 'node:path';
+import { runScript, type ExecOptions, type ExecResult, type TeardownHost } from './box';
+
+export const vmScript = join(__dirname, '../../scripts/vm/vm.sh');
+
+/** A cold image build (minutes) plus a boot under TCG on a loaded 2-core machine. */
+const UP_TIMEOUT_MS = 20 * 60_000;
+
+export interface VmOptions {
+  /** A port on the host's loopback the guest reaches at FORWARD_ADDRESS:port. */
+  forward?: number;
+}
+
+/** Where the guest reaches the forwarded host port (vm.sh up --forward). */
+export const FORWARD_ADDRESS = '10.0.2.100';
+
+/** What `vm.sh status` reports about a running VM. */
+export interface VmInfo {
+  pid: number;
+  dir: string;
+  console: string;
+  /** Milliseconds from starting qemu to the guest's systemd reporting running. */
+  bootMs: number;
+}
+
+let counter = 0;
+
+export class Vm {
+  private stopped = false;
+
+  private constructor(
+    readonly name: string,
+    readonly info: VmInfo,
+  ) {}
+
+  /** Boots a VM named `<prefix>-<pid>-<n>` and stops it when test `t` ends; returns once systemd runs. */
+  static async up(t: TeardownHost, prefix: string, opts: VmOptions = {}): Promise<Vm> {
+    const name = `${prefix}-${process.pid}-${++counter}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
+    // Registered first: vm.sh removes a VM that failed to boot, but not one whose `up` was interrupted.
+    let vm: Vm | undefined;
+    t.teardown(() => (vm ? vm.down() : runScript(vmScript, ['down', name])));
+    const args = ['up', name, ...(opts.forward ? ['--forward', String(opts.forward)] : [])];
+    const up = await runScript(vmScript, args, undefined, UP_TIMEOUT_MS);
+    if (up.code !== 0) throw new Error(`VM ${name} did not come up (vm.sh exit ${up.code}): ${up.stderr.trim()}`);
+    const status = await runScript(vmScript, ['status', name]);
+    if (status.code !== 0) throw new Error(`VM ${name}: vm.sh status failed: ${status.stderr.trim()}`);
+    vm = new Vm(name, parseStatus(status.stdout));
+    return vm;
+  }
+
+  /** Runs `cmd` in the VM as root; a non-zero exit is returned, not thrown (default timeout 120 s). */
+  async exec(cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const argv = env.length > 0 ? ['env', ...env, ...cmd] : cmd;
+    const seconds = String(Math.ceil(timeoutMs / 1000));
+    // The guest ends the command at the timeout; the host waits a little longer for that answer.
+    const res = await runScript(vmScript, ['exec', this.name, '--timeout', seconds, '--', ...argv], opts.input ?? '', timeoutMs + 40_000);
+    // 125 with vm's own message: the command did not run or never answered.
+    if (res.code === 125 && res.stderr.startsWith('vm: ')) throw new Error(`VM ${this.name}: ${res.stderr.trim()}`);
+    return res;
+  }
+
+  /** Runs `cmd` in the VM and returns its stdout; throws with its stderr when it exits non-zero. */
+  async check(cmd: string[], opts: ExecOptions = {}): Promise<string> {
+    const res = await this.exec(cmd, opts);
+    if (res.code !== 0) throw new Error(`VM ${this.name}: ${cmd.join(' ')} exited ${res.code}: ${res.stderr.trim()}`);
+    return res.stdout;
+  }
+
+  /** Runs a bash script in the VM and returns its stdout; throws when it exits non-zero. */
+  async sh(script: string, opts: ExecOptions = {}): Promise<string> {
+    return this.check(['bash', '-c', script], opts);
+  }
+
+  /** Copies the host file `src` to `dest` in the VM (a path, or an existing directory). */
+  async copyIn(src: string, dest: string): Promise<void> {
+    const res = await runScript(vmScript, ['cp', this.name, src, dest], undefined, 300_000);
+    if (res.code !== 0) throw new Error(`VM ${this.name}: copying ${src} to ${dest} failed: ${res.stderr.trim()}`);
+  }
+
+  /** Stops qemu and removes the overlay and state. Safe to call twice. */
+  async down(): Promise<void> {
+    if (this.stopped) return;
+    const res = await runScript(vmScript, ['down', this.name], undefined, 60_000);
+    if (res.code !== 0) throw new Error(`VM ${this.name}: teardown failed: ${res.stderr.trim()}`);
+    this.stopped = true;
+  }
+}
+
+function parseStatus(text: string): VmInfo {
+  const info: VmInfo = { pid: 0, dir: '', console: '', bootMs: 0 };
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    const key = line.slice(0, eq);
+    const value = line.slice(eq + 1);
+    if (key === 'pid') info.pid = Number(value);
+    else if (key === 'boot_ms') info.bootMs = Number(value);
+    else if (key === 'dir' || key === 'console') info[key] = value;
+  }
+  if (!(info.pid > 0 && info.dir && info.console)) throw new Error(`vm.sh status printed an incomplete status: ${JSON.stringify(text)}`);
+  return info;
+}

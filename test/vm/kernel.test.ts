@@ -1,0 +1,147 @@
+// The installed .deb on a real kernel (a Debian 12 VM, scripts/vm): the shipped unit under cgroup v2
+// with its memory limits in force, and detection from the kernel's own lines — a real memory-cgroup OOM
+// kill, real hung tasks — while a line a user-space process writes to /dev/kmsg is not the kernel's.
+// One VM serves every subtest; they run in order and each waits for its own evidence.
+import { basename } from 'node:path';
+import t from 'tap';
+import { waitFor } from '../helpers/cluster';
+import { ensurePackages } from '../helpers/packages';
+import { Vm } from '../helpers/vm';
+
+const AGENT_UNIT = 'node-health-agent.service';
+/** Kernel line → event on the agent under TCG, which runs code 5–20× slower than the host. */
+const DETECT_TIMEOUT_MS = 120_000;
+/** The agent's event aggregation window ([journal] event_window, 1m by default). */
+const AGGREGATION_WINDOW_MS = 60_000;
+/** How many hung-task reports the kernel prints before it goes quiet (kernel.hung_task_warnings). */
+const HUNG_TASK_WARNINGS = 10;
+
+interface AgentStatus {
+  conditions: Array<{ type: string; status: string; reason: string; message: string }>;
+  recentEvents: Array<{ reason: string; message: string; count?: number; source?: string }>;
+}
+
+// Longer than the runner's default: a cold image build, a boot and a package install under TCG on a loaded 2-core machine.
+t.setTimeout(40 * 60_000);
+
+t.test('the .deb on a real kernel', async (t) => {
+  const { deb } = ensurePackages();
+  const vm = await Vm.up(t, 'vm-kernel');
+  t.comment(`qemu start → systemd running: ${vm.info.bootMs} ms`);
+  await vm.copyIn(deb, '/var/tmp/');
+  const installed = Date.now();
+  await vm.check(['dpkg', '-i', `/var/tmp/${basename(deb)}`], { timeoutMs: 600_000 });
+  t.comment(`dpkg -i (the package starts the agent): ${Date.now() - installed} ms`);
+
+  const status = async (): Promise<AgentStatus> => JSON.parse(await vm.check(['node-health-agent', 'status', '--json'])) as AgentStatus;
+  const events = async (reason: string): Promise<AgentStatus['recentEvents']> => (await status()).recentEvents.filter((e) => e.reason === reason);
+  /**
+   * How many kernel lines the events stand for: the agent sends the first event of a reason at once and
+   * the repeats within its window (1 min) as one event with their count (src/engine/event-aggregator.ts).
+   */
+  const counted = (list: AgentStatus['recentEvents']): number => list.reduce((n, e) => n + (e.count ?? 1), 0);
+  /** The kernel's own lines (facility 0, read from /dev/kmsg by journald) matching `grep`. */
+  const kernelLines = async (grep: string): Promise<string[]> =>
+    (await vm.check(['journalctl', '--no-pager', '-o', 'cat', '_TRANSPORT=kernel', 'SYSLOG_FACILITY=0', '--grep', grep], { timeoutMs: 60_000 }).catch(() => ''))
+      .split('\n')
+      .filter((l) => l !== '');
+  /** Runs `tail /dev/zero` (it keeps a growing line in memory) in a scope capped at 32 MB: the kernel kills it. */
+  const oomKill = async (): Promise<void> => {
+    const res = await vm.exec(['systemd-run', '--scope', '--quiet', '-p', 'MemoryMax=32M', '-p', 'MemorySwapMax=0', 'tail', '/dev/zero'], { timeoutMs: 300_000 });
+    if (res.code !== 137) throw new Error(`the capped tail was not OOM-killed: exit ${res.code}: ${res.stderr}`);
+  };
+
+  t.test('the shipped unit runs under cgroup v2 with its memory limits in force', async (t) => {
+    t.equal((await vm.check(['stat', '-f', '-c', '%T', '/sys/fs/cgroup'])).trim(), 'cgroup2fs');
+    await waitFor('the agent active', async () => (await vm.exec(['systemctl', 'is-active', AGENT_UNIT])).stdout.trim() === 'active' || undefined, 300_000, 1000);
+    const s = await waitFor('status --json', async () => {
+      const r = await vm.exec(['node-health-agent', 'status', '--json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as AgentStatus) : undefined;
+    }, 120_000, 1000);
+    t.ok(Array.isArray(s.conditions), 'status --json answers with the conditions');
+    const cg = `/sys/fs/cgroup/system.slice/${AGENT_UNIT}`;
+    const limits = await vm.sh(`cat ${cg}/memory.high ${cg}/memory.max`);
+    t.same(limits.trim().split('\n'), [String(192 << 20), String(256 << 20)], 'memory.high = 192M and memory.max = 256M as the unit says');
+  });
+
+  t.test('a real OOM kill is one OOMKilling event however many lines the kernel prints', async (t) => {
+    const before = (await events('OOMKilling')).length;
+    const killsBefore = (await kernelLines('Killed process')).length;
+    await oomKill();
+    await oomKill();
+    const killed = (await kernelLines('Killed process')).slice(killsBefore);
+    t.equal(killed.length, 2, 'the kernel reports two kills');
+    const invoked = await kernelLines('invoked oom-killer');
+    const constraint = await kernelLines('oom-kill:constraint=CONSTRAINT_MEMCG');
+    t.ok(invoked.length >= 2 && constraint.length >= 2, 'and prints more than one line for each');
+    const seen = await waitFor('OOMKilling events for both kills', async () => {
+      const e = (await events('OOMKilling')).slice(before);
+      return counted(e) >= 2 ? e : undefined;
+    }, DETECT_TIMEOUT_MS, 1000);
+    // One aggregation window later: an event per kernel line would have come by now.
+    await new Promise((r) => setTimeout(r, AGGREGATION_WINDOW_MS + 5_000));
+    const after = (await events('OOMKilling')).slice(before);
+    t.equal(counted(after), 2, `two kills, two OOMKilling (events: ${after.map((e) => e.message).join(' | ')})`);
+    const first = /Killed process (\d+) \(tail\)/.exec(killed[0] ?? '')?.[1];
+    t.ok(first && seen[0]?.message.includes(`Killed process ${first} (tail)`), `the first event names the first kill (pid ${first})`);
+  });
+
+  t.test('a line a process writes to /dev/kmsg is not the kernel\'s', async (t) => {
+    const forged = 'INFO: task kubelet:1 blocked for more than 120 seconds.';
+    await vm.sh(`echo '<3>${forged}' > /dev/kmsg`);
+    // journald reads a user-space record as syslog: "INFO:" becomes SYSLOG_IDENTIFIER, the rest MESSAGE.
+    const stored = await waitFor('journald to store the forged line', async () => {
+      const out = await vm.check(['journalctl', '--no-pager', '-o', 'export', '_TRANSPORT=kernel', '--grep', 'task kubelet:1 blocked']);
+      return out.trim() !== '' ? out : undefined;
+    }, 60_000, 500);
+    t.match(stored, /^SYSLOG_FACILITY=1$/m, 'journald keeps it as facility 1 (user), not 0');
+    // A real kernel line after it: once the agent has raised that, it has read the forged one too.
+    const before = (await events('OOMKilling')).length;
+    await oomKill();
+    await waitFor('the OOMKilling event after the forged line', async () => (await events('OOMKilling')).length > before || undefined, DETECT_TIMEOUT_MS, 1000);
+    const s = await status();
+    t.same(s.recentEvents.filter((e) => e.message.includes('kubelet:1')), [], 'no event from the forged line');
+    const deadlock = s.conditions.find((c) => c.type === 'KernelDeadlock');
+    t.not(deadlock?.status, 'True', `KernelDeadlock not raised (${deadlock?.reason ?? 'absent'})`);
+  });
+
+  t.test('real hung tasks on a suspended device-mapper target are TaskHung events', async (t) => {
+    const before = (await events('TaskHung')).length;
+    // An ext4 over a dm-linear target with dirty data: with the target suspended, `sync` waits in D
+    // state, and so does the filesystem's journal thread; the kernel reports both after the timeout.
+    await vm.sh(
+      [
+        'set -e',
+        'sysctl -q -w kernel.hung_task_timeout_secs=5 kernel.hung_task_warnings=' + HUNG_TASK_WARNINGS,
+        'truncate -s 64M /var/tmp/hung.img',
+        'loop=$(losetup -f --show /var/tmp/hung.img)',
+        'dmsetup create nha-hung --table "0 $(blockdev --getsz $loop) linear $loop 0"',
+        'mkfs.ext4 -q /dev/mapper/nha-hung',
+        'mkdir -p /mnt/hung && mount /dev/mapper/nha-hung /mnt/hung',
+        'dd if=/dev/zero of=/mnt/hung/dirty bs=1M count=8 status=none',
+        'dmsetup suspend --nolockfs nha-hung',
+        'systemd-run --quiet --unit=nha-hung-sync sync',
+      ].join('\n'),
+      { timeoutMs: 300_000 },
+    );
+    t.teardown(() => vm.exec(['bash', '-c', 'dmsetup resume nha-hung; umount /mnt/hung'], { timeoutMs: 120_000 }));
+    // The kernel reports sync, and the journal thread of the filesystem (jbd2/dm-N-8) once it commits,
+    // every 5 s, 10 reports at most (kernel.hung_task_warnings).
+    const hung = await waitFor('the kernel\'s hung-task lines for sync and jbd2', async () => {
+      const lines = await kernelLines('blocked for more than');
+      const tasks = new Set(lines.map((l) => /task (\S+?):\d+ blocked/.exec(l)?.[1] ?? ''));
+      return tasks.has('sync') && [...tasks].some((n) => n.startsWith('jbd2/')) ? lines : undefined;
+    }, DETECT_TIMEOUT_MS, 2000);
+    t.comment(`the kernel's first hung-task lines: ${hung.join(' | ')}`);
+    // No shipped rule names jbd2 or sync (only docker, containerd and the kubelet are KernelDeadlock):
+    // each report is one TaskHung. Once the kernel has stopped reporting and the last window closed,
+    // the events stand for exactly the kernel's lines.
+    const settled = await waitFor('TaskHung events for every hung-task line', async () => {
+      const lines = await kernelLines('blocked for more than');
+      const e = (await events('TaskHung')).slice(before);
+      return lines.length >= HUNG_TASK_WARNINGS && counted(e) === lines.length ? e : undefined;
+    }, HUNG_TASK_WARNINGS * 5_000 + AGGREGATION_WINDOW_MS + DETECT_TIMEOUT_MS, 2000);
+    t.ok(settled.every((e) => /task \S+:\d+ blocked for more than \d+ seconds\.$/.test(e.message)), 'every TaskHung names a hung task');
+    t.ok(settled.some((e) => /task (sync|jbd2\/\S+):\d+ blocked/.test(e.message)), 'sync or jbd2 is named');
+  });
+});
