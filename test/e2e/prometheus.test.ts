@@ -102,10 +102,10 @@ scrape_configs:
     60_000, 250);
   });
 
-  await t.test('a healthy node: the alerts about the agent, the API and the journal stay inactive', async (t) => {
+  await t.test('a healthy node: the alerts about the agent, its state directory, the API and the journal stay inactive', async (t) => {
     // Long enough for a short-for alert to fire, were its expression true.
     await new Promise((r) => setTimeout(r, 5_000));
-    for (const name of ['NodeHealthAgentDown', 'NodeHealthAgentNotReporting', 'NodeHealthApiUnreachable', 'NodeHealthApiErrors', 'NodeHealthJournalLag', 'NodeHealthLadderStuck', 'NodeHealthRepairBudgetExhausted']) {
+    for (const name of ['NodeHealthAgentDown', 'NodeHealthAgentNotReporting', 'NodeHealthApiUnreachable', 'NodeHealthApiErrors', 'NodeHealthJournalLag', 'NodeHealthLadderStuck', 'NodeHealthRepairBudgetExhausted', 'NodeHealthAgentDegraded']) {
       const r = await rule(SHORT, name);
       t.equal(r.state, 'inactive', `${name}: ${JSON.stringify(r.alerts)}`);
     }

@@ -29,6 +29,7 @@ t.test('promtool accepts the rule file', async (t) => {
   t.equal(r.code, 0, r.out);
   t.match(r.out, `SUCCESS: ${alerts.length} rules found`);
   t.same(alerts.sort(), [
+    'NodeHealthAgentDegraded',
     'NodeHealthAgentDown',
     'NodeHealthAgentNotReporting',
     'NodeHealthApiErrors',
