@@ -46,6 +46,7 @@ t.test('systemd-analyze security: exposure at most 2.5', async (t) => {
 });
 
 t.test('the settings the agent relies on', async (t) => {
+  t.same(values('Documentation'), ['man:node-health-agent(8) man:node-health.ini(5)'], 'the man pages the packages install');
   t.same(values('Type'), ['notify'], 'Type=notify: the agent says READY=1');
   t.same(values('NotifyAccess'), ['main'], 'only the main process may notify');
   t.same(values('ExecStart'), ['/usr/lib/node-health-agent/node --single-threaded --optimize-for-size /usr/lib/node-health-agent/node-health-agent.js run']);
