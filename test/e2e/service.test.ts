@@ -1,6 +1,6 @@
 // The agent as it runs on a node: the real .deb installed into a booted systemd (node in a box).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -60,7 +60,9 @@ t.test('install, run, reload, watchdog, upgrade and purge on a real systemd', as
     checks: Array<{ check: string }>;
   };
   t.equal(String(status.pid), active.MainPID, 'status answers from the running daemon');
-  t.same(status.config.files, ['/etc/node-health/10-journal-rules.ini', '/etc/node-health/node-health.ini']);
+  // Every shipped ini file, as the package installs them, read in lexical order.
+  const shipped = readdirSync(join(__dirname, '../../etc')).filter((f) => f.endsWith('.ini')).sort();
+  t.same(status.config.files, shipped.map((f) => `/etc/node-health/${f}`));
   await until('first checks in status', async () => {
     const s = JSON.parse(await box.check(['node-health-agent', 'status', '--json'])) as { checks: unknown[] };
     return s.checks.length > 0;
