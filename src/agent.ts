@@ -120,6 +120,7 @@ export class Agent {
     const sink: ProblemSink = {
       condition: (r) => agent?.conditions.report(r),
       event: (e) => agent?.recordEvent(e),
+      settle: () => agent?.store.settle() ?? true,
     };
     // The level comes from the config; errors in it are thrown, not logged.
     const log = createLogger('info', options.native);

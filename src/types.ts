@@ -77,4 +77,6 @@ export interface NodeCondition {
 export interface ProblemSink {
   condition(report: ConditionReport): void;
   event(report: EventReport): void;
+  /** Saves the conditions changed by the reports so far, if any wait; false when that failed. */
+  settle?(): boolean;
 }

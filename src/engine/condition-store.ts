@@ -50,6 +50,11 @@ export class ConditionStore {
     this.arm(this.opts.delayMs ?? 1000);
   }
 
+  /** Saves now if a change waits to be saved (or retried); false when that save failed. */
+  settle(): boolean {
+    return this.timer ? this.flush() : true;
+  }
+
   /** Saves now; false when that failed (a retry is then scheduled). */
   flush(): boolean {
     if (this.timer) clearTimeout(this.timer);

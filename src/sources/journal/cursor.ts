@@ -17,6 +17,12 @@ export interface CursorStoreOptions {
   everyMs: number;
   /** Told of each failed save and of the first save that works again. */
   health?: WriteHealth;
+  /**
+   * Makes durable what the entries read so far changed (the saved conditions); false when it could not.
+   * Called before each save, which is put off while it fails: a crash must never leave the position past
+   * an entry whose effect was not kept.
+   */
+  before?: () => boolean;
 }
 
 // s=<seqnum id>;i=<seqnum>;b=<boot id>;m=<monotonic>;t=<realtime>;x=<xor hash>, all hex.
@@ -93,6 +99,10 @@ export class CursorStore {
   }
 
   private trySave(retry = true): boolean {
+    if (this.opts.before && !this.opts.before()) {
+      if (retry) this.arm(Math.max(this.opts.everyMs, 1000));
+      return false;
+    }
     try {
       const failing = this.lastError !== null;
       this.save();

@@ -92,6 +92,7 @@ export class JournalMonitor {
         everyEntries: this.cfg.cursor_every_entries,
         everyMs: this.cfg.cursor_every,
         ...(this.cursorHealth ? { health: this.cursorHealth } : {}),
+        ...(this.sink.settle ? { before: () => this.sink.settle?.() ?? true } : {}),
       });
       const saved = cursor.load();
       const monitor = new LogMonitor(source, this.ruleSet.conditions, {

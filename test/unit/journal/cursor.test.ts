@@ -61,6 +61,28 @@ t.test('saves after T ms: on the next offer, or by its timer when entries stop',
   t.equal(saved(path), `${cursor(2)}\n`, 'T had passed: saved at once');
 });
 
+t.test('the position is saved only after what the entries changed was kept (before)', async (t) => {
+  const path = join(stateDir(t), 'journal.cursor');
+  let kept = false;
+  const calls: string[] = [];
+  const store = new CursorStore(path, {
+    everyEntries: 1,
+    everyMs: 0,
+    before: () => {
+      calls.push(saved(path) ?? 'none');
+      return kept;
+    },
+  });
+  t.teardown(() => store.flush());
+  store.offer(cursor(1), 1);
+  t.equal(saved(path), undefined, 'not saved while the conditions could not be');
+  t.equal(store.flush(), false, 'a flush reports it');
+  kept = true;
+  store.offer(cursor(2), 1);
+  t.equal(saved(path), `${cursor(2)}\n`, 'saved once they are');
+  t.same(calls, ['none', 'none', 'none'], 'asked before every save');
+});
+
 t.test('a save is tmp file + fsync + rename + fsync of the directory', async (t) => {
   const dir = stateDir(t);
   const path = join(dir, 'journal.cursor');
