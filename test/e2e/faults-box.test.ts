@@ -1,0 +1,208 @@
+// The fault matrix through the installed package (docs/reliability.md): the .deb in a node in a box with
+// the kubelet's credentials, reporting to the test cluster's real API server, its journal, D-Bus and
+// systemd the box's own. Each fault is injected while the daemon runs; afterwards the same process is
+// still running (MainPID and NRestarts unchanged, so the watchdog was petted), `status` said what was
+// degraded, and a kernel line written after the fault still reaches the Node. The rows share one box and
+// run in order: the SIGKILL row changes the process and the state-directory row swaps its directory.
+import t from 'tap';
+import { writeKernelLine } from '../helpers/box';
+import { Cluster, waitFor } from '../helpers/cluster';
+import { installedNode } from '../helpers/node';
+
+const UNIT = 'node-health-agent';
+const STATE = '/var/lib/node-health';
+
+interface AgentStatus {
+  pid: number;
+  kubernetes: { connected: boolean; lastError: string | null; pending: number } | null;
+  degraded: Array<{ component: string; reason: string }>;
+  journal: Array<{ source: string; alive: boolean }>;
+  conditions: Array<{ type: string; status: string }>;
+}
+
+interface Snapshot {
+  conditions: Array<{ type: string; status: string }>;
+}
+
+t.test('faults injected into the installed daemon in a box', async (t) => {
+  const node = `fault-node-${process.pid}`;
+  const cluster = await Cluster.up(t, [node]);
+  const box = await installedNode(t, cluster, node);
+
+  const show = async (prop: string): Promise<string> => (await box.check(['systemctl', 'show', '-P', prop, UNIT])).trim();
+  const status = async (): Promise<AgentStatus | undefined> => {
+    const r = await box.exec(['node-health-agent', 'status', '--json']);
+    return r.code === 0 ? (JSON.parse(r.stdout) as AgentStatus) : undefined;
+  };
+  /** Runs a shell command in the daemon's own mount namespace (its sandbox's view of the state directory). */
+  const inUnit = async (script: string): Promise<string> =>
+    box.check(['nsenter', '-t', await show('MainPID'), '-m', 'sh', '-c', script]);
+  const onNode = (type: string, ms = 30_000): Promise<number> => {
+    const from = Date.now();
+    return waitFor(`${type}=True on the Node`, async () => ((await cluster.condition(node, type))?.status === 'True' ? Date.now() - from : undefined), ms, 50);
+  };
+  const healthy = (): Promise<AgentStatus> =>
+    waitFor('the agent connected with its journal sources alive', async () => {
+      const s = await status();
+      return s?.kubernetes?.connected && s.journal.length > 0 && s.journal.every((j) => j.alive) ? s : undefined;
+    }, 60_000);
+  /** The same process, never restarted, never killed by its watchdog. */
+  const sameProcess = async (t: tap.Test, pid: string, restarts: string): Promise<void> => {
+    t.equal(await show('MainPID'), pid, 'same MainPID');
+    t.equal(await show('NRestarts'), restarts, 'NRestarts unchanged');
+    t.equal(await show('ActiveState'), 'active');
+    const log = await box.check(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager']);
+    t.notMatch(log, /Watchdog timeout/, 'the watchdog never fired');
+  };
+
+  await healthy();
+  await waitFor('KernelDeadlock=False written by the agent', async () => ((await cluster.condition(node, 'KernelDeadlock'))?.status === 'False' ? true : undefined), 60_000);
+  const pid = await show('MainPID');
+  const restarts = await show('NRestarts');
+
+  t.test('journald stopped and restarted, D-Bus restarted, systemctl daemon-reexec', async (t) => {
+    const faults: Array<{ what: string; inject: string[][]; line: string; condition: string }> = [
+      {
+        what: 'journald stopped and started again',
+        inject: [['systemctl', 'stop', 'systemd-journald.service', 'systemd-journald.socket', 'systemd-journald-dev-log.socket'], ['systemctl', 'start', 'systemd-journald.service']],
+        line: 'INFO: task docker:7 blocked for more than 300 seconds.',
+        condition: 'KernelDeadlock',
+      },
+      {
+        what: 'D-Bus restarted',
+        inject: [['systemctl', 'restart', 'dbus.service']],
+        line: 'XFS (sdb1): Filesystem has been shut down due to log error (0x2).',
+        condition: 'XfsShutdown',
+      },
+      {
+        what: 'systemctl daemon-reexec',
+        inject: [['systemctl', 'daemon-reexec']],
+        line: 'sd 2:0:0:0: rejecting I/O to offline device',
+        condition: 'StorageDeviceFailed',
+      },
+    ];
+    for (const f of faults) {
+      for (const cmd of f.inject) await box.check(cmd, { timeoutMs: 90_000 });
+      const written = Date.now();
+      await writeKernelLine(box, f.line);
+      const ms = await onNode(f.condition);
+      t.pass(`${f.what}: a kernel line written after it set ${f.condition} on the Node in ${ms} ms (${Date.now() - written} ms with the write)`);
+      await sameProcess(t, pid, restarts);
+    }
+    const s = await healthy();
+    t.same(s.degraded, [], 'nothing degraded');
+  });
+
+  t.test('the API server stopped and started again', async (t) => {
+    await cluster.stopApiserver();
+    let restarted = false;
+    t.teardown(() => (restarted ? undefined : cluster.startApiserver()));
+    const stoppedAt = Date.now();
+    await writeKernelLine(box, 'NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, GPU has fallen off the bus.');
+    // `connected` says the Node was read once; a write failing after that shows as lastError and pending.
+    const down = await waitFor('status shows the reporter error and the change pending', async () => {
+      const s = await status();
+      return s?.kubernetes?.lastError && s.kubernetes.pending > 0 ? s : undefined;
+    }, 60_000);
+    t.comment(`while stopped: ${down.kubernetes?.lastError ?? ''}`);
+    t.ok(down.conditions.some((c) => c.type === 'GPUUnhealthy' && c.status === 'True'), 'the condition is set in the agent meanwhile');
+    await new Promise((r) => setTimeout(r, Math.max(0, 5_000 - (Date.now() - stoppedAt))));
+    const startedAt = Date.now();
+    await cluster.startApiserver();
+    restarted = true;
+    const ms = await onNode('GPUUnhealthy', 120_000);
+    t.pass(`GPUUnhealthy set while the API server was down reached the Node ${Date.now() - startedAt} ms after it was started (${ms} ms after it answered again)`);
+    const s = await healthy();
+    t.equal(s.kubernetes?.connected, true, 'connected again');
+    await sameProcess(t, pid, restarts);
+  });
+
+  t.test('SIGKILL while conditions are being written', async (t) => {
+    const eventsBefore = (await cluster.events(node)).length;
+    // A condition change and an event; the process is killed as soon as it has read them, while the
+    // condition is being saved and written to the Node.
+    await writeKernelLine(box, 'Buffer I/O error on dev sdc1, logical block 7, async page read');
+    await writeKernelLine(box, 'nfs: server 10.0.0.1 not responding, still trying');
+    await waitFor('the agent read the line', async () => ((await status())?.conditions.some((c) => c.type === 'NFSServerUnresponsive' && c.status === 'True') ? true : undefined), 30_000, 20);
+    await box.check(['systemctl', 'kill', '--signal=SIGKILL', UNIT]);
+    const killedAt = Date.now();
+    // The state as the killed process left it (systemd restarts it after RestartSec=10s): whole files, and
+    // a position past the line only if the condition it set was saved first.
+    // Either file may not exist yet (nothing saved so far): no saved condition, no position.
+    const left = JSON.parse(await box.check(['sh', '-c', `cat ${STATE}/conditions.json 2>/dev/null || echo '{"conditions":[]}'`])) as Snapshot;
+    const leftCursor = (await box.check(['sh', '-c', `cat ${STATE}/journal/kernel.cursor 2>/dev/null || true`])).trim();
+    if (leftCursor) t.match(leftCursor, /^s=[0-9a-f]{32};i=[0-9a-f]+;b=[0-9a-f]{32};m=[0-9a-f]+;t=[0-9a-f]+;x=[0-9a-f]+$/, 'the kernel cursor is a whole journal cursor');
+    const unread = leftCursor
+      ? await box.check(['journalctl', '--after-cursor', leftCursor, '-o', 'cat', '--no-pager', '_TRANSPORT=kernel'])
+      : 'not responding (no position saved)';
+    const kept = left.conditions.some((c) => c.type === 'NFSServerUnresponsive' && c.status === 'True');
+    t.comment(`at the kill: cursor ${unread.includes('not responding') ? 'before' : 'past'} the line, condition ${kept ? '' : 'not '}in conditions.json`);
+    t.ok(unread.includes('not responding') || kept, 'the line is either still ahead of the cursor or its condition was saved');
+    const newPid = await waitFor('systemd restarted the agent', async () => {
+      const p = await show('MainPID');
+      return p !== '0' && p !== pid ? p : undefined;
+    }, 60_000);
+    const s = await healthy();
+    t.comment(`restarted and healthy ${Date.now() - killedAt} ms after SIGKILL (RestartSec=10s)`);
+    t.equal(await show('NRestarts'), String(Number(restarts) + 1), 'one restart');
+    t.same(s.degraded, [], 'nothing degraded after the restart');
+    await onNode('NFSServerUnresponsive').catch(async (err: unknown) => {
+      const now = await status();
+      const log = await box.check(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager', '-n', '60']);
+      throw new Error(`${String(err)}\nagent conditions: ${JSON.stringify(now?.conditions)}\nkernel.cursor: ${await box.check(['cat', `${STATE}/journal/kernel.cursor`])}\n${log}`);
+    });
+    const io = await waitFor('the IOError Event', async () => (await cluster.events(node)).find((e) => e.reason === 'IOError'), 30_000);
+    // Time for a replay to reach the API server, were there one.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const events = await cluster.events(node);
+    t.equal(events.find((e) => e.reason === 'IOError')?.count, 1, 'the line before the kill was not replayed as new');
+    t.ok(events.length >= eventsBefore + 1 && io.count === 1, 'the event was sent once');
+    // A line after the restart is read: the server answers again.
+    await writeKernelLine(box, 'nfs: server 10.0.0.1 OK');
+    await waitFor('NFSServerUnresponsive=False again', async () => ((await cluster.condition(node, 'NFSServerUnresponsive'))?.status === 'False' ? true : undefined), 30_000);
+    t.equal(await show('MainPID'), newPid, 'the restarted process keeps running');
+  });
+
+  t.test('the state directory full (ENOSPC), then read-only (EROFS)', async (t) => {
+    const pid = await show('MainPID');
+    const restarts = await show('NRestarts');
+    // A 1 MiB tmpfs over the state directory in the daemon's own namespace (its sandbox bind-mounts the
+    // directory, so a mount made outside would be hidden beneath it), holding the state so far, then filled.
+    await inUnit(
+      `set -e; mkdir /tmp/nh-saved; cp -a ${STATE}/. /tmp/nh-saved/; mount -t tmpfs -o size=1m,mode=0700 nh-state ${STATE}; cp -a /tmp/nh-saved/. ${STATE}/; ` +
+        `dd if=/dev/zero of=${STATE}/filler bs=4k 2>/dev/null || true`,
+    );
+    await writeKernelLine(box, 'Aborting journal on device sda1-8.');
+    const full = await waitFor('conditions degraded by ENOSPC', async () => {
+      const s = await status();
+      return s?.degraded.some((d) => d.component === 'conditions' && d.reason === 'ENOSPC') ? s : undefined;
+    }, 30_000);
+    t.comment(`degraded: ${JSON.stringify(full.degraded)}`);
+    const human = await box.check(['node-health-agent', 'status']);
+    t.match(human, /DEGRADED conditions \(ENOSPC\)/, '`status` says what is degraded');
+    const ms = await onNode('ReadonlyFilesystem');
+    t.pass(`a kernel line written while the disk was full set the condition on the Node in ${ms} ms`);
+    const onDisk = (): Promise<Snapshot> => inUnit(`cat ${STATE}/conditions.json`).then((x) => JSON.parse(x) as Snapshot);
+    t.notOk((await onDisk()).conditions.some((c) => c.type === 'ReadonlyFilesystem' && c.status === 'True'), 'not on disk while full');
+    const metrics = await box.check(['curl', '-sf', 'http://127.0.0.1:20257/metrics']);
+    t.match(metrics, /node_health_degraded\{component="conditions",reason="ENOSPC"\} 1/, 'the metric names it');
+
+    await inUnit(`rm ${STATE}/filler`);
+    const freed = Date.now();
+    await waitFor('the latest conditions on disk', async () => ((await onDisk()).conditions.some((c) => c.type === 'ReadonlyFilesystem' && c.status === 'True') ? true : undefined), 30_000);
+    t.pass(`the latest conditions reached conditions.json ${Date.now() - freed} ms after space returned`);
+    await waitFor('degraded cleared', async () => ((await status())?.degraded.length === 0 ? true : undefined), 30_000);
+
+    await inUnit(`mount -o remount,ro ${STATE}`);
+    await writeKernelLine(box, '{1}[Hardware Error]: event severity: fatal');
+    await waitFor('conditions degraded by EROFS', async () => ((await status())?.degraded.some((d) => d.component === 'conditions' && d.reason === 'EROFS') ? true : undefined), 30_000);
+    t.pass(`read-only: ${JSON.stringify((await status())?.degraded)}`);
+    await onNode('CperHardwareErrorFatal');
+    await inUnit(`mount -o remount,rw ${STATE}`);
+    const writable = Date.now();
+    await waitFor('the latest conditions on disk', async () => ((await onDisk()).conditions.some((c) => c.type === 'CperHardwareErrorFatal' && c.status === 'True') ? true : undefined), 30_000);
+    t.pass(`saved ${Date.now() - writable} ms after the remount read-write`);
+    await waitFor('degraded cleared', async () => ((await status())?.degraded.length === 0 ? true : undefined), 30_000);
+    await sameProcess(t, pid, restarts);
+  });
+});
