@@ -4,6 +4,8 @@
 // still running (MainPID and NRestarts unchanged, so the watchdog was petted), `status` said what was
 // degraded, and a kernel line written after the fault still reaches the Node. The rows share one box and
 // run in order: the SIGKILL row changes the process and the state-directory row swaps its directory.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { writeKernelLine } from '../helpers/box';
 import { Cluster, waitFor } from '../helpers/cluster';
@@ -161,6 +163,32 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
     await writeKernelLine(box, 'nfs: server 10.0.0.1 OK');
     await waitFor('NFSServerUnresponsive=False again', async () => ((await cluster.condition(node, 'NFSServerUnresponsive'))?.status === 'False' ? true : undefined), 30_000);
     t.equal(await show('MainPID'), newPid, 'the restarted process keeps running');
+  });
+
+  t.test('the API server black-holed: connections accepted, never answered', async (t) => {
+    // SIGSTOP: the kernel still completes the TCP handshake on its listening socket; nothing answers.
+    const apiserver = Number(readFileSync(join(cluster.dir, 'apiserver.pid'), 'utf8').split(' ')[0]);
+    const pid = await show('MainPID');
+    const restarts = await show('NRestarts');
+    process.kill(apiserver, 'SIGSTOP');
+    let resumed = false;
+    t.teardown(() => (resumed ? undefined : process.kill(apiserver, 'SIGCONT')));
+    const stoppedAt = Date.now();
+    await writeKernelLine(box, 'nfs: server 10.0.0.2 not responding, timed out');
+    const hung = await waitFor('status answers, the condition set in the agent and pending', async () => {
+      const s = await status();
+      return s?.conditions.some((c) => c.type === 'NFSServerUnresponsive' && c.status === 'True') && (s.kubernetes?.pending ?? 0) > 0 ? s : undefined;
+    }, 30_000);
+    t.comment(`while black-holed: lastError ${hung.kubernetes?.lastError ?? 'none yet'}`);
+    // Longer than WatchdogSec=30s: a daemon blocked on the server would be killed by now.
+    await new Promise((r) => setTimeout(r, Math.max(0, 40_000 - (Date.now() - stoppedAt))));
+    t.ok((await status()) !== undefined, '`status` still answers after 40 s');
+    await sameProcess(t, pid, restarts);
+    process.kill(apiserver, 'SIGCONT');
+    resumed = true;
+    const ms = await onNode('NFSServerUnresponsive', 120_000);
+    t.pass(`the condition set while black-holed reached the Node ${ms} ms after the server answered again`);
+    await sameProcess(t, pid, restarts);
   });
 
   t.test('the state directory full (ENOSPC), then read-only (EROFS)', async (t) => {
