@@ -84,5 +84,11 @@ t.test('API server stopped for 60 s, then restarted', async (t) => {
   const summaries = events.filter((e) => /suppressed/.test(e.message));
   t.ok(summaries.length >= 1, `${summaries.length} summaries`);
   const counted = events.reduce((sum, e) => sum + e.count, 0);
-  t.equal(counted, changes * 5, `${changes * 5} events reported: ${events.length} Event objects, counts summing to ${counted}`);
+  // At least once, never lost: a create in flight when the server went away may have been stored although
+  // its answer never came, and its retry (under a new name) stores it again — at most once per failed request.
+  const failed = requests.filter((q) => q.code === 'error').length;
+  t.ok(
+    counted >= changes * 5 && counted <= changes * 5 + failed,
+    `${changes * 5} events reported: ${events.length} Event objects, counts summing to ${counted} (${failed} failed requests)`,
+  );
 });
