@@ -482,7 +482,8 @@ export class Agent {
       version: VERSION,
       pid: process.pid,
       startedAt: this.startedAt.toISOString(),
-      uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
+      // The process's own monotonic uptime: a stepped wall clock would make startedAt's difference wrong.
+      uptimeSeconds: Math.round(process.uptime()),
       config: {
         generation: this.generation,
         files: this.loaded.files,

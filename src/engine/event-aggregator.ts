@@ -16,7 +16,8 @@ export class EventAggregator {
   constructor(
     private readonly windowMs: number,
     private readonly emit: (e: EventReport) => void,
-    private readonly now: () => number = Date.now,
+    // Monotonic: a wall clock stepped back must not hold a window's repeats until it catches up again.
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   report(e: EventReport): void {

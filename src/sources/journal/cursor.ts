@@ -33,7 +33,8 @@ export class CursorStore {
   lastError: string | null = null;
   private pending: string | undefined;
   private pendingEntries = 0;
-  private lastSaveMs = Date.now();
+  /** Monotonic: a wall clock stepped back must not put the next timed save off until it catches up. */
+  private lastSaveMs = performance.now();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -74,7 +75,7 @@ export class CursorStore {
     this.pending = cursor;
     this.pendingEntries += entriesSinceLast;
     if (this.lastError !== null && this.timer) return; // failing: the retry timer saves the latest
-    const elapsed = Date.now() - this.lastSaveMs;
+    const elapsed = performance.now() - this.lastSaveMs;
     if (this.pendingEntries >= this.opts.everyEntries || elapsed >= this.opts.everyMs) {
       this.trySave();
       return;
@@ -155,6 +156,6 @@ export class CursorStore {
     this.lastError = null;
     this.pending = undefined;
     this.pendingEntries = 0;
-    this.lastSaveMs = Date.now();
+    this.lastSaveMs = performance.now();
   }
 }

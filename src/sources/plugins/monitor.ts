@@ -233,7 +233,8 @@ export class PluginMonitor {
   private async cycle(job: Job): Promise<void> {
     const outcome = await this.execute(job);
     if (outcome === undefined || this.stopped) return;
-    const now = Date.now();
+    // Monotonic: a wall clock stepped back must not make every rule skip its runs until it catches up.
+    const now = performance.now();
     for (const state of job.rules) {
       // Due when its interval has come within half a run period: rules sharing a run at the same
       // interval take every run despite the jitter; a rule with a longer interval skips runs.

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { EventAggregator } from '../../../src/engine/event-aggregator';
 import type { EventReport } from '../../../src/types';
+import { wallClock } from '../../helpers/wall-clock';
 
 const oom = (n: number): EventReport => ({ source: 'journal/kernel/OOM', severity: 'Warning', reason: 'OOMKilling', message: `Killed process ${n}` });
 
@@ -38,4 +39,19 @@ t.test('reasons and sources are aggregated separately; flush sends what is pendi
   t.equal(sent.length, 2);
   agg.flush();
   t.match(sent[2], { reason: 'OOMKilling', count: 1 });
+});
+
+t.test('with its own clock, a wall clock stepped back an hour neither holds the repeats nor bursts', async (t) => {
+  const clock = wallClock(t);
+  const sent: EventReport[] = [];
+  const agg = new EventAggregator(200, (e) => sent.push(e));
+  agg.report(oom(1));
+  clock.step(-3_600_000);
+  agg.report(oom(2));
+  await new Promise((r) => setTimeout(r, 250));
+  agg.tick();
+  t.equal(sent.length, 2, 'the window closed on time');
+  t.match(sent[1], { count: 1 });
+  agg.tick();
+  t.equal(sent.length, 2, 'and sent its repeat once');
 });

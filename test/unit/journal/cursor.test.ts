@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { CursorStore } from '../../../src/sources/journal/cursor';
+import { wallClock } from '../../helpers/wall-clock';
 
 const cursorTs = resolve(__dirname, '../../../src/sources/journal/cursor.ts');
 const tsHooks = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
@@ -59,6 +60,20 @@ t.test('saves after T ms: on the next offer, or by its timer when entries stop',
   await new Promise((r) => setTimeout(r, 200));
   store.offer(cursor(2), 1);
   t.equal(saved(path), `${cursor(2)}\n`, 'T had passed: saved at once');
+});
+
+t.test('a wall clock stepped back an hour does not put the timed save off', async (t) => {
+  const clock = wallClock(t);
+  const path = join(stateDir(t), 'journal.cursor');
+  const store = new CursorStore(path, { everyEntries: 1_000_000, everyMs: 150 });
+  t.teardown(() => store.flush());
+  store.offer(cursor(1), 1);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(saved(path), `${cursor(1)}\n`);
+  clock.step(-3_600_000);
+  store.offer(cursor(2), 1);
+  await new Promise((r) => setTimeout(r, 400));
+  t.equal(saved(path), `${cursor(2)}\n`, 'saved within T, not an hour later');
 });
 
 t.test('the position is saved only after what the entries changed was kept (before)', async (t) => {

@@ -10,6 +10,7 @@ import { runCheck } from '../../../src/sources/check';
 import { PluginMonitor, type PluginMonitorOptions } from '../../../src/sources/plugins/monitor';
 import type { EventReport } from '../../../src/types';
 import { configDir } from '../../helpers/tmp';
+import { wallClock } from '../../helpers/wall-clock';
 import { alive, inGroup, npdModuleDir, pluginDir, recordingLogger, sleep, waitFor, type Teardown } from './support';
 
 interface Rig {
@@ -110,6 +111,25 @@ t.test('message_change_updates: a True condition takes the new output', async (t
   writeFileSync(state, '1\noffset 5s\n');
   await waitFor('the new message', () => table.get('TimeSkew')?.message === 'offset 5s');
   t.match(table.get('TimeSkew'), { status: 'True', reason: 'ClockOff' });
+});
+
+t.test('a wall clock stepped back an hour: the plugin\'s rule still takes every run', async (t) => {
+  const clock = wallClock(t);
+  const dir = pluginDir(t);
+  const state = join(dir, 'state');
+  writeFileSync(state, '1\nbroken\n');
+  const { monitor, table } = rig(
+    t,
+    `[plugin "p"]\npath = ${dir}/from-file.sh\nargs = ["${state}"]\ninterval = 1s\n` + 'condition = Broken\nreason = IsBroken\nok_reason = Fine\nok_message = fine\n',
+    { maxFirstDelayMs: 10 },
+  );
+  monitor.start();
+  await waitFor('set', () => table.get('Broken')?.status === 'True');
+  clock.step(-3_600_000);
+  writeFileSync(state, '0\nfine\n');
+  const stepped = performance.now();
+  await waitFor('cleared by the next runs', () => table.get('Broken')?.status === 'False');
+  t.ok(performance.now() - stepped < 5000, 'cleared within a few runs, not an hour later');
 });
 
 t.test('at most `concurrency` plugins of a group run at once', async (t) => {
