@@ -1,6 +1,6 @@
 // `status`: asks the running daemon for its live state and prints it.
 import { join } from 'node:path';
-import { loadConfig } from '../config/load';
+import { runtimeDirOf } from '../config/load';
 import { fetchStatus } from '../outputs/status/client';
 import type { RecordedResult } from '../engine/check-table';
 import type { ReporterStatus } from '../outputs/kubernetes/reporter';
@@ -35,9 +35,8 @@ interface DaemonStatus {
 }
 
 export async function status(options: StatusOptions, out: NodeJS.WriteStream = process.stdout): Promise<number> {
-  const socket =
-    options.socket ??
-    join(loadConfig(options.configDir, { required: options.configDir !== undefined }).config.agent.runtime_dir, 'agent.sock');
+  // A config the daemon rejected still names the socket: the daemon runs on with its last good one.
+  const socket = options.socket ?? join(runtimeDirOf(options.configDir, { required: options.configDir !== undefined }), 'agent.sock');
   const state = (await fetchStatus(socket)) as DaemonStatus;
   if (options.json) {
     out.write(`${JSON.stringify(state)}\n`);

@@ -19,7 +19,7 @@ import {
   type KeySpec,
   type SectionName,
 } from './schema';
-import { ValueError } from './values';
+import { absolutePath, ValueError } from './values';
 
 export const DEFAULT_CONFIG_DIR = '/etc/node-health';
 
@@ -44,6 +44,23 @@ export interface LoadOptions {
 }
 
 export function loadConfig(dir: string = DEFAULT_CONFIG_DIR, options: LoadOptions = {}): LoadedConfig {
+  const { config, files, origins, errors } = readConfig(dir, options);
+  if (errors.length === 0) errors.push(...crossChecks(config, origins));
+  if (errors.length > 0) throw new AgentError('CONFIG_INVALID', inFileOrder(errors, files).join('\n'));
+  return { config, files, origins };
+}
+
+/**
+ * [agent] runtime_dir, for clients of the running daemon (`status`): read even from a config the daemon
+ * rejected, since that is when an operator asks it why; the default when that key itself is bad.
+ */
+export function runtimeDirOf(dir: string = DEFAULT_CONFIG_DIR, options: LoadOptions = {}): string {
+  const { config } = readConfig(dir, options);
+  return (config.agent as Partial<Config['agent']>).runtime_dir ?? absolutePath.parse(schema.agent.runtime_dir.default as string);
+}
+
+/** Every file read and every key parsed; a key that does not parse is left out and named in `errors`. */
+function readConfig(dir: string, options: LoadOptions): LoadedConfig & { errors: string[] } {
   const files = listConfigFiles(dir, options.required ?? false);
   const errors: string[] = [];
   const raw = new Map<string, { value: string; origin: Origin }>();
@@ -103,10 +120,7 @@ export function loadConfig(dir: string = DEFAULT_CONFIG_DIR, options: LoadOption
   }
   values.named = named;
 
-  const config = values as unknown as Config;
-  if (errors.length === 0) errors.push(...crossChecks(config, origins));
-  if (errors.length > 0) throw new AgentError('CONFIG_INVALID', inFileOrder(errors, files).join('\n'));
-  return { config, files, origins };
+  return { config: values as unknown as Config, files, origins, errors };
 }
 
 /** Where a key lives: a fixed section like [disk] or a named one like [rule "OOMKilling"]. */

@@ -41,6 +41,10 @@ t.test('SIGHUP applies a valid config and rejects an invalid one, keeping the ol
   t.match(s.config.lastReload?.error, `${join(d.configDir, '30-bad.ini')}:3: [disk] interval: "fast" is not a duration`);
   await waitFor('the rejection in the log', () => /reload rejected, keeping generation 2: .*30-bad\.ini:3: \[disk\] interval/.test(d.stderr()));
   t.equal(d.child.exitCode, null, 'still running');
+  // `status` finds the socket through the same config directory, bad file and all, and shows the rejection.
+  const human = spawnSync(process.execPath, [bin, 'status', '--config-dir', d.configDir], { encoding: 'utf8' });
+  t.equal(human.status, 0, `status answers with the rejected file in place: ${human.stderr}`);
+  t.match(human.stdout, /config generation 2 .*; last reload \S+ rejected: .*30-bad\.ini:3: \[disk\] interval/);
 });
 
 t.test('a second instance is refused while the first runs; SIGTERM stops cleanly', async (t) => {
