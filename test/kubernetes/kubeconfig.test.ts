@@ -10,6 +10,7 @@ import { KubeError } from '../../src/outputs/kubernetes/errors';
 import { findKubeconfig, loadKubeconfig, parseKubeconfig } from '../../src/outputs/kubernetes/kubeconfig';
 import { resolveNodeName } from '../../src/outputs/kubernetes/node-name';
 import { Backoff, TokenBucket } from '../../src/outputs/kubernetes/rate';
+import { wallClock } from '../helpers/wall-clock';
 
 function tmp(t: { teardown(fn: () => unknown): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'nha-kube-'));
@@ -376,4 +377,14 @@ t.test('back-off doubles up to its maximum with jitter in [½, 1]; the token buc
   t.equal(bucket.full(), false);
   now += 10_000;
   t.equal(bucket.full(), true, 'never more than the burst');
+});
+
+t.test('the rate limit keeps its own clock: a wall clock stepped back an hour does not starve it', async (t) => {
+  const clock = wallClock(t);
+  const bucket = new TokenBucket(1, 50);
+  t.equal(bucket.take(), true);
+  t.equal(bucket.take(), false);
+  clock.step(-3_600_000);
+  await new Promise((r) => setTimeout(r, 80));
+  t.equal(bucket.take(), true, 'a token again after refillMs, not an hour later');
 });

@@ -11,7 +11,7 @@ import type { NodeCondition } from '../../types';
 import type { Logger } from '../log';
 import { KubeApiError } from './errors';
 import { explain, OnceLog, type Identity } from './explain';
-import { Backoff, jitter, TokenBucket } from './rate';
+import { Backoff, jitter, scheduleClock, TokenBucket } from './rate';
 import { EKS_CONDITION_TYPES, KUBELET_CONDITION_TYPES, type ApiCondition, type NodeObject, type NodeStatusApi } from './types';
 import { background } from '../../system/background';
 
@@ -24,6 +24,7 @@ export interface ConditionWriterOptions {
   fieldManager: string;
   log: Logger;
   identity: () => Identity;
+  /** Wall-clock ms for the timestamps written (and, in tests, the schedule: see scheduleClock). */
   now?: () => number;
   random?: () => number;
 }
@@ -67,6 +68,8 @@ export class ConditionWriter {
   private readonly backoff: Backoff;
   private readonly failures: OnceLog;
   private readonly now: () => number;
+  /** Monotonic: retries, heartbeats and the rate limit keep their pace when the wall clock is stepped. */
+  private readonly clock: () => number;
   private readonly random: () => number;
 
   constructor(
@@ -74,8 +77,9 @@ export class ConditionWriter {
     private readonly opts: ConditionWriterOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.clock = scheduleClock(opts.now);
     this.random = opts.random ?? Math.random;
-    this.bucket = new TokenBucket(opts.burst, opts.refillMs, this.now);
+    this.bucket = new TokenBucket(opts.burst, opts.refillMs, this.clock);
     this.backoff = new Backoff(1000, opts.retryMaxMs, this.random);
     this.failures = new OnceLog(opts.log, 'writing node conditions');
   }
@@ -166,7 +170,7 @@ export class ConditionWriter {
         for (const type of this.managedTypes) if (!this.desired.has(type) && !KUBELET_CONDITION_TYPES.includes(type)) this.deletes.add(type);
       }
     }
-    const now = this.now();
+    const now = this.clock();
     let at: number;
     if (this.dirty()) at = now;
     else if (this.desired.size > 0) at = this.nextHeartbeatAt;
@@ -233,7 +237,7 @@ export class ConditionWriter {
       this.conflicts = 0;
       this.backoff.reset();
       this.failures.recovered();
-      this.nextHeartbeatAt = this.now() + jitter(this.opts.heartbeatMs, this.random);
+      this.nextHeartbeatAt = this.clock() + jitter(this.opts.heartbeatMs, this.random);
     } catch (err) {
       this.failed(err);
     } finally {
@@ -248,13 +252,13 @@ export class ConditionWriter {
     this.lastError = message;
     if (err instanceof KubeApiError && err.status === 409 && this.conflicts < CONFLICT_RETRIES) {
       this.conflicts++;
-      this.retryAt = this.now() + Math.round(50 + 200 * this.random());
+      this.retryAt = this.clock() + Math.round(50 + 200 * this.random());
       return;
     }
     this.conflicts = 0;
     let delay = this.backoff.next();
     if (err instanceof KubeApiError && err.retryAfterSeconds !== undefined) delay = Math.max(delay, err.retryAfterSeconds * 1000);
-    this.retryAt = this.now() + delay;
+    this.retryAt = this.clock() + delay;
     this.failures.failed(err, message);
     this.opts.log.debug(`kubernetes: condition write failed, retrying in ${delay} ms: ${messageOf(err)}`);
   }

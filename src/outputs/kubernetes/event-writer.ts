@@ -9,7 +9,7 @@ import type { EventReport } from '../../types';
 import type { Logger } from '../log';
 import { KubeApiError } from './errors';
 import { explain, OnceLog, type Identity } from './explain';
-import { Backoff, TokenBucket } from './rate';
+import { Backoff, scheduleClock, TokenBucket } from './rate';
 import type { EventObject } from './types';
 import { background } from '../../system/background';
 
@@ -76,12 +76,15 @@ export class EventWriter {
   private readonly backoff: Backoff;
   private readonly failures: OnceLog;
   private readonly now: () => number;
+  /** Monotonic: retries and the per-reason rate limit keep their pace when the wall clock is stepped. */
+  private readonly clock: () => number;
 
   constructor(
     private readonly api: EventsApi,
     private readonly opts: EventWriterOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.clock = scheduleClock(opts.now);
     this.backoff = new Backoff(1000, opts.retryMaxMs, opts.random ?? Math.random);
     this.failures = new OnceLog(opts.log, 'writing events');
   }
@@ -119,7 +122,7 @@ export class EventWriter {
         // Full buckets carry no state; dropping them keeps the map bounded by reasons seen recently.
         for (const [r, bucket] of this.buckets) if (bucket.full()) this.buckets.delete(r);
       }
-      b = new TokenBucket(this.opts.burst, this.opts.refillMs, this.now);
+      b = new TokenBucket(this.opts.burst, this.opts.refillMs, this.clock);
       if (this.buckets.size < MAX_REASONS) this.buckets.set(reason, b);
     }
     return b;
@@ -182,7 +185,7 @@ export class EventWriter {
 
   private pump(): void {
     if (this.sending || this.stopped || !this.node || this.queue.length === 0) return;
-    const wait = this.retryAt - this.now();
+    const wait = this.retryAt - this.clock();
     if (wait > 0) {
       if (!this.retryTimer) {
         this.retryTimer = setTimeout(() => {
@@ -256,7 +259,7 @@ export class EventWriter {
       }
       let delay = this.backoff.next();
       if (err instanceof KubeApiError && err.retryAfterSeconds !== undefined) delay = Math.max(delay, err.retryAfterSeconds * 1000);
-      this.retryAt = this.now() + delay;
+      this.retryAt = this.clock() + delay;
     }
   }
 }

@@ -26,7 +26,10 @@ export class Backoff {
   }
 }
 
-/** `burst` tokens, one more every `refillMs`. */
+/**
+ * `burst` tokens, one more every `refillMs`. `now` must be a monotonic clock: with a wall clock stepped
+ * back an hour the bucket would owe an hour's tokens and refuse everything until then.
+ */
 export class TokenBucket {
   private tokens: number;
   private updated: number;
@@ -34,7 +37,7 @@ export class TokenBucket {
   constructor(
     private readonly burst: number,
     private readonly refillMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.tokens = burst;
     this.updated = now();
@@ -64,6 +67,14 @@ export class TokenBucket {
     this.tokens = Math.min(this.burst, this.tokens + (t - this.updated) / this.refillMs);
     this.updated = t;
   }
+}
+
+/**
+ * The clock a writer schedules by: monotonic, unless a test gave its own `now` (fake time), which then
+ * drives both the schedule and the timestamps.
+ */
+export function scheduleClock(now: (() => number) | undefined): () => number {
+  return now ?? (() => performance.now());
 }
 
 /** ±10 % so that periodic work of many nodes does not line up. */
