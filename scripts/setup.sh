@@ -24,11 +24,12 @@ need_root() {
 # real journal files; openssl makes a throwaway PKI; bindfs is a FUSE filesystem that answers (the disk
 # probe's network/FUSE path); man-db and groff-base render the manual pages; bash-completion loads the
 # completion the way an interactive shell does; qemu, qemu-img and mmdebstrap build and boot the VM ground
-# (scripts/vm) for the tests that need a real kernel. Go (1.26.7 or newer) must be on PATH: it builds nfpm,
+# (scripts/vm) for the tests that need a real kernel; libfaketime steps the agent's own wall clock in a box
+# (which shares the host's clock and may not set it). Go (1.26.7 or newer) must be on PATH: it builds nfpm,
 # the test cluster and Prometheus.
 apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
   lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs bindfs man-db groff-base bash-completion
-  qemu-system-x86 qemu-utils mmdebstrap)
+  qemu-system-x86 qemu-utils mmdebstrap libfaketime)
 if $build_only; then
   apt_packages=(build-essential python3 pkg-config libsystemd-dev)
 fi

@@ -1,0 +1,89 @@
+// The installed agent in a node in a box, as the fault-matrix tests look at it: its unit's properties,
+// `status --json`, its own mount namespace, and the checks every fault row ends with.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import type { Box } from './box';
+import { waitFor } from './cluster';
+
+export const UNIT = 'node-health-agent';
+export const STATE = '/var/lib/node-health';
+
+export interface AgentStatus {
+  pid: number;
+  uptimeSeconds: number;
+  config: { generation: number; files: string[]; lastReload: { at: string; ok: boolean; error?: string } | null };
+  kubernetes: { connected: boolean; lastError: string | null; pending: number; events: { queued: number; sent: number; suppressed: number } } | null;
+  degraded: Array<{ component: string; reason: string }>;
+  journal: Array<{ source: string; alive: boolean; entriesRead?: number }>;
+  conditions: Array<{ type: string; status: string; reason: string; lastTransitionTime: string }>;
+  plugins: Array<{ plugin: string }>;
+}
+
+const kernelLinesScript = join(__dirname, '../../scripts/box/kernel-lines.sh');
+
+export class InstalledAgent {
+  constructor(readonly box: Box) {}
+
+  async show(prop: string): Promise<string> {
+    return (await this.box.check(['systemctl', 'show', '-P', prop, UNIT])).trim();
+  }
+
+  async status(): Promise<AgentStatus | undefined> {
+    const r = await this.box.exec(['node-health-agent', 'status', '--json']);
+    return r.code === 0 ? (JSON.parse(r.stdout) as AgentStatus) : undefined;
+  }
+
+  /** Runs a shell command in the daemon's own mount namespace (its sandbox's view of the state directory). */
+  async inUnit(script: string): Promise<string> {
+    return this.box.check(['nsenter', '-t', await this.show('MainPID'), '-m', 'sh', '-c', script]);
+  }
+
+  healthy(): Promise<AgentStatus> {
+    return waitFor('the agent connected with its journal sources alive', async () => {
+      const s = await this.status();
+      return s?.kubernetes?.connected && s.journal.length > 0 && s.journal.every((j) => j.alive) ? s : undefined;
+    }, 60_000);
+  }
+
+  /** The same process, never restarted, never killed by its watchdog. */
+  async sameProcess(t: Test, pid: string, restarts: string): Promise<void> {
+    t.equal(await this.show('MainPID'), pid, 'same MainPID');
+    t.equal(await this.show('NRestarts'), restarts, 'NRestarts unchanged');
+    t.equal(await this.show('ActiveState'), 'active');
+    const log = await this.box.check(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager']);
+    t.notMatch(log, /Watchdog timeout/, 'the watchdog never fired');
+  }
+
+  /** The agent's Prometheus metrics, as text. */
+  metrics(): Promise<string> {
+    return this.box.check(['curl', '-sf', 'http://127.0.0.1:20257/metrics']);
+  }
+
+  /** The unit's journal since `since` (a journalctl --since value), one message a line. */
+  log(since: string): Promise<string> {
+    return this.box.check(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager', '--since', since]);
+  }
+}
+
+/** Sums a metric's samples whose labels contain `labels` (e.g. `check="memory/available"`). */
+export function metricSum(text: string, name: string, labels = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (labels && !line.includes(labels)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/**
+ * Writes `rate` kernel lines a second for `seconds` seconds into the box's journal, cycling through
+ * `messages` (scripts/box/kernel-lines.sh).
+ */
+export async function writeKernelLines(box: Box, rate: number, seconds: number, messages: string[]): Promise<void> {
+  await box.check(['bash', '-s', '--', String(rate), String(seconds), ...messages], {
+    input: readFileSync(kernelLinesScript),
+    timeoutMs: seconds * 1000 + 60_000,
+  });
+}
