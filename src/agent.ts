@@ -146,6 +146,14 @@ export class Agent {
       config_files: agent.loaded.files.join(',') || 'none (defaults)',
       checks: plan.checks.length,
     });
+    // Start-up (the config, the rules, V8's compilers, whose zones live on malloc) leaves freed C-heap
+    // memory that glibc would keep for good in an idle daemon: 2 MiB with the kernel library
+    // (docs/benchmarks.md). Hand it back.
+    try {
+      options.native().trimMemory();
+    } catch (err) {
+      log.warning(`returning freed start-up memory to the kernel: ${messageOf(err)}`);
+    }
     return agent;
   }
 
