@@ -12,7 +12,8 @@
 //   agent, shipped rules      JournalReader.drain() over the directory with the kernel source's matches
 //                             (_TRANSPORT=kernel), each batch through LogMonitor with the shipped kernel
 //                             rules (etc/) and events through the EventAggregator: the daemon's pipeline
-//   agent, NPD's rules        the same, with the very NPD config NPD gets below, loaded by our NPD loader
+//   agent, NPD's rules        the same, with the NPD config NPD gets below (but NPD's own lookback: the
+//                             agent reads from the first entry anyway), loaded by our NPD loader
 //                             (matches SYSLOG_IDENTIFIER=kernel, NPD's 14 kernel rules)
 //   NPD                       k8s.io/node-problem-detector@NPD_VERSION built with -tags journald (cached
 //                             under ~/.cache/node-health-agent/npd/), its shipped kernel-monitor.json
@@ -280,6 +281,10 @@ try {
   const adapted = { ...shipped, plugin: 'journald', pluginConfig: { source: 'kernel' }, logPath: dir, lookback: `${Math.ceil(ageS / 3600) + 24}h` };
   const npdConfig = join(work, 'kernel-monitor.json');
   writeFileSync(npdConfig, JSON.stringify(adapted, null, 2));
+  // The agent reads the directory from its first entry whatever the lookback, and refuses a duration past
+  // the timer limit (24.8 days), which reaching these entries takes: its copy keeps NPD's own lookback.
+  const agentNpdConfig = join(work, 'kernel-monitor.agent.json');
+  writeFileSync(agentNpdConfig, JSON.stringify({ ...adapted, lookback: shipped.lookback }, null, 2));
   const changed = Object.keys(adapted).filter((k) => JSON.stringify(adapted[k]) !== JSON.stringify(shipped[k]));
 
   const cpus = execFileSync('nproc', { encoding: 'utf8' }).trim();
@@ -296,7 +301,7 @@ try {
   let agentByReason = {};
   const growth = [];
   const detail = [];
-  for (const [name, config] of [['agent, shipped kernel rules', ''], ["agent, NPD's kernel-monitor.json", npdConfig]]) {
+  for (const [name, config] of [['agent, shipped kernel rules', ''], ["agent, NPD's kernel-monitor.json", agentNpdConfig]]) {
     const m = measure([node, ...agentFlags, agentOut, dir, join(root, 'etc'), config, String(total)], true);
     const inner = JSON.parse(m.out);
     if (inner.entries !== total) throw new Error(`${name}: read ${inner.entries} entries, not ${total}`);

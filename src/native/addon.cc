@@ -17,6 +17,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nha::RegisterJournalSend(env, exports);
   nha::RegisterJournalReader(env, exports);
   nha::RegisterTimex(env, exports);
+  nha::RegisterMemory(env, exports);
   return exports;
 }
 

@@ -1,5 +1,6 @@
 // The agent's native addon (src/native): sd_notify, the watchdog interval, structured journal entries,
-// reading the journal (sd-journal) and the kernel's clock discipline state (adjtimex).
+// reading the journal (sd-journal), the kernel's clock discipline state (adjtimex) and returning freed
+// C-heap memory to the kernel (malloc_trim).
 // In the packages the addon sits beside the bundle; running from source it is the build's
 // dist/node_health_native.node (npm run build:native).
 import { existsSync } from 'node:fs';
@@ -92,10 +93,12 @@ export interface Native {
   journalProbe(path: string): number;
   /** Reads the kernel's clock state (never changes it); throws with `.errno` (EPERM: a seccomp filter denies adjtimex). */
   adjtimex(): NativeTimex;
+  /** malloc_trim(3): returns the C heap's free memory to the kernel; true when some was returned (false without glibc). */
+  trimMemory(): boolean;
 }
 
 const ADDON = 'node_health_native.node';
-const EXPORTS = ['notify', 'watchdogUsec', 'journalSend', 'Journal', 'journalProbe', 'adjtimex'] as const;
+const EXPORTS = ['notify', 'watchdogUsec', 'journalSend', 'Journal', 'journalProbe', 'adjtimex', 'trimMemory'] as const;
 
 let cached: Native | undefined;
 

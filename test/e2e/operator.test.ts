@@ -2,20 +2,11 @@
 // `man`, bash completion as bash-completion loads it, and a support bundle of the running daemon.
 import t from 'tap';
 import { Box } from '../helpers/box';
+import { until } from '../helpers/node';
 import { ensurePackages } from '../helpers/packages';
 
 const UNIT = 'node-health-agent.service';
 const TEXT_ENV = { LC_ALL: 'C.UTF-8', MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '100' };
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 t.test('man pages, completion and a support bundle after dpkg -i', async (t) => {
   const { deb } = ensurePackages();

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { Box } from '../helpers/box';
+import { until } from '../helpers/node';
 import { ensurePackages } from '../helpers/packages';
 
 const UNIT = 'node-health-agent.service';
@@ -12,16 +13,6 @@ const UNIT = 'node-health-agent.service';
 async function show(box: Box, ...props: string[]): Promise<Record<string, string>> {
   const out = await box.check(['systemctl', 'show', UNIT, ...props.map((p) => `--property=${p}`)]);
   return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The same package with a higher version, as an upgrade would bring (repacked with dpkg-deb). */

@@ -1,6 +1,6 @@
 // A node in a box as a kubeadm node looks to the agent: the kubelet's credentials from the test cluster
 // under / and the .deb installed (which starts the agent), optionally with an ini file of the test's own
-// written first, so the agent's first start already uses it.
+// written first, so the agent's first start already uses it; and the wait the tests of such nodes share.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,4 +34,15 @@ export async function installedNode(t: TeardownHost, cluster: Cluster, node: str
     timeoutMs: 180_000,
   });
   return box;
+}
+
+/** Polls `probe` every 100 ms until it gives a value (not undefined or false), which is returned; throws after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
