@@ -62,7 +62,13 @@ export function parseBytes(raw: string): number {
  */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Bounded by MAX_TIMER_MS unless `max` says otherwise: pass a larger `max` only for a value no timer waits on. */
+/** The bound for a duration no timer waits on: any span a date can be computed from. */
+export const NO_TIMER_MAX = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Bounded by MAX_TIMER_MS unless `max` says otherwise: pass a larger `max` only for a value no timer waits on
+ * (e.g. NO_TIMER_MAX for a span of time looked back over).
+ */
 export function duration(opts: { min?: number; max?: number } = {}): ValueType<number> {
   return {
     expects: 'a duration like 30s',

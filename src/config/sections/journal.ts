@@ -9,6 +9,7 @@ import {
   integer,
   journalMatch,
   listOf,
+  NO_TIMER_MAX,
   oneOf,
   optional,
   text,
@@ -34,8 +35,8 @@ export const journalFamilies = {
     enabled: key(boolean, 'true', 'Read this source.'),
     matches: required(listOf(journalMatch), 'journal matches FIELD=value; the same field twice means either, different fields both'),
     buffer_size: key(integer({ min: 1, max: 1000 }), '10', 'Lines kept for multi-line patterns (NPD bufferSize).'),
-    lookback: key(duration(), '5m', 'On first start, read back this far (never before boot time + delay).'),
-    delay: key(duration(), '0s', 'On first start, skip entries from the first part of the boot.'),
+    lookback: key(duration({ max: NO_TIMER_MAX }), '5m', 'On first start, read back this far (never before boot time + delay).'),
+    delay: key(duration({ max: NO_TIMER_MAX }), '0s', 'On first start, skip entries from the first part of the boot.'),
   },
   condition: {
     enabled: key(boolean, 'true', 'Report this condition.'),

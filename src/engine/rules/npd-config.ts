@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { checkFileOwnership } from '../../config/load';
 import { AgentError, messageOf } from '../../errors';
-import { checkTimerLimit, parseDuration, ValueError } from '../../config/values';
+import { parseDuration, ValueError } from '../../config/values';
 import { compilePattern, PatternError } from './pattern';
 import type { ConditionSpec, RuleSpec } from './log-monitor';
 import type { JournalSourceSpec } from './rule-set';
@@ -44,11 +44,11 @@ export function loadNpdConfig(file: string): NpdLogConfig {
     throw new AgentError('CONFIG_INVALID', `${file}: cannot load node-problem-detector config: ${messageOf(err)}`);
   }
   const str = (v: unknown, where: string): string => (typeof v === 'string' && v !== '' ? v : fail(where, 'expected a non-empty string'));
+  // lookback and delay only place the first read (a date), no timer waits on them: NPD's own configs with
+  // lookbacks of months must load unmodified.
   const dur = (v: unknown, where: string, def: string): number => {
     try {
-      const ms = parseDuration(v === undefined ? def : str(v, where));
-      checkTimerLimit(ms);
-      return ms;
+      return parseDuration(v === undefined ? def : str(v, where));
     } catch (err) {
       if (err instanceof ValueError) return fail(where, err.message);
       throw err;

@@ -128,4 +128,7 @@ t.test("a duration beyond the timer limit is refused at load, naming file:line, 
   t.match(msg, /a\.ini:3: \[disk\] interval: 720h is above the maximum 2147483647ms \(about 24\.8 days/);
   // The largest value a timer takes is still accepted.
   t.equal(loadConfig(configDir({ 'a.ini': '[disk]\ninterval = 2147483647ms\n' })).config.disk.interval, 2 ** 31 - 1);
+  // A source's lookback is a span to read back over, not a wait: no timer limit.
+  const long = loadConfig(configDir({ 'a.ini': '[source "k"]\nmatches = _TRANSPORT=kernel\nlookback = 400d\n' }));
+  t.equal(long.config.named.source.get("k")?.lookback, 400 * 86_400_000);
 });

@@ -54,6 +54,14 @@ t.test('listed in the ini, NPD configs join the rule set; mistakes name the file
   t.throws(() => loadNpdConfig(bad), /bad\.json: cannot load node-problem-detector config/);
 });
 
+t.test('an NPD config with a lookback of months loads unmodified: no timer waits on lookback or delay', async (t) => {
+  const file = join(configDir({}), 'long.json');
+  writeFileSync(file, JSON.stringify({ plugin: 'kmsg', source: 'x', lookback: '12966h', delay: '1000h', conditions: [], rules: [] }));
+  const { source } = loadNpdConfig(file);
+  t.equal(source.lookbackMs, 12966 * 3_600_000);
+  t.equal(source.delayMs, 1000 * 3_600_000);
+});
+
 t.test('an NPD log config must be root-owned and not group/world-writable, nor its directory', async (t) => {
   const dir = configDir({});
   const file = join(dir, 'systemd-monitor.json');
