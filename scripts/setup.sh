@@ -24,12 +24,13 @@ need_root() {
 # real journal files; openssl makes a throwaway PKI; bindfs is a FUSE filesystem that answers (the disk
 # probe's network/FUSE path); man-db and groff-base render the manual pages; bash-completion loads the
 # completion the way an interactive shell does; qemu, qemu-img and mmdebstrap build and boot the VM ground
-# (scripts/vm) for the tests that need a real kernel; libfaketime steps the agent's own wall clock in a box
-# (which shares the host's clock and may not set it). Go (1.26.7 or newer) must be on PATH: it builds nfpm,
+# (scripts/vm) for the tests that need a real kernel, jq writes its local OCI images (build-essential's
+# static libc links their pause program); libfaketime steps the agent's own wall clock in a box (which
+# shares the host's clock and may not set it). Go (1.26.7 or newer) must be on PATH: it builds nfpm,
 # the test cluster and Prometheus.
 apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
   lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs bindfs man-db groff-base bash-completion
-  qemu-system-x86 qemu-utils mmdebstrap libfaketime)
+  qemu-system-x86 qemu-utils mmdebstrap libfaketime jq)
 if $build_only; then
   apt_packages=(build-essential python3 pkg-config libsystemd-dev)
 fi
@@ -59,10 +60,10 @@ fi
 
 npm ci --no-audit --no-fund
 
-# The test cluster's kube-apiserver and etcd, built from their Go modules and cached (about 8 minutes
-# cold on 2 cores; seconds afterwards).
-echo "setup: building the test cluster (kube-apiserver, etcd) if not cached"
-bash scripts/cluster/build.sh >/dev/null
+# The test cluster's kube-apiserver and etcd, and the VM ground's kube-controller-manager and kubelet,
+# built from their Go modules and cached (see docs/testing.md for the cold times; seconds afterwards).
+echo "setup: building the test cluster (kube-apiserver, etcd, kube-controller-manager, kubelet) if not cached"
+bash scripts/cluster/build.sh kube-controller-manager kubelet >/dev/null
 
 # The small tools and modules the tests read (Prometheus' exposition parser, NPD's shipped configs):
 # built here, never inside a test.
@@ -73,7 +74,7 @@ bash scripts/build-test-tools.sh
 echo "setup: building Prometheus and promtool if not cached"
 bash scripts/prometheus/build.sh >/dev/null
 
-# The VM ground's Debian 12 image from Debian's package mirror, cached by a hash of its build scripts
-# (48 s measured from nothing on 2 cores with the mirror close by; instant afterwards).
+# The VM ground's Debian 12 image from Debian's package mirror with the kubelet and local container
+# images, cached by a hash of its build scripts and the kubelet (instant when cached).
 echo "setup: building the VM image if not cached"
 bash scripts/vm/build-image.sh >/dev/null

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds the test cluster's binaries from their Go modules at pinned versions: kube-apiserver and etcd
-# (and kubectl when asked for), cached under the user cache directory so a second run takes a moment.
+# Builds the test cluster's binaries from their Go modules at pinned versions: kube-apiserver and etcd,
+# and when asked for kubectl, kube-controller-manager and the kubelet (the VM ground's node), cached under
+# the user cache directory so a second run takes a moment.
 #
-#   build.sh [kubectl]     builds what is missing; prints the directory holding the binaries
+#   build.sh [--check] [kubectl|kube-controller-manager|kubelet]...
+#                          builds what is missing; prints the directory holding the binaries
+#                          --check: builds nothing, fails naming what is missing
 #
 # kube-apiserver: k8s.io/kubernetes is not meant to be required as a module — its go.mod replaces every
 # k8s.io staging module with a directory of its own tree. A small wrapper module requires it and pins
@@ -24,9 +27,14 @@ die() {
 command -v go >/dev/null || die "go not found on PATH: install Go 1.24 or newer (https://go.dev/dl/)"
 mkdir -p "$CACHE"
 
-[[ $# -eq 0 || ( $# -eq 1 && $1 == kubectl ) ]] || die "usage: build.sh [kubectl]"
+check_only=false
+if [[ ${1:-} == --check ]]; then check_only=true; shift; fi
 want=(kube-apiserver etcd)
-if [[ $# -eq 1 ]]; then want+=(kubectl); fi
+for extra in "$@"; do
+  [[ $extra =~ ^(kubectl|kube-controller-manager|kubelet)$ ]] ||
+    die "usage: build.sh [--check] [kubectl|kube-controller-manager|kubelet]... (not '$extra')"
+  want+=("$extra")
+done
 
 missing() {
   local b
@@ -37,6 +45,10 @@ missing() {
 if ! missing; then
   echo "$BIN"
   exit 0
+fi
+if $check_only; then
+  for b in "${want[@]}"; do [[ -x $BIN/$b ]] || echo "cluster build: $BIN/$b is missing: run scripts/setup.sh" >&2; done
+  exit 1
 fi
 
 # One build at a time, also across test files started in parallel: the second waits and then finds the
@@ -107,5 +119,7 @@ EOF
 # One after the other: each Go build already uses every core.
 [[ -x $BIN/etcd ]] || build_etcd
 [[ -x $BIN/kube-apiserver ]] || build_kubernetes kube-apiserver
-if [[ " ${want[*]} " == *" kubectl "* && ! -x $BIN/kubectl ]]; then build_kubernetes kubectl; fi
+for extra in "${want[@]:2}"; do
+  [[ -x $BIN/$extra ]] || build_kubernetes "$extra"
+done
 echo "$BIN"

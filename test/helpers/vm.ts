@@ -1,8 +1,11 @@
 // Nodes in a VM for tests that need a real kernel (cgroup v2, kernel lines, OOM kills, hung tasks): a
 // Debian 12 guest under qemu booted by scripts/vm/vm.sh (see docs/testing.md). Like a box, a host that
 // cannot run VMs makes Vm.up throw with the reason, so a missing prerequisite fails the test.
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runScript, type ExecOptions, type ExecResult, type TeardownHost } from './box';
+import type { Cluster } from './cluster';
 
 export const vmScript = join(__dirname, '../../scripts/vm/vm.sh');
 
@@ -103,4 +106,49 @@ function parseStatus(text: string): VmInfo {
   }
   if (!(info.pid > 0 && info.dir && info.console)) throw new Error(`vm.sh status printed an incomplete status: ${JSON.stringify(text)}`);
   return info;
+}
+
+/** The names of the local images the VM image imports into containerd (scripts/vm/customize.sh). */
+export const LOCAL_IMAGES = { pause: 'localhost/node-health/pause:1', busybox: 'localhost/node-health/busybox:1' };
+
+/**
+ * Makes the VM the test cluster's Node `node` with a real kubelet: the node's credentials from
+ * `cluster.sh node` (a client certificate of the cluster's CA, CN system:node:NODE, O system:nodes), a
+ * kubeconfig that reaches the API server through the VM's forward (`Vm.up(t, …, { forward: clusterPort(cluster) })`),
+ * the hostname set to the Node's name, then `systemctl start kubelet`. Returns without waiting for Ready.
+ */
+export async function joinKubelet(vm: Vm, cluster: Cluster, node: string): Promise<void> {
+  await cluster.addNode(node);
+  const root = cluster.nodeRoot(node);
+  const port = clusterPort(cluster);
+  // The API server's certificate names 127.0.0.1 and localhost, not the forward's address.
+  const kubeconfig = readFileSync(cluster.kubeletConf(node), 'utf8').replace(
+    /^(\s*)server: .*$/m,
+    `$1server: https://${FORWARD_ADDRESS}:${port}\n$1tls-server-name: localhost`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'nha-vm-kubelet-'));
+  try {
+    writeFileSync(join(dir, 'kubelet.conf'), kubeconfig, { mode: 0o600 });
+    await vm.copyIn(join(dir, 'kubelet.conf'), '/var/tmp/kubelet.conf');
+    await vm.copyIn(join(root, 'etc/kubernetes/pki/ca.crt'), '/var/tmp/ca.crt');
+    await vm.copyIn(realpathSync(join(root, 'var/lib/kubelet/pki/kubelet-client-current.pem')), '/var/tmp/kubelet-client.pem');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await vm.sh(
+    [
+      'set -e',
+      'install -D -m 0600 /var/tmp/kubelet-client.pem /var/lib/kubelet/pki/kubelet-client-current.pem',
+      'install -m 0644 /var/tmp/ca.crt /etc/kubernetes/pki/ca.crt',
+      // Last: the kubelet's unit starts only once this file exists.
+      'install -m 0600 /var/tmp/kubelet.conf /etc/kubernetes/kubelet.conf',
+      `hostnamectl set-hostname ${node}`,
+      'systemctl start kubelet.service',
+    ].join('\n'),
+  );
+}
+
+/** The host port of the cluster's API server: the one the VM forwards. */
+export function clusterPort(cluster: Cluster): number {
+  return Number(new URL(cluster.server).port);
 }
