@@ -21,6 +21,10 @@ usage: cluster.sh up NAME [NODE]...       start a cluster; NODEs get credentials
                                            kubelet-client-current.pem symlink as the kubelet does
        cluster.sh apiserver NAME stop|start
                                            stop or start only the API server (same port, same data)
+       cluster.sh controller-manager NAME start|stop
+                                           run kube-controller-manager against the cluster (built by
+                                           setup: build.sh kube-controller-manager); start returns once
+                                           its controllers work (the default ServiceAccount exists)
        cluster.sh kubectl NAME [ARG]...    kubectl as the admin (built on first use)
        cluster.sh status NAME              print PIDs, ports and paths
        cluster.sh down NAME                stop everything and remove the cluster's directory
@@ -217,6 +221,30 @@ start_apiserver() {
   die "kube-apiserver not ready after ${READY_TIMEOUT}s; the end of its log ($dir/apiserver.log):"$'\n'"$(tail -n 20 "$dir/apiserver.log")"
 }
 
+# kube-controller-manager as the admin (system:masters), every controller on, no leader election and no
+# port of its own: the disruption controller computes PodDisruptionBudget status, the DaemonSet and node
+# lifecycle controllers act on real nodes (the VM ground's kubelet), the ServiceAccount controllers make
+# the accounts pods are admitted with.
+start_controller_manager() {
+  local dir=$1 bin i
+  load_env "$dir"
+  alive "$dir/controller-manager.pid" && return 0
+  bin=$(bash "$HERE/build.sh" --check kube-controller-manager) ||
+    die "kube-controller-manager is not built: run scripts/setup.sh"
+  spawn "$dir/controller-manager.pid" "$dir/controller-manager.log" "$bin/kube-controller-manager" \
+    --kubeconfig="$dir/admin.kubeconfig" --use-service-account-credentials=false --leader-elect=false \
+    --secure-port=0 --controllers='*' \
+    --service-account-private-key-file="$dir/pki/sa.key" --root-ca-file="$dir/pki/ca.crt" \
+    --cluster-signing-cert-file="$dir/pki/ca.crt" --cluster-signing-key-file="$dir/pki/ca.key" --v=1
+  for ((i = 0; i < READY_TIMEOUT * 5; i++)); do
+    alive "$dir/controller-manager.pid" ||
+      die "kube-controller-manager exited; the end of its log ($dir/controller-manager.log):"$'\n'"$(tail -n 20 "$dir/controller-manager.log")"
+    admin_curl "$dir" -o /dev/null "$SERVER/api/v1/namespaces/default/serviceaccounts/default" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  die "kube-controller-manager made no ServiceAccount within ${READY_TIMEOUT}s; the end of its log ($dir/controller-manager.log):"$'\n'"$(tail -n 20 "$dir/controller-manager.log")"
+}
+
 # The node's credentials under $dir/nodes/NODE as a kubeadm node has them at /: etc/kubernetes/kubelet.conf
 # pointing at var/lib/kubelet/pki/kubelet-client-current.pem (certificate and key in one file, a symlink
 # to a timestamped file). The kubeconfig names the pem by a path relative to itself, which resolves to
@@ -395,6 +423,18 @@ cmd_apiserver() {
   esac
 }
 
+cmd_controller_manager() {
+  [[ $# -eq 2 ]] || usage
+  local dir
+  dir=$(cluster_dir "$1")
+  load_env "$dir"
+  case $2 in
+    start) start_controller_manager "$dir" ;;
+    stop) stop_process "$dir/controller-manager.pid" ;;
+    *) usage ;;
+  esac
+}
+
 cmd_env() {
   [[ $# -eq 1 ]] || usage
   local dir
@@ -415,7 +455,7 @@ cmd_status() {
   echo "dir=$dir"
   echo "server=$SERVER"
   echo "etcd=http://127.0.0.1:$ETCD_PORT"
-  for p in etcd apiserver; do
+  for p in etcd apiserver controller-manager; do
     if alive "$dir/$p.pid"; then echo "$p.pid=$(cut -d' ' -f1 "$dir/$p.pid")"; else echo "$p.pid="; fi
   done
   [[ -d $dir/nodes ]] && for p in "$dir"/nodes/*/; do
@@ -439,9 +479,11 @@ cmd_down() {
   local dir
   dir=$(cluster_dir "$1")
   [[ -d $dir ]] || return 0
+  stop_process "$dir/controller-manager.pid"
   stop_process "$dir/apiserver.pid"
   stop_process "$dir/etcd.pid"
-  alive "$dir/apiserver.pid" || alive "$dir/etcd.pid" && die "could not stop the processes of '$1'"
+  alive "$dir/controller-manager.pid" || alive "$dir/apiserver.pid" || alive "$dir/etcd.pid" &&
+    die "could not stop the processes of '$1'"
   rm -rf "$dir"
 }
 
@@ -464,6 +506,7 @@ case $command in
   node) cmd_node "$@" ;;
   rotate) cmd_rotate "$@" ;;
   apiserver) cmd_apiserver "$@" ;;
+  controller-manager) cmd_controller_manager "$@" ;;
   kubectl) cmd_kubectl "$@" ;;
   status) cmd_status "$@" ;;
   down) cmd_down "$@" ;;

@@ -115,6 +115,15 @@ export class Cluster {
     await check(['apiserver', this.name, 'start'], 120_000);
   }
 
+  /** Runs kube-controller-manager (every controller) until `stopControllerManager` or `down`. */
+  async startControllerManager(): Promise<void> {
+    await check(['controller-manager', this.name, 'start'], 120_000);
+  }
+
+  async stopControllerManager(): Promise<void> {
+    await check(['controller-manager', this.name, 'stop']);
+  }
+
   async down(): Promise<void> {
     if (this.stopped) return;
     await check(['down', this.name]);
