@@ -1,7 +1,9 @@
 // A real node on the VM ground: the kubelet built from the same Kubernetes module as the test API server
 // runs in the guest under systemd with a client certificate of the cluster's CA, joins through the VM's
 // one forward and goes Ready; a pod of the local busybox image (no registry is reachable) runs in a pod
-// sandbox of the local pause image, on the bridge network of Debian's CNI plugins, under cgroup v2.
+// sandbox of the local pause image, on the bridge network of Debian's CNI plugins, under cgroup v2; and
+// kube-controller-manager, built from the same module and run on the host, computes a
+// PodDisruptionBudget's status from the pod the real kubelet reports.
 import t from 'tap';
 import { Cluster, waitFor } from '../helpers/cluster';
 import { clusterPort, joinKubelet, LOCAL_IMAGES, Vm } from '../helpers/vm';
@@ -55,14 +57,13 @@ t.test('the kubelet in the VM joins the test cluster and runs a pod of a local i
   });
 
   t.test('a pod of the local busybox image runs in the pause sandbox, on the pod network, under cgroup v2', async (t) => {
-    // No kube-scheduler: the pod names its node. The ServiceAccount admission wants "default" to exist,
-    // which kube-controller-manager would create.
-    const sa = await cluster.admin('POST', '/api/v1/namespaces/default/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
-    t.ok(sa.status === 201 || sa.status === 409, `ServiceAccount default: ${sa.status}`);
+    // Its ServiceAccount controller makes the "default" account pods are admitted with.
+    await cluster.startControllerManager();
+    // No kube-scheduler: the pod names its node.
     const created = await cluster.admin('POST', '/api/v1/namespaces/default/pods', {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'hello' },
+      metadata: { name: 'hello', labels: { app: 'hello' } },
       spec: {
         nodeName: node,
         automountServiceAccountToken: false,
@@ -107,5 +108,20 @@ t.test('the kubelet in the VM joins the test cluster and runs a pod of a local i
     const scope = await vm.sh("systemctl list-units --plain --no-legend 'cri-containerd-*.scope' | wc -l");
     t.ok(Number(scope.trim()) >= 2, 'the sandbox and the container in systemd scopes under kubepods.slice');
     t.match(await vm.sh('cat /proc/$(pgrep -xo pause)/cgroup'), /^0::\/kubepods\.slice\/.*\/cri-containerd-[0-9a-f]+\.scope$/m, 'the pause process in the kubepods slice');
+  });
+
+  t.test("the disruption controller counts the real node's pod in a PodDisruptionBudget", async (t) => {
+    const created = await cluster.admin('POST', '/apis/policy/v1/namespaces/default/poddisruptionbudgets', {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: { name: 'hello' },
+      spec: { minAvailable: 1, selector: { matchLabels: { app: 'hello' } } },
+    });
+    t.equal(created.status, 201, created.status === 201 ? 'PDB hello created' : JSON.stringify(created.body));
+    const status = await waitFor('PDB status from the controller', async () => {
+      const r = await cluster.admin<{ status?: { observedGeneration?: number; currentHealthy: number; expectedPods: number; disruptionsAllowed: number } }>('GET', '/apis/policy/v1/namespaces/default/poddisruptionbudgets/hello');
+      return r.body.status?.observedGeneration ? r.body.status : undefined;
+    }, 60_000, 1000);
+    t.match(status, { currentHealthy: 1, expectedPods: 1, disruptionsAllowed: 0 }, 'one healthy pod, none may be evicted');
   });
 });
