@@ -26,6 +26,8 @@ export interface RuleSpec {
   revert?: CompiledPattern;
   count: number;
   windowMs: number;
+  /** Temporary rules: an identical match within this long of the previous one is not a new event. */
+  repeatWindowMs?: number;
 }
 
 export interface ConditionSpec {
@@ -177,11 +179,17 @@ export class LogMonitor {
   private hit(probe: Probe, matched: string, line: LogLine): void {
     const s = probe.state;
     switch (s.spec.kind) {
-      case 'temporary':
+      case 'temporary': {
         if (probe.revert) return;
+        // The same occurrence logged again (the kernel prints a memory.oom.group victim twice).
+        const repeat = s.spec.repeatWindowMs ?? 0;
+        if (repeat > 0 && matched === s.latestMatch && line.realtimeUs - s.lastMatchUs < repeat * 1000) return;
+        s.latestMatch = matched;
+        s.lastMatchUs = line.realtimeUs;
         this.out.event({ source: s.id, severity: 'Warning', reason: s.spec.reason, message: matched });
         this.out.match?.({ rule: s.spec, revert: false, message: matched });
         return;
+      }
       case 'permanent': {
         if (probe.revert) {
           this.setCondition(s, false, '');

@@ -75,6 +75,7 @@ export function buildRuleSet(loaded: LoadedConfig): RuleSet {
       pattern: compiled,
       count: r.count,
       windowMs: r.window,
+      ...(r.repeat_window > 0 ? { repeatWindowMs: r.repeat_window } : {}),
     };
     if (revert) rule.revert = revert;
     source.rules.push(rule);

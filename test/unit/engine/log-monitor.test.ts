@@ -149,3 +149,23 @@ t.test('a flood stays cheap: 100k non-matching and matching lines', async (t) =>
   for (let i = 0; i < 100_000; i++) line(i % 2 ? `Killed process ${i} (x) total-vm:1kB` : `eth0: link up ${i}`);
   t.equal(events.length, 50_000);
 });
+
+t.test('temporary rule with repeat_window: the same line again within it is one event, another line is not', async (t) => {
+  const { events, line, now } = monitor([rule({ name: 'OOM', reason: 'OOMKilling', pattern: 'Killed process \\d+ .*', repeatWindowMs: 60_000 })]);
+  // A memory.oom.group kill: the victim as chosen, then again as a member of the group, then another member.
+  line('Memory cgroup out of memory: Killed process 666 (sh) total-vm:1kB');
+  line('Tasks in /kubepods.slice/x.scope are going to be killed due to memory.oom.group set');
+  line('Memory cgroup out of memory: Killed process 666 (sh) total-vm:1kB');
+  line('Memory cgroup out of memory: Killed process 667 (sleep) total-vm:1kB');
+  t.same(events.map((e) => e.message), ['Killed process 666 (sh) total-vm:1kB', 'Killed process 667 (sleep) total-vm:1kB']);
+  // Outside the window the same text is a new occurrence.
+  line('Memory cgroup out of memory: Killed process 667 (sleep) total-vm:1kB', { atUs: now() + MIN + 1 });
+  t.equal(events.length, 3);
+});
+
+t.test('temporary rule without repeat_window: every matching line is an event, identical or not', async (t) => {
+  const { events, line } = monitor([rule({ name: 'Hung', reason: 'TaskHung', pattern: 'task \\S+ blocked.*' })]);
+  line('INFO: task sync:12 blocked for more than 5 seconds.');
+  line('INFO: task sync:12 blocked for more than 5 seconds.');
+  t.equal(events.length, 2);
+});
