@@ -55,6 +55,6 @@ export const journalFamilies = {
     revert_pattern: key(text, '', 'A line matching this clears a permanent rule\'s condition or subtracts one from a count rule.'),
     count: key(integer({ min: 1 }), '1', 'count rules: matches within window that set the condition'),
     window: key(duration({ min: 1000 }), '20m', 'count rules: the sliding window'),
-    repeat_window: key(duration(), '0s', 'temporary rules: a match identical to the previous one within this long is the same occurrence logged again, not a new event (0s: every match is one)'),
+    repeat_window: key(duration(), '0s', 'temporary rules: a match identical to a recent one within this long is the same occurrence logged again, not a new event (0s: every match is one)'),
   },
 } as const;

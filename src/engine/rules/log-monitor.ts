@@ -75,7 +75,15 @@ interface RuleState {
   lastMatchUs: number;
   /** count rules: times of matches (+1) and revert matches (−1) within the window, oldest first. */
   hits: Array<{ us: number; delta: 1 | -1 }>;
+  /** temporary rules with a repeat window: recent matched texts and when, oldest first (at most MAX_RECENT). */
+  recent?: Map<string, number>;
 }
+
+/**
+ * How many distinct recent matches a repeat window remembers: a memory.oom.group kill prints each member of
+ * the group, then the victim again somewhere among them, so the repeat need not follow its first print.
+ */
+const MAX_RECENT = 64;
 
 interface Probe {
   state: RuleState;
@@ -176,16 +184,28 @@ export class LogMonitor {
     }
   }
 
+  /** The same occurrence logged again within the rule's repeat window (the kernel prints a memory.oom.group victim twice). */
+  private repeated(s: RuleState, matched: string, us: number): boolean {
+    const windowUs = (s.spec.repeatWindowMs ?? 0) * 1000;
+    if (windowUs <= 0) return false;
+    const recent = (s.recent ??= new Map());
+    for (const [text, at] of recent) {
+      if (us - at < windowUs && recent.size < MAX_RECENT) break;
+      recent.delete(text);
+    }
+    const seen = recent.get(matched);
+    if (seen !== undefined && us - seen < windowUs) return true;
+    recent.delete(matched);
+    recent.set(matched, us);
+    return false;
+  }
+
   private hit(probe: Probe, matched: string, line: LogLine): void {
     const s = probe.state;
     switch (s.spec.kind) {
       case 'temporary': {
         if (probe.revert) return;
-        // The same occurrence logged again (the kernel prints a memory.oom.group victim twice).
-        const repeat = s.spec.repeatWindowMs ?? 0;
-        if (repeat > 0 && matched === s.latestMatch && line.realtimeUs - s.lastMatchUs < repeat * 1000) return;
-        s.latestMatch = matched;
-        s.lastMatchUs = line.realtimeUs;
+        if (this.repeated(s, matched, line.realtimeUs)) return;
         this.out.event({ source: s.id, severity: 'Warning', reason: s.spec.reason, message: matched });
         this.out.match?.({ rule: s.spec, revert: false, message: matched });
         return;

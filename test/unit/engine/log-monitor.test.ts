@@ -161,6 +161,12 @@ t.test('temporary rule with repeat_window: the same line again within it is one 
   // Outside the window the same text is a new occurrence.
   line('Memory cgroup out of memory: Killed process 667 (sleep) total-vm:1kB', { atUs: now() + MIN + 1 });
   t.equal(events.length, 3);
+  // A group of several: the victim's second print comes after other members, still one kill each.
+  line('Memory cgroup out of memory: Killed process 700 (a) total-vm:1kB');
+  line('Memory cgroup out of memory: Killed process 701 (b) total-vm:1kB');
+  line('Memory cgroup out of memory: Killed process 702 (c) total-vm:1kB');
+  line('Memory cgroup out of memory: Killed process 700 (a) total-vm:1kB');
+  t.same(events.slice(3).map((e) => e.message), ['Killed process 700 (a) total-vm:1kB', 'Killed process 701 (b) total-vm:1kB', 'Killed process 702 (c) total-vm:1kB']);
 });
 
 t.test('temporary rule without repeat_window: every matching line is an event, identical or not', async (t) => {
