@@ -3,6 +3,9 @@
 // Each reason has its own token bucket; what it holds back is not dropped silently (as client-go's
 // recorder does) but counted and reported in one event that says how many were suppressed. Memory is
 // bounded: a queue of at most MAX_QUEUE events, counters per reason, a small cache of recent Events.
+// Exactly once across outages: each waiting Event gets its name once, so a create whose answer was lost is
+// retried under the same name and its 409 AlreadyExists means it was written; a count patch sets an
+// absolute count, so repeating it is harmless.
 import { randomInt } from 'node:crypto';
 import { formatDuration } from '../../config/values';
 import type { EventReport } from '../../types';
@@ -37,10 +40,38 @@ const MAX_CACHE = 256;
 const MAX_REASONS = 1000;
 /** Event messages longer than this are cut (the limit events.k8s.io sets for a note). */
 const MAX_MESSAGE = 1024;
+/**
+ * How long one Event is retried while the server refuses it with 401 or 403 before it is dropped. A
+ * restarted API server answers 403 "not yet ready to handle request" (its NamespaceLifecycle admission
+ * waits for its namespace cache) and 401 until its authenticators load; the kubelet may be rotating
+ * its certificate. Minutes cover those; a refusal that lasts longer is taken as meant.
+ */
+export const REFUSED_RETRY_MS = 5 * 60_000;
 
 interface Pending {
   report: EventReport;
   count: number;
+  /** The Event's name, chosen at its first create and kept for every retry. */
+  name?: string;
+  /** When the server first refused it (401/403); undefined while it has not. */
+  refusedSince?: number;
+}
+
+/** What to do after a failed write of one Event. */
+type Verdict = 'retry' | 'retry-refused' | 'drop';
+
+/**
+ * Which failures are worth retrying: no answer, 5xx, 408, 429 and a 409 Conflict on a patch are the
+ * server's state, not the Event's, and are retried for as long as they last (the queue is bounded);
+ * 401/403 are retried for REFUSED_RETRY_MS (see there); any other 4xx (400, 404 on a create, 413,
+ * 422, …) refuses the Event itself and cannot succeed on a retry.
+ */
+function verdictOf(err: unknown): Verdict {
+  if (!(err instanceof KubeApiError)) return 'retry';
+  const s = err.status;
+  if (s === 401 || s === 403) return 'retry-refused';
+  if (s >= 500 || s === 408 || s === 409 || s === 429) return 'retry';
+  return s >= 400 ? 'drop' : 'retry';
 }
 
 interface Suppressed {
@@ -68,7 +99,8 @@ export class EventWriter {
   private readonly summaryTimers = new Map<string, NodeJS.Timeout>();
   /** Recently written Events by content, oldest first, for count/lastTimestamp patches. */
   private readonly cache = new Map<string, { name: string; count: number }>();
-  private sending = false;
+  /** The Event being written; enqueue() never drops it, sendHead() removes exactly it. */
+  private inflight: Pending | undefined;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryAt = 0;
@@ -131,7 +163,9 @@ export class EventWriter {
   private enqueue(p: Pending): void {
     if (this.queue.length >= MAX_QUEUE) {
       // The oldest waiting event gives way; it is counted and reported as suppressed, never lost silently.
-      const dropped = this.queue.shift() as Pending;
+      // One being written stays: its write may land, and it must not be counted twice.
+      const at = this.queue[0] === this.inflight ? 1 : 0;
+      const [dropped] = this.queue.splice(at, 1) as [Pending];
       this.suppress(dropped.report, dropped.count);
     }
     this.queue.push(p);
@@ -184,7 +218,7 @@ export class EventWriter {
   }
 
   private pump(): void {
-    if (this.sending || this.stopped || !this.node || this.queue.length === 0) return;
+    if (this.inflight || this.stopped || !this.node || this.queue.length === 0) return;
     const wait = this.retryAt - this.clock();
     if (wait > 0) {
       if (!this.retryTimer) {
@@ -196,15 +230,20 @@ export class EventWriter {
       }
       return;
     }
-    this.sending = true;
-    void background('sending an event', () => this.sendHead()).finally(() => {
-      this.sending = false;
+    const head = this.queue[0] as Pending;
+    this.inflight = head;
+    void background('sending an event', () => this.sendHead(head)).finally(() => {
+      this.inflight = undefined;
       this.pump();
     });
   }
 
-  private async sendHead(): Promise<void> {
-    const head = this.queue[0] as Pending;
+  private settle(head: Pending): void {
+    const at = this.queue.indexOf(head);
+    if (at >= 0) this.queue.splice(at, 1);
+  }
+
+  private async sendHead(head: Pending): Promise<void> {
     const node = this.node as { name: string; uid: string };
     const { report } = head;
     const message = report.message.length > MAX_MESSAGE ? `${report.message.slice(0, MAX_MESSAGE - 1)}…` : report.message;
@@ -223,10 +262,8 @@ export class EventWriter {
         }
       }
       if (!written) {
-        written = await this.api.create({
-          apiVersion: 'v1',
-          kind: 'Event',
-          metadata: { name: `${node.name}.${eventSuffix(this.now())}`, namespace: this.opts.namespace },
+        head.name ??= `${node.name}.${eventSuffix(this.now())}`;
+        written = await this.create(head.name, {
           involvedObject: { apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid },
           reason: report.reason,
           message,
@@ -237,12 +274,12 @@ export class EventWriter {
           source: { component: this.opts.component, host: node.name },
           reportingComponent: this.opts.component,
           reportingInstance: node.name,
-        });
+        }, head.count);
       }
       this.cache.delete(key);
       this.cache.set(key, { name: written.metadata.name, count: written.count ?? head.count });
       if (this.cache.size > MAX_CACHE) this.cache.delete(this.cache.keys().next().value as string);
-      this.queue.shift();
+      this.settle(head);
       this.counts.sent++;
       this.retryAt = 0;
       this.backoff.reset();
@@ -251,15 +288,37 @@ export class EventWriter {
       const who = this.opts.identity();
       const text = explain(err, `write Event ${report.reason} about Node ${node.name} in namespace ${this.opts.namespace}`, who);
       this.failures.failed(err, text);
-      if (err instanceof KubeApiError && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 409 && err.status !== 429) {
-        // Refused for what it is (forbidden, invalid): retrying the same event cannot succeed.
-        this.queue.shift();
-        this.counts.failed++;
+      const verdict = verdictOf(err);
+      if (verdict === 'retry-refused') head.refusedSince ??= this.now();
+      else head.refusedSince = undefined;
+      if (verdict === 'drop' || (head.refusedSince !== undefined && this.now() - head.refusedSince >= REFUSED_RETRY_MS)) {
+        const status = err instanceof KubeApiError ? err.status : 0;
+        const why = verdict === 'drop' ? 'a retry cannot succeed' : `refused for ${formatDuration(REFUSED_RETRY_MS)}`;
+        this.opts.log.error(`kubernetes: dropped Event ${report.reason} (count ${head.count}) after ${status}, ${why}: ${text}`, {
+          code: 'EVENT_DROPPED',
+          status,
+          reason: report.reason,
+        });
+        this.settle(head);
+        this.counts.failed += head.count;
+        this.retryAt = 0;
         return;
       }
       let delay = this.backoff.next();
       if (err instanceof KubeApiError && err.retryAfterSeconds !== undefined) delay = Math.max(delay, err.retryAfterSeconds * 1000);
       this.retryAt = this.clock() + delay;
+    }
+  }
+
+  /** POST under a name chosen once; AlreadyExists means an earlier attempt whose answer was lost stored it. */
+  private async create(name: string, body: Record<string, unknown>, count: number): Promise<EventObject> {
+    const metadata = { name, namespace: this.opts.namespace };
+    try {
+      return await this.api.create({ apiVersion: 'v1', kind: 'Event', metadata, ...body });
+    } catch (err) {
+      // The name is this node's and this instant's with a random tail: only our own earlier attempt has it.
+      if (err instanceof KubeApiError && err.status === 409 && err.reason === 'AlreadyExists') return { metadata, count };
+      throw err;
     }
   }
 }
