@@ -32,6 +32,7 @@ t.test('API server stopped for 60 s, then restarted', async (t) => {
   });
   r.setConditions([c('KernelDeadlock', 'True', 'before'), c('ReadonlyFilesystem', 'False', 'before')]);
   await waitFor('the first write', async () => ((await cluster.condition('node-o', 'ReadonlyFilesystem')) ? true : undefined));
+  t.equal(r.status().connected, true);
 
   await cluster.stopApiserver();
   const stoppedAt = Date.now();
@@ -57,6 +58,7 @@ t.test('API server stopped for 60 s, then restarted', async (t) => {
   // Back-off: 1 s doubling to 5 s for the condition writer and the event writer each, with jitter.
   t.ok(during.length <= 60, `retries back off: ${during.length} attempts in 60 s`);
   t.match(r.status().lastError, /cannot reach the API server/);
+  t.equal(r.status().connected, false, 'not connected while the API server is stopped');
   t.equal(log.matching(/cannot write the status of Node node-o/, 'warning').length, 1, 'the outage is logged once');
 
   const restartedAt = Date.now();
@@ -77,6 +79,7 @@ t.test('API server stopped for 60 s, then restarted', async (t) => {
   t.match(await cluster.condition('node-o', 'ReadonlyFilesystem'), { status: ro?.status, reason: ro?.reason });
   await waitFor('nothing pending', async () => (r.status().pending === 0 && r.status().events.queued === 0 ? true : undefined), 30_000);
   t.equal(r.status().lastError, null);
+  t.equal(r.status().connected, true, 'connected again');
   t.equal(log.matching(/writing node conditions succeeds again/, 'info').length, 1);
 
   // Every event is accounted for: sent, or counted in a "suppressed" summary that was sent.

@@ -43,6 +43,10 @@ export interface ReporterStatus {
   credentials: string;
   nodeName: string;
   nodeNameSource: NodeNameSource | '';
+  /**
+   * The Node was read and the latest API request was served: false again after a request got no answer,
+   * 401/403 (credentials) or 429/5xx (the server failing), true after the next one that did not.
+   */
   connected: boolean;
   lastWriteAt: string | null;
   lastError: string | null;
@@ -64,6 +68,8 @@ export class NodeReporter {
     this.adoptedResolve = r;
   });
   private connected = false;
+  /** The Node was read: from then on `connected` follows each request (served()). */
+  private nodeRead = false;
   private connectError: string | null = null;
   private connectTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -188,6 +194,16 @@ export class NodeReporter {
     return { body, contentType: 'application/strategic-merge-patch+json', query: { fieldManager: this.fieldManager } };
   }
 
+  /**
+   * Keeps `connected` true to what the last request saw. 404, 409 and 422 are answers about one object
+   * (an expired Event, an Event already written) from a server that works and accepted the credentials.
+   */
+  private served(r: RequestRecord): void {
+    if (!this.nodeRead) return;
+    const code = Number(r.code);
+    this.connected = !(r.code === 'error' || code === 401 || code === 403 || code === 429 || code >= 500);
+  }
+
   private async connect(): Promise<void> {
     if (this.stopped) return;
     try {
@@ -196,7 +212,10 @@ export class NodeReporter {
         this.client = new KubeClient(loadKubeconfig(file), {
           userAgent: userAgent(this.fieldManager),
           timeoutMs: this.cfg.request_timeout,
-          ...(this.opts.onRequest ? { onRequest: this.opts.onRequest } : {}),
+          onRequest: (r) => {
+            this.served(r);
+            this.opts.onRequest?.(r);
+          },
         });
         this.log.info(`kubernetes: using ${file} (${this.client.credentials.describe()}) for ${this.client.server}`, { file });
       }
@@ -223,6 +242,7 @@ export class NodeReporter {
       });
       this.adoptedConditions = this.conditions.adopt(node);
       this.events.setNode({ name: node.metadata.name, uid: node.metadata.uid });
+      this.nodeRead = true;
       this.connected = true;
       this.connectError = null;
       this.connectFailures.recovered();
