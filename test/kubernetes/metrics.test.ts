@@ -82,7 +82,7 @@ t.test('the exposition parses and lints clean with Prometheus tooling; NPD metri
     lastError: null,
     pending: 2,
     conditionWrites: 1,
-    events: { queued: 1, held: 1, sent: 5, suppressed: 7, failed: 0 },
+    events: { queued: 1, held: 1, sent: 5, suppressed: 7, failed: 2 },
   };
   metrics.watchReporter(() => status);
   const finding = { component: 'host', check: 'disk', severity: 'critical' as const, durationMs: 1, message: 'm' };
@@ -115,6 +115,7 @@ t.test('the exposition parses and lints clean with Prometheus tooling; NPD metri
   t.equal(f.node_health_kubernetes_connected?.samples[0]?.value, 1);
   t.equal(f.node_health_kubernetes_last_write_timestamp_seconds?.samples[0]?.value, Date.parse('2026-01-01T00:01:00Z') / 1000);
   t.equal(f.node_health_events_suppressed_total?.samples[0]?.value, 7);
+  t.equal(f.node_health_events_failed_total?.samples[0]?.value, 2, 'events dropped unwritten');
   t.equal(f.process_start_time_seconds?.samples[0]?.value, Date.parse('2026-01-01T00:00:00Z') / 1000);
   t.ok((f.process_resident_memory_bytes?.samples[0]?.value ?? 0) > 10e6, 'RSS');
   t.ok((f.process_open_fds?.samples[0]?.value ?? 0) > 3, 'open fds');

@@ -76,6 +76,9 @@ export class AgentMetrics {
     r.collect('node_health_events_suppressed_total', 'Events held back by the per-reason rate limit and reported in summaries.', 'counter', () =>
       this.reporter ? [[{}, this.reporter().events.suppressed]] : [],
     );
+    r.collect('node_health_events_failed_total', 'Events dropped unwritten: refused for what they are, or refused (401/403) for 5 minutes.', 'counter', () =>
+      this.reporter ? [[{}, this.reporter().events.failed]] : [],
+    );
     // For the alerts (packaging/monitoring/): a budget that ran out, a ladder step that never ends.
     r.collect(
       'node_health_repair_budget_exhausted',
