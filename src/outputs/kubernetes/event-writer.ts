@@ -41,7 +41,7 @@ const MAX_REASONS = 1000;
 /** Event messages longer than this are cut (the limit events.k8s.io sets for a note). */
 const MAX_MESSAGE = 1024;
 /**
- * How long one Event is retried while the server refuses it with 401 or 403 before it is dropped. A
+ * How long Events are retried while the server refuses them with 401 or 403 before they are dropped. A
  * restarted API server answers 403 "not yet ready to handle request" (its NamespaceLifecycle admission
  * waits for its namespace cache) and 401 until its authenticators load; the kubelet may be rotating
  * its certificate. Minutes cover those; a refusal that lasts longer is taken as meant.
@@ -53,8 +53,6 @@ interface Pending {
   count: number;
   /** The Event's name, chosen at its first create and kept for every retry. */
   name?: string;
-  /** When the server first refused it (401/403); undefined while it has not. */
-  refusedSince?: number;
 }
 
 /** What to do after a failed write of one Event. */
@@ -104,6 +102,12 @@ export class EventWriter {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryAt = 0;
+  /**
+   * Since when every answer has been 401/403; undefined after any other outcome. Past REFUSED_RETRY_MS
+   * each refused Event is dropped at its first refusal, so a refusal meant for good cannot hold the
+   * queue for minutes per Event.
+   */
+  private refusedSince: number | undefined;
   private counts = { sent: 0, suppressed: 0, failed: 0 };
   private readonly backoff: Backoff;
   private readonly failures: OnceLog;
@@ -282,6 +286,7 @@ export class EventWriter {
       this.settle(head);
       this.counts.sent++;
       this.retryAt = 0;
+      this.refusedSince = undefined;
       this.backoff.reset();
       this.failures.recovered();
     } catch (err) {
@@ -289,9 +294,9 @@ export class EventWriter {
       const text = explain(err, `write Event ${report.reason} about Node ${node.name} in namespace ${this.opts.namespace}`, who);
       this.failures.failed(err, text);
       const verdict = verdictOf(err);
-      if (verdict === 'retry-refused') head.refusedSince ??= this.now();
-      else head.refusedSince = undefined;
-      if (verdict === 'drop' || (head.refusedSince !== undefined && this.now() - head.refusedSince >= REFUSED_RETRY_MS)) {
+      if (verdict === 'retry-refused') this.refusedSince ??= this.now();
+      else this.refusedSince = undefined;
+      if (verdict === 'drop' || (this.refusedSince !== undefined && this.now() - this.refusedSince >= REFUSED_RETRY_MS)) {
         const status = err instanceof KubeApiError ? err.status : 0;
         const why = verdict === 'drop' ? 'a retry cannot succeed' : `refused for ${formatDuration(REFUSED_RETRY_MS)}`;
         this.opts.log.error(`kubernetes: dropped Event ${report.reason} (count ${head.count}) after ${status}, ${why}: ${text}`, {

@@ -130,26 +130,27 @@ t.test('403 while a restarted API server warms up: retried with back-off, then w
   t.equal(log.matching(/writing events succeeds again/, 'info').length, 1);
 });
 
-t.test('a refusal that lasts: the Event is dropped with a code and counted, and the next one goes on', async (t) => {
+t.test('a refusal that lasts: the Event is dropped with a code and counted, then the next refused one at once', async (t) => {
   let skew = 0;
   const api = new FakeEvents();
-  // Each refused attempt moves the writer's clock 2 minutes on: the 4th refusal is past REFUSED_RETRY_MS.
+  // The first four refusals each move the writer's clock 2 minutes on: the 4th is past REFUSED_RETRY_MS.
   api.fault = (_verb, n) => {
-    if (n > 4) return undefined;
-    skew += 2 * 60_000;
+    if (n > 5) return undefined;
+    if (n <= 4) skew += 2 * 60_000;
     return { before: forbidden('events is forbidden: User "system:node:n1" cannot create resource "events"') };
   };
   const { w, log } = writer(api, { now: () => Date.now() + skew });
   t.teardown(() => w.stop());
-  w.event(ev('Doomed'));
-  w.event(ev('Next'));
-  await until('the next one sent', () => w.status().sent === 1);
-  t.ok(4 * 2 * 60_000 - 2 * 60_000 >= REFUSED_RETRY_MS, 'the test outlasts the bound');
-  t.equal(w.status().failed, 1, 'counted as failed');
+  for (const r of ['Doomed', 'Second', 'Last']) w.event(ev(r));
+  await until('the last one sent', () => w.status().sent === 1);
+  t.ok(3 * 2 * 60_000 >= REFUSED_RETRY_MS, 'the refusals outlast the bound');
+  t.equal(api.calls.length, 6, 'four tries of the first, one of the second, one of the last');
+  t.equal(w.status().failed, 2, 'both counted as failed');
   const dropped = log.entries.filter((e) => e.fields.code === 'EVENT_DROPPED');
-  t.equal(dropped.length, 1);
+  t.equal(dropped.length, 2);
   t.match(dropped[0]?.message, /dropped Event Doomed .*after 403, refused for 5m/);
-  t.same([...api.stored.values()].map((e) => e.reason), ['Next']);
+  t.match(dropped[1]?.message, /dropped Event Second /);
+  t.same([...api.stored.values()].map((e) => e.reason), ['Last'], 'a success ends the refusal: the last one is written');
 });
 
 t.test('an invalid Event (422) is dropped at once, not retried', async (t) => {
