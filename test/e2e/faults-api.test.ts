@@ -92,6 +92,33 @@ t.test('API server faults injected into the installed daemon in a box', async (t
     await sameProcess(t, pid, restarts);
   });
 
+  t.test('slower than request_timeout (10 s): every answer held 12 s for 30 s', async (t) => {
+    proxy.set({ kind: 'slow', ms: 12_000 });
+    const injected = Date.now();
+    await writeKernelLine(box, '{1}[Hardware Error]: event severity: fatal');
+    await writeKernelLine(box, '{2}[Hardware Error]: event severity: recoverable');
+    const down = await waitFor('status shows the timeout and not connected', async () => {
+      const s = await status();
+      return s?.kubernetes && !s.kubernetes.connected && /no answer within/.test(s.kubernetes.lastError ?? '') ? s : undefined;
+    }, 40_000);
+    t.comment(`while too slow: ${down.kubernetes?.lastError ?? ''}`);
+    t.ok((down.kubernetes?.pending ?? 0) > 0, 'the change pending');
+    await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - injected))));
+    proxy.set({ kind: 'pass' });
+    const back = Date.now();
+    // The writes reached the server while their answers were late: the Node may have the condition
+    // already. What recovers is the agent's view: its writes answered, nothing pending.
+    await onNode('CperHardwareErrorFatal', 120_000);
+    await waitFor('writes answered again, nothing pending', async () => {
+      const s = await status();
+      return s?.kubernetes?.connected && s.kubernetes.lastError === null && s.kubernetes.pending === 0 ? s : undefined;
+    }, 120_000);
+    t.pass(`connected, no error, nothing pending ${Date.now() - back} ms after the server answered in time again`);
+    await eventOnce(t, 'event severity: recoverable');
+    await healthy();
+    await sameProcess(t, pid, restarts);
+  });
+
   for (const f of [
     {
       what: '429 with Retry-After: 5',
