@@ -103,7 +103,7 @@ export class EventWriter {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryAt = 0;
   /**
-   * Since when every answer has been 401/403; undefined after any other outcome. Past REFUSED_RETRY_MS
+   * Since when (monotonic) every answer has been 401/403; undefined after any other outcome. Past REFUSED_RETRY_MS
    * each refused Event is dropped at its first refusal, so a refusal meant for good cannot hold the
    * queue for minutes per Event.
    */
@@ -294,9 +294,9 @@ export class EventWriter {
       const text = explain(err, `write Event ${report.reason} about Node ${node.name} in namespace ${this.opts.namespace}`, who);
       this.failures.failed(err, text);
       const verdict = verdictOf(err);
-      if (verdict === 'retry-refused') this.refusedSince ??= this.now();
+      if (verdict === 'retry-refused') this.refusedSince ??= this.clock();
       else this.refusedSince = undefined;
-      if (verdict === 'drop' || (this.refusedSince !== undefined && this.now() - this.refusedSince >= REFUSED_RETRY_MS)) {
+      if (verdict === 'drop' || (this.refusedSince !== undefined && this.clock() - this.refusedSince >= REFUSED_RETRY_MS)) {
         const status = err instanceof KubeApiError ? err.status : 0;
         const why = verdict === 'drop' ? 'a retry cannot succeed' : `refused for ${formatDuration(REFUSED_RETRY_MS)}`;
         this.opts.log.error(`kubernetes: dropped Event ${report.reason} (count ${head.count}) after ${status}, ${why}: ${text}`, {
