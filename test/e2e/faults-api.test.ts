@@ -13,19 +13,11 @@ import t from 'tap';
 import { ApiProxy } from '../helpers/api-proxy';
 import { writeKernelLine } from '../helpers/box';
 import { Cluster, waitFor } from '../helpers/cluster';
+import { InstalledAgent, UNIT } from '../helpers/installed-agent';
 import { installedNode } from '../helpers/node';
 
-const UNIT = 'node-health-agent';
 const KUBECONFIG = '/etc/kubernetes/kubelet.conf';
 const PKI = '/var/lib/kubelet/pki';
-
-interface AgentStatus {
-  pid: number;
-  kubernetes: { connected: boolean; lastError: string | null; pending: number } | null;
-  degraded: Array<{ component: string; reason: string }>;
-  journal: Array<{ source: string; alive: boolean }>;
-  conditions: Array<{ type: string; status: string }>;
-}
 
 t.test('API server faults injected into the installed daemon in a box', async (t) => {
   const node = `api-node-${process.pid}`;
@@ -33,17 +25,8 @@ t.test('API server faults injected into the installed daemon in a box', async (t
   const proxy = await ApiProxy.start(cluster);
   t.teardown(() => proxy.close());
   const box = await installedNode(t, cluster, node);
+  const agent = new InstalledAgent(box);
 
-  const show = async (prop: string): Promise<string> => (await box.check(['systemctl', 'show', '-P', prop, UNIT])).trim();
-  const status = async (): Promise<AgentStatus | undefined> => {
-    const r = await box.exec(['node-health-agent', 'status', '--json']);
-    return r.code === 0 ? (JSON.parse(r.stdout) as AgentStatus) : undefined;
-  };
-  const healthy = (): Promise<AgentStatus> =>
-    waitFor('the agent connected with its journal sources alive', async () => {
-      const s = await status();
-      return s?.kubernetes?.connected && s.journal.length > 0 && s.journal.every((j) => j.alive) ? s : undefined;
-    }, 60_000);
   const onNode = (type: string, ms = 60_000): Promise<number> => {
     const from = Date.now();
     return waitFor(`${type}=True on the Node`, async () => ((await cluster.condition(node, type))?.status === 'True' ? Date.now() - from : undefined), ms, 50);
@@ -54,16 +37,9 @@ t.test('API server faults injected into the installed daemon in a box', async (t
     const matching = (await cluster.events(node)).filter((e) => e.message.includes(dev));
     t.equal(matching.reduce((n, e) => n + e.count, 0), 1, `the Event about ${dev} stored exactly once`);
   };
-  const sameProcess = async (t: tap.Test, pid: string, restarts: string): Promise<void> => {
-    t.equal(await show('MainPID'), pid, 'same MainPID');
-    t.equal(await show('NRestarts'), restarts, 'NRestarts unchanged');
-    t.equal(await show('ActiveState'), 'active');
-    const log = await box.check(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager']);
-    t.notMatch(log, /Watchdog timeout/, 'the watchdog never fired');
-  };
   const restartAgent = async (): Promise<void> => {
     await box.check(['systemctl', 'restart', UNIT], { timeoutMs: 90_000 });
-    await healthy();
+    await agent.healthy();
   };
 
   // The kubelet's kubeconfig, pointed at the proxy.
@@ -71,8 +47,8 @@ t.test('API server faults injected into the installed daemon in a box', async (t
   await restartAgent();
   t.match(await box.check(['node-health-agent', 'status']), new RegExp(`connected to ${proxy.url}`));
   await waitFor('KernelDeadlock=False written by the agent', async () => ((await cluster.condition(node, 'KernelDeadlock'))?.status === 'False' ? true : undefined), 60_000);
-  const pid = await show('MainPID');
-  const restarts = await show('NRestarts');
+  const pid = await agent.show('MainPID');
+  const restarts = await agent.show('NRestarts');
 
   t.test('slow: every answer held 3 s', async (t) => {
     proxy.set({ kind: 'slow', ms: 3000 });
@@ -80,7 +56,7 @@ t.test('API server faults injected into the installed daemon in a box', async (t
     await writeKernelLine(box, 'INFO: task docker:7 blocked for more than 300 seconds.');
     await writeKernelLine(box, 'Buffer I/O error on dev sdslow1, logical block 7, async page read');
     const pending = await waitFor('the change pending in the agent', async () => {
-      const s = await status();
+      const s = await agent.status();
       return s?.conditions.some((c) => c.type === 'KernelDeadlock' && c.status === 'True') ? s : undefined;
     }, 30_000);
     t.comment(`while slow: pending ${pending.kubernetes?.pending}, lastError ${pending.kubernetes?.lastError ?? 'none'}`);
@@ -88,8 +64,8 @@ t.test('API server faults injected into the installed daemon in a box', async (t
     t.pass(`KernelDeadlock on the Node ${Date.now() - from} ms after the line (${ms} ms of polling), every answer 3 s late`);
     await eventOnce(t, 'sdslow1');
     proxy.set({ kind: 'pass' });
-    await healthy();
-    await sameProcess(t, pid, restarts);
+    await agent.healthy();
+    await agent.sameProcess(t, pid, restarts);
   });
 
   t.test('slower than request_timeout (10 s): every answer held 12 s for 30 s', async (t) => {
@@ -98,7 +74,7 @@ t.test('API server faults injected into the installed daemon in a box', async (t
     await writeKernelLine(box, '{1}[Hardware Error]: event severity: fatal');
     await writeKernelLine(box, '{2}[Hardware Error]: event severity: recoverable');
     const down = await waitFor('status shows the timeout and not connected', async () => {
-      const s = await status();
+      const s = await agent.status();
       return s?.kubernetes && !s.kubernetes.connected && /no answer within/.test(s.kubernetes.lastError ?? '') ? s : undefined;
     }, 40_000);
     t.comment(`while too slow: ${down.kubernetes?.lastError ?? ''}`);
@@ -110,13 +86,13 @@ t.test('API server faults injected into the installed daemon in a box', async (t
     // already. What recovers is the agent's view: its writes answered, nothing pending.
     await onNode('CperHardwareErrorFatal', 120_000);
     await waitFor('writes answered again, nothing pending', async () => {
-      const s = await status();
+      const s = await agent.status();
       return s?.kubernetes?.connected && s.kubernetes.lastError === null && s.kubernetes.pending === 0 ? s : undefined;
     }, 120_000);
     t.pass(`connected, no error, nothing pending ${Date.now() - back} ms after the server answered in time again`);
     await eventOnce(t, 'event severity: recoverable');
-    await healthy();
-    await sameProcess(t, pid, restarts);
+    await agent.healthy();
+    await agent.sameProcess(t, pid, restarts);
   });
 
   for (const f of [
@@ -145,7 +121,7 @@ t.test('API server faults injected into the installed daemon in a box', async (t
       await writeKernelLine(box, f.line);
       await writeKernelLine(box, f.event);
       const down = await waitFor(`status shows the ${f.code} and not connected`, async () => {
-        const s = await status();
+        const s = await agent.status();
         return s?.kubernetes && !s.kubernetes.connected && s.kubernetes.lastError?.includes(String(f.code)) && s.kubernetes.pending > 0 ? s : undefined;
       }, 20_000);
       t.comment(`during ${f.code}: ${down.kubernetes?.lastError ?? ''}`);
@@ -168,9 +144,9 @@ t.test('API server faults injected into the installed daemon in a box', async (t
       await onNode(f.condition, 120_000);
       t.pass(`${f.condition} on the Node ${Date.now() - back} ms after the server answered again`);
       await eventOnce(t, f.dev);
-      const s = await healthy();
+      const s = await agent.healthy();
       t.equal(s.kubernetes?.lastError ?? null, null, 'no error left');
-      await sameProcess(t, pid, restarts);
+      await agent.sameProcess(t, pid, restarts);
     });
   }
 
@@ -195,11 +171,11 @@ t.test('API server faults injected into the installed daemon in a box', async (t
     await writeKernelLine(box, 'CE memory read error on DIMM sdcert1');
     await eventOnce(t, 'sdcert1');
     t.pass(`an Event after the first certificate expired reached the API server in ${Date.now() - from} ms`);
-    const s = await healthy();
+    const s = await agent.healthy();
     t.equal(s.kubernetes?.lastError ?? null, null);
     const log = await box.check(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager']);
     t.notMatch(log, /rejected the credentials/, 'no 401 from the API server');
-    await sameProcess(t, pid, restarts);
+    await agent.sameProcess(t, pid, restarts);
   });
 
   t.test('an exec credential plugin whose tokens expire after 20 s', async (t) => {
@@ -237,8 +213,8 @@ users:
 `,
     });
     await restartAgent();
-    const pid = await show('MainPID');
-    const restarts = await show('NRestarts');
+    const pid = await agent.show('MainPID');
+    const restarts = await agent.show('NRestarts');
     const runs = async () => (await box.check(['sh', '-c', 'wc -l < /run/nh-token.calls'])).trim();
     const first = Number(await runs());
     t.ok(first >= 1, `the plugin ran (${first})`);
@@ -250,8 +226,8 @@ users:
     t.pass(`after the first token expired a condition reached the Node in ${Date.now() - from} ms`);
     await eventOnce(t, 'sdexec1');
     t.ok(Number(await runs()) > first, `the plugin ran again for a fresh token (${await runs()} runs)`);
-    const s = await healthy();
+    const s = await agent.healthy();
     t.equal(s.kubernetes?.lastError ?? null, null);
-    await sameProcess(t, pid, restarts);
+    await agent.sameProcess(t, pid, restarts);
   });
 });

@@ -9,18 +9,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { writeKernelLine } from '../helpers/box';
 import { Cluster, waitFor } from '../helpers/cluster';
+import { InstalledAgent, STATE, UNIT } from '../helpers/installed-agent';
 import { installedNode } from '../helpers/node';
-
-const UNIT = 'node-health-agent';
-const STATE = '/var/lib/node-health';
-
-interface AgentStatus {
-  pid: number;
-  kubernetes: { connected: boolean; lastError: string | null; pending: number } | null;
-  degraded: Array<{ component: string; reason: string }>;
-  journal: Array<{ source: string; alive: boolean }>;
-  conditions: Array<{ type: string; status: string }>;
-}
 
 interface Snapshot {
   conditions: Array<{ type: string; status: string }>;
@@ -30,37 +20,17 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
   const node = `fault-node-${process.pid}`;
   const cluster = await Cluster.up(t, [node]);
   const box = await installedNode(t, cluster, node);
+  const agent = new InstalledAgent(box);
 
-  const show = async (prop: string): Promise<string> => (await box.check(['systemctl', 'show', '-P', prop, UNIT])).trim();
-  const status = async (): Promise<AgentStatus | undefined> => {
-    const r = await box.exec(['node-health-agent', 'status', '--json']);
-    return r.code === 0 ? (JSON.parse(r.stdout) as AgentStatus) : undefined;
-  };
-  /** Runs a shell command in the daemon's own mount namespace (its sandbox's view of the state directory). */
-  const inUnit = async (script: string): Promise<string> =>
-    box.check(['nsenter', '-t', await show('MainPID'), '-m', 'sh', '-c', script]);
   const onNode = (type: string, ms = 30_000): Promise<number> => {
     const from = Date.now();
     return waitFor(`${type}=True on the Node`, async () => ((await cluster.condition(node, type))?.status === 'True' ? Date.now() - from : undefined), ms, 50);
   };
-  const healthy = (): Promise<AgentStatus> =>
-    waitFor('the agent connected with its journal sources alive', async () => {
-      const s = await status();
-      return s?.kubernetes?.connected && s.journal.length > 0 && s.journal.every((j) => j.alive) ? s : undefined;
-    }, 60_000);
-  /** The same process, never restarted, never killed by its watchdog. */
-  const sameProcess = async (t: tap.Test, pid: string, restarts: string): Promise<void> => {
-    t.equal(await show('MainPID'), pid, 'same MainPID');
-    t.equal(await show('NRestarts'), restarts, 'NRestarts unchanged');
-    t.equal(await show('ActiveState'), 'active');
-    const log = await box.check(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager']);
-    t.notMatch(log, /Watchdog timeout/, 'the watchdog never fired');
-  };
 
-  await healthy();
+  await agent.healthy();
   await waitFor('KernelDeadlock=False written by the agent', async () => ((await cluster.condition(node, 'KernelDeadlock'))?.status === 'False' ? true : undefined), 60_000);
-  const pid = await show('MainPID');
-  const restarts = await show('NRestarts');
+  const pid = await agent.show('MainPID');
+  const restarts = await agent.show('NRestarts');
 
   t.test('journald stopped and restarted, D-Bus restarted, systemctl daemon-reexec', async (t) => {
     const faults: Array<{ what: string; inject: string[][]; line: string; condition: string }> = [
@@ -89,9 +59,9 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
       await writeKernelLine(box, f.line);
       const ms = await onNode(f.condition);
       t.pass(`${f.what}: a kernel line written after it set ${f.condition} on the Node in ${ms} ms (${Date.now() - written} ms with the write)`);
-      await sameProcess(t, pid, restarts);
+      await agent.sameProcess(t, pid, restarts);
     }
-    const s = await healthy();
+    const s = await agent.healthy();
     t.same(s.degraded, [], 'nothing degraded');
   });
 
@@ -103,7 +73,7 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
     await writeKernelLine(box, 'NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, GPU has fallen off the bus.');
     // `connected` says the Node was read once; a write failing after that shows as lastError and pending.
     const down = await waitFor('status shows the reporter error and the change pending', async () => {
-      const s = await status();
+      const s = await agent.status();
       return s?.kubernetes?.lastError && s.kubernetes.pending > 0 ? s : undefined;
     }, 60_000);
     t.comment(`while stopped: ${down.kubernetes?.lastError ?? ''}`);
@@ -114,9 +84,9 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
     restarted = true;
     const ms = await onNode('GPUUnhealthy', 120_000);
     t.pass(`GPUUnhealthy set while the API server was down reached the Node ${Date.now() - startedAt} ms after it was started (${ms} ms after it answered again)`);
-    const s = await healthy();
+    const s = await agent.healthy();
     t.equal(s.kubernetes?.connected, true, 'connected again');
-    await sameProcess(t, pid, restarts);
+    await agent.sameProcess(t, pid, restarts);
   });
 
   t.test('SIGKILL while conditions are being written', async (t) => {
@@ -125,7 +95,7 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
     // condition is being saved and written to the Node.
     await writeKernelLine(box, 'Buffer I/O error on dev sdc1, logical block 7, async page read');
     await writeKernelLine(box, 'nfs: server 10.0.0.1 not responding, still trying');
-    await waitFor('the agent read the line', async () => ((await status())?.conditions.some((c) => c.type === 'NFSServerUnresponsive' && c.status === 'True') ? true : undefined), 30_000, 20);
+    await waitFor('the agent read the line', async () => ((await agent.status())?.conditions.some((c) => c.type === 'NFSServerUnresponsive' && c.status === 'True') ? true : undefined), 30_000, 20);
     await box.check(['systemctl', 'kill', '--signal=SIGKILL', UNIT]);
     const killedAt = Date.now();
     // The state as the killed process left it (systemd restarts it after RestartSec=10s): whole files, and
@@ -141,15 +111,15 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
     t.comment(`at the kill: cursor ${unread.includes('not responding') ? 'before' : 'past'} the line, condition ${kept ? '' : 'not '}in conditions.json`);
     t.ok(unread.includes('not responding') || kept, 'the line is either still ahead of the cursor or its condition was saved');
     const newPid = await waitFor('systemd restarted the agent', async () => {
-      const p = await show('MainPID');
+      const p = await agent.show('MainPID');
       return p !== '0' && p !== pid ? p : undefined;
     }, 60_000);
-    const s = await healthy();
+    const s = await agent.healthy();
     t.comment(`restarted and healthy ${Date.now() - killedAt} ms after SIGKILL (RestartSec=10s)`);
-    t.equal(await show('NRestarts'), String(Number(restarts) + 1), 'one restart');
+    t.equal(await agent.show('NRestarts'), String(Number(restarts) + 1), 'one restart');
     t.same(s.degraded, [], 'nothing degraded after the restart');
     await onNode('NFSServerUnresponsive').catch(async (err: unknown) => {
-      const now = await status();
+      const now = await agent.status();
       const log = await box.check(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager', '-n', '60']);
       throw new Error(`${String(err)}\nagent conditions: ${JSON.stringify(now?.conditions)}\nkernel.cursor: ${await box.check(['cat', `${STATE}/journal/kernel.cursor`])}\n${log}`);
     });
@@ -162,47 +132,47 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
     // A line after the restart is read: the server answers again.
     await writeKernelLine(box, 'nfs: server 10.0.0.1 OK');
     await waitFor('NFSServerUnresponsive=False again', async () => ((await cluster.condition(node, 'NFSServerUnresponsive'))?.status === 'False' ? true : undefined), 30_000);
-    t.equal(await show('MainPID'), newPid, 'the restarted process keeps running');
+    t.equal(await agent.show('MainPID'), newPid, 'the restarted process keeps running');
   });
 
   t.test('the API server black-holed: connections accepted, never answered', async (t) => {
     // SIGSTOP: the kernel still completes the TCP handshake on its listening socket; nothing answers.
     const apiserver = Number(readFileSync(join(cluster.dir, 'apiserver.pid'), 'utf8').split(' ')[0]);
-    const pid = await show('MainPID');
-    const restarts = await show('NRestarts');
+    const pid = await agent.show('MainPID');
+    const restarts = await agent.show('NRestarts');
     process.kill(apiserver, 'SIGSTOP');
     let resumed = false;
     t.teardown(() => (resumed ? undefined : process.kill(apiserver, 'SIGCONT')));
     const stoppedAt = Date.now();
     await writeKernelLine(box, 'nfs: server 10.0.0.2 not responding, timed out');
     const hung = await waitFor('status answers, the condition set in the agent and pending', async () => {
-      const s = await status();
+      const s = await agent.status();
       return s?.conditions.some((c) => c.type === 'NFSServerUnresponsive' && c.status === 'True') && (s.kubernetes?.pending ?? 0) > 0 ? s : undefined;
     }, 30_000);
     t.comment(`while black-holed: lastError ${hung.kubernetes?.lastError ?? 'none yet'}`);
     // Longer than WatchdogSec=30s: a daemon blocked on the server would be killed by now.
     await new Promise((r) => setTimeout(r, Math.max(0, 40_000 - (Date.now() - stoppedAt))));
-    t.ok((await status()) !== undefined, '`status` still answers after 40 s');
-    await sameProcess(t, pid, restarts);
+    t.ok((await agent.status()) !== undefined, '`status` still answers after 40 s');
+    await agent.sameProcess(t, pid, restarts);
     process.kill(apiserver, 'SIGCONT');
     resumed = true;
     const ms = await onNode('NFSServerUnresponsive', 120_000);
     t.pass(`the condition set while black-holed reached the Node ${ms} ms after the server answered again`);
-    await sameProcess(t, pid, restarts);
+    await agent.sameProcess(t, pid, restarts);
   });
 
   t.test('the state directory full (ENOSPC), then read-only (EROFS)', async (t) => {
-    const pid = await show('MainPID');
-    const restarts = await show('NRestarts');
+    const pid = await agent.show('MainPID');
+    const restarts = await agent.show('NRestarts');
     // A 1 MiB tmpfs over the state directory in the daemon's own namespace (its sandbox bind-mounts the
     // directory, so a mount made outside would be hidden beneath it), holding the state so far, then filled.
-    await inUnit(
+    await agent.inUnit(
       `set -e; mkdir /tmp/nh-saved; cp -a ${STATE}/. /tmp/nh-saved/; mount -t tmpfs -o size=1m,mode=0700 nh-state ${STATE}; cp -a /tmp/nh-saved/. ${STATE}/; ` +
         `dd if=/dev/zero of=${STATE}/filler bs=4k 2>/dev/null || true`,
     );
     await writeKernelLine(box, 'Aborting journal on device sda1-8.');
     const full = await waitFor('conditions degraded by ENOSPC', async () => {
-      const s = await status();
+      const s = await agent.status();
       return s?.degraded.some((d) => d.component === 'conditions' && d.reason === 'ENOSPC') ? s : undefined;
     }, 30_000);
     t.comment(`degraded: ${JSON.stringify(full.degraded)}`);
@@ -210,27 +180,27 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
     t.match(human, /DEGRADED conditions \(ENOSPC\)/, '`status` says what is degraded');
     const ms = await onNode('ReadonlyFilesystem');
     t.pass(`a kernel line written while the disk was full set the condition on the Node in ${ms} ms`);
-    const onDisk = (): Promise<Snapshot> => inUnit(`cat ${STATE}/conditions.json`).then((x) => JSON.parse(x) as Snapshot);
+    const onDisk = (): Promise<Snapshot> => agent.inUnit(`cat ${STATE}/conditions.json`).then((x) => JSON.parse(x) as Snapshot);
     t.notOk((await onDisk()).conditions.some((c) => c.type === 'ReadonlyFilesystem' && c.status === 'True'), 'not on disk while full');
     const metrics = await box.check(['curl', '-sf', 'http://127.0.0.1:20257/metrics']);
     t.match(metrics, /node_health_degraded\{component="conditions",reason="ENOSPC"\} 1/, 'the metric names it');
 
-    await inUnit(`rm ${STATE}/filler`);
+    await agent.inUnit(`rm ${STATE}/filler`);
     const freed = Date.now();
     await waitFor('the latest conditions on disk', async () => ((await onDisk()).conditions.some((c) => c.type === 'ReadonlyFilesystem' && c.status === 'True') ? true : undefined), 30_000);
     t.pass(`the latest conditions reached conditions.json ${Date.now() - freed} ms after space returned`);
-    await waitFor('degraded cleared', async () => ((await status())?.degraded.length === 0 ? true : undefined), 30_000);
+    await waitFor('degraded cleared', async () => ((await agent.status())?.degraded.length === 0 ? true : undefined), 30_000);
 
-    await inUnit(`mount -o remount,ro ${STATE}`);
+    await agent.inUnit(`mount -o remount,ro ${STATE}`);
     await writeKernelLine(box, '{1}[Hardware Error]: event severity: fatal');
-    await waitFor('conditions degraded by EROFS', async () => ((await status())?.degraded.some((d) => d.component === 'conditions' && d.reason === 'EROFS') ? true : undefined), 30_000);
-    t.pass(`read-only: ${JSON.stringify((await status())?.degraded)}`);
+    await waitFor('conditions degraded by EROFS', async () => ((await agent.status())?.degraded.some((d) => d.component === 'conditions' && d.reason === 'EROFS') ? true : undefined), 30_000);
+    t.pass(`read-only: ${JSON.stringify((await agent.status())?.degraded)}`);
     await onNode('CperHardwareErrorFatal');
-    await inUnit(`mount -o remount,rw ${STATE}`);
+    await agent.inUnit(`mount -o remount,rw ${STATE}`);
     const writable = Date.now();
     await waitFor('the latest conditions on disk', async () => ((await onDisk()).conditions.some((c) => c.type === 'CperHardwareErrorFatal' && c.status === 'True') ? true : undefined), 30_000);
     t.pass(`saved ${Date.now() - writable} ms after the remount read-write`);
-    await waitFor('degraded cleared', async () => ((await status())?.degraded.length === 0 ? true : undefined), 30_000);
-    await sameProcess(t, pid, restarts);
+    await waitFor('degraded cleared', async () => ((await agent.status())?.degraded.length === 0 ? true : undefined), 30_000);
+    await agent.sameProcess(t, pid, restarts);
   });
 });
