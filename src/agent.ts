@@ -6,11 +6,12 @@ import type { LoadedConfig } from './config/load';
 import type { Config } from './config/schema';
 import { CheckTable } from './engine/check-table';
 import { ConditionStore } from './engine/condition-store';
-import { ConditionTable, type ConditionDeclaration } from './engine/conditions';
+import type { ConditionDeclaration, Logger, EventReport, NodeCondition, ProblemSink } from './types';
+import { ConditionTable } from './engine/conditions';
 import { probeConditionReport, probeConditionSource } from './engine/probe-conditions';
 import { Scheduler } from './engine/scheduler';
 import { AgentError, messageOf } from './errors';
-import { createLogger, type Logger } from './outputs/log';
+import { createLogger } from './outputs/log';
 import { AgentMetrics, MetricsError, MetricsServer } from './outputs/metrics/server';
 import { RuntimeHealth } from './repair/health';
 import { Coordinator } from './repair/fleet/coordinator';
@@ -34,7 +35,6 @@ import { DegradedState } from './system/degraded';
 import type { Native } from './system/native';
 import { makeDirs } from './system/files';
 import { ServiceManager } from './system/sd-notify';
-import type { EventReport, NodeCondition, ProblemSink } from './types';
 import { VERSION } from './version';
 
 export interface AgentOptions {

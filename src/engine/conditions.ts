@@ -3,20 +3,7 @@
 // one type and the worst report wins (True over Unknown over False), so they cannot flap each other
 // (NPD issues #566, #664). Hysteresis: the merged status must be seen setAfter times in a row to turn
 // True/Unknown and clearAfter times in a row to turn False.
-import type { ConditionReport, ConditionStatus, NodeCondition } from '../types';
-
-export interface ConditionDeclaration {
-  type: string;
-  /** Module that owns the type (e.g. "journal", "plugins", "repair"); a second owner is refused. */
-  owner: string;
-  /** Reason and message while the condition is False. */
-  reason: string;
-  message: string;
-  setAfter?: number;
-  clearAfter?: number;
-  /** A reboot resets the condition to False (e.g. a kernel deadlock ends with the boot). */
-  clearOnReboot?: boolean;
-}
+import type { ConditionDeclaration, ConditionReport, ConditionStatus, NodeCondition } from '../types';
 
 /** What survives an agent restart: the published conditions and the reports behind them. */
 export interface ConditionSnapshot {
@@ -53,7 +40,7 @@ export class ConditionTable {
         `condition ${decl.type} is already owned by ${existing.decl.owner}; ${decl.owner} cannot report it too (use another type)`,
       );
     }
-    const full = { setAfter: 1, clearAfter: 1, clearOnReboot: false, ...decl };
+    const full = { setAfter: 1, clearAfter: 1, clearOnReboot: false, shared: false, ...decl };
     if (existing) {
       existing.decl = full;
       return;

@@ -2,15 +2,13 @@
 // the systemd unit watcher they share, the ledger, and the one place that decides and performs repairs
 // — one at a time, only on allowed units, within back-off and budget, recorded before and after.
 import type { Config } from '../config/schema';
-import type { Logger } from '../outputs/log';
+import type { Check, ConditionDeclaration, ConditionReport, EventReport, Logger, ProblemSink } from '../types';
 import { background } from '../system/background';
 import type { WriteHealth } from '../system/degraded';
-import type { Check } from '../sources/check';
 import { ContainerdClient } from '../sources/runtime/containerd';
 import { probeContainerd, probeHealthz } from '../sources/runtime/probes';
 import { SystemdBus } from '../sources/units/systemd-bus';
 import { UnitWatcher, type UnitState } from '../sources/units/unit-watcher';
-import type { ConditionReport, EventReport, ProblemSink } from '../types';
 import { restartOrStart, retireLegacyUnit, type ActionResult } from './actions';
 import { runtimeChecks } from './checks';
 import { ComponentMonitor, type ComponentSpec } from './component';
@@ -19,15 +17,6 @@ import { budget, decide, type Budget, type Health, type RepairPolicy } from './p
 
 /** Actions shown by `status`. */
 export const STATUS_ACTIONS = 20;
-/** A condition type to declare to the condition table; `shared` types may already be owned by the journal rules. */
-export interface RepairConditionDeclaration {
-  type: string;
-  owner: 'repair';
-  reason: string;
-  message: string;
-  shared: boolean;
-}
-
 export interface RuntimeHealthOptions {
   /** D-Bus address of the system bus (tests); default the system bus. */
   busAddress?: string;
@@ -110,11 +99,14 @@ export class RuntimeHealth {
     return new RuntimeHealth(config, log, sink, ledger, options);
   }
 
-  /** The condition types to declare for the components `config` enables; nothing is connected or opened. */
-  static conditionDeclarations(config: Config): RepairConditionDeclaration[] {
-    return RuntimeHealth.specs(config, undefined).flatMap((spec) => [
-      { ...spec.condition, owner: 'repair' as const, shared: false },
-      ...(spec.frequent ? [{ type: spec.frequent.type, reason: spec.frequent.reason, message: spec.frequent.message, owner: 'repair' as const, shared: true }] : []),
+  /**
+   * The condition types to declare for the components `config` enables; nothing is connected or opened.
+   * Frequent…Restart types are shared: the journal rules of that name may own them.
+   */
+  static conditionDeclarations(config: Config): ConditionDeclaration[] {
+    return RuntimeHealth.specs(config, undefined).flatMap((spec): ConditionDeclaration[] => [
+      { type: spec.condition.type, reason: spec.condition.reason, message: spec.condition.message, owner: 'repair' },
+      ...(spec.frequent ? [{ type: spec.frequent.type, reason: spec.frequent.reason, message: spec.frequent.message, owner: 'repair', shared: true }] : []),
     ]);
   }
 

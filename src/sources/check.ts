@@ -3,15 +3,9 @@
 // never hides the others.
 import { formatDuration } from '../config/values';
 import { messageOf } from '../errors';
-import { severityOf, type CheckResult, type Finding } from '../types';
+import { severityOf, type Check, type CheckResult, type Finding } from '../types';
 
-export interface Check {
-  readonly component: string;
-  readonly name: string;
-  /** How long a run may take before it counts as hung (default DEFAULT_CHECK_DEADLINE_MS). */
-  readonly deadlineMs?: number;
-  run(): Promise<Finding[]>;
-}
+export type { Check } from '../types';
 
 export const DEFAULT_CHECK_DEADLINE_MS = 20_000;
 

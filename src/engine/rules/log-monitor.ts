@@ -30,7 +30,7 @@ export interface RuleSpec {
   repeatWindowMs?: number;
 }
 
-export interface ConditionSpec {
+export interface LogConditionSpec {
   type: string;
   reason: string;
   message: string;
@@ -123,7 +123,7 @@ export class LogMonitor {
 
   constructor(
     readonly source: SourceSpec,
-    private readonly conditions: ReadonlyMap<string, ConditionSpec>,
+    private readonly conditions: ReadonlyMap<string, LogConditionSpec>,
     private readonly out: LogMonitorOutput,
     private readonly currentBootId: string,
   ) {

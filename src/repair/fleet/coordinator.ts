@@ -12,11 +12,10 @@ import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
 import { KubeClient, type RequestRecord } from '../../outputs/kubernetes/client';
 import { KubeApiError } from '../../outputs/kubernetes/errors';
-import type { Logger } from '../../outputs/log';
+import type { Logger, RepairGate, Refusal, Slot } from '../../types';
 import { userAgent } from '../../outputs/kubernetes/reporter';
 import { judge, listNodes, type NodeLite } from './breaker';
 import { cordonedMessage, markedMessage, markedNodes, orphansOf, type Orphan } from './cordoned';
-import type { RepairGate, Refusal, Slot } from './gate';
 import { configuredIdentity, CoordinationUnavailable, MANIFEST, verifyIdentity } from './identity';
 import {
   ANN,

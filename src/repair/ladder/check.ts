@@ -7,9 +7,7 @@ import { KubeClient } from '../../outputs/kubernetes/client';
 import { findKubeconfig, loadKubeconfig } from '../../outputs/kubernetes/kubeconfig';
 import { resolveNodeName } from '../../outputs/kubernetes/node-name';
 import { userAgent, whoAmI } from '../../outputs/kubernetes/reporter';
-import type { Logger } from '../../outputs/log';
-import type { Check } from '../../sources/check';
-import type { Finding } from '../../types';
+import type { Logger, Finding, Check } from '../../types';
 import { coordinationReadiness } from '../fleet/coordinator';
 
 export function disruptionCheck(config: Config, log: Logger, nodeName?: string): Check {

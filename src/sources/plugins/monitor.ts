@@ -10,10 +10,8 @@
 import { basename } from 'node:path';
 import type { LoadedConfig } from '../../config/load';
 import { formatDuration } from '../../config/values';
-import type { ConditionDeclaration } from '../../engine/conditions';
+import type { ConditionDeclaration, Logger, Finding, ProblemSink } from '../../types';
 import { Scheduler } from '../../engine/scheduler';
-import type { Logger } from '../../outputs/log';
-import type { Finding, ProblemSink } from '../../types';
 import { Slots } from '../../system/slots';
 import { DEFAULT_CHECK_DEADLINE_MS, type Check } from '../check';
 import { buildPluginSet, type PluginSet } from './plugin-set';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
-import type { Logger } from '../../../src/outputs/log';
+import type { Logger } from '../../../src/types';
 import { runtimeChecks } from '../../../src/repair/checks';
 import { RuntimeHealth } from '../../../src/repair/health';
 import { runCheck } from '../../../src/sources/check';
