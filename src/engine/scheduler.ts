@@ -1,6 +1,7 @@
 // Runs periodic tasks, each on its own interval with jitter so checks do not all fire at once (NPD fires
 // every check in the same instant). A run never overlaps the previous run of the same task.
 import { MAX_TIMER_MS } from '../config/values';
+import { jitter } from '../system/backoff';
 import { background } from '../system/background';
 
 export interface PeriodicTask {
@@ -35,7 +36,7 @@ export class Scheduler {
       void background(`check ${task.name}`, () => task.run()).finally(() => {
         if (this.stopped) return;
         // ±10 % jitter keeps tasks with equal intervals from drifting back into step.
-        this.arm(task, task.intervalMs * (0.9 + 0.2 * this.random()));
+        this.arm(task, jitter(task.intervalMs, this.random));
       });
     }, Math.min(delayMs, MAX_TIMER_MS));
     // Timers never keep the process alive: the status server does while the daemon runs.

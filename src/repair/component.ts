@@ -5,6 +5,7 @@ import type { Logger, ConditionReport, EventReport } from '../types';
 import type { Probe } from '../sources/runtime/probes';
 import type { UnitState } from '../sources/units/unit-watcher';
 import { judge, type Health, type RepairPolicy } from './policy';
+import { jitter } from '../system/backoff';
 import { background } from '../system/background';
 
 /** How long after an abnormal exit the unit's next state is awaited, to tell whether systemd restarts it. */
@@ -170,7 +171,7 @@ export class ComponentMonitor {
       this.schedule(0);
     } else {
       // ±10 % jitter keeps components with equal intervals from probing in step.
-      this.schedule(this.spec.intervalMs * (0.9 + 0.2 * Math.random()));
+      this.schedule(jitter(this.spec.intervalMs));
     }
   }
 

@@ -2,7 +2,7 @@
 // the systemd unit watcher they share, the ledger, and the one place that decides and performs repairs
 // — one at a time, only on allowed units, within back-off and budget, recorded before and after.
 import type { Config } from '../config/schema';
-import type { Check, ConditionDeclaration, ConditionReport, EventReport, Logger, ProblemSink } from '../types';
+import type { ConditionDeclaration, ConditionReport, EventReport, Logger, ProblemSink } from '../types';
 import { background } from '../system/background';
 import type { WriteHealth } from '../system/degraded';
 import { ContainerdClient } from '../sources/runtime/containerd';
@@ -10,7 +10,6 @@ import { probeContainerd, probeHealthz } from '../sources/runtime/probes';
 import { SystemdBus } from '../sources/units/systemd-bus';
 import { UnitWatcher, type UnitState } from '../sources/units/unit-watcher';
 import { restartOrStart, retireLegacyUnit, type ActionResult } from './actions';
-import { runtimeChecks } from './checks';
 import { ComponentMonitor, type ComponentSpec } from './component';
 import { LedgerError, RepairLedger, type LedgerEntry, type UnitSnapshot } from './ledger';
 import { budget, decide, type Budget, type Health, type RepairPolicy } from './policy';
@@ -108,11 +107,6 @@ export class RuntimeHealth {
       { type: spec.condition.type, reason: spec.condition.reason, message: spec.condition.message, owner: 'repair' },
       ...(spec.frequent ? [{ type: spec.frequent.type, reason: spec.frequent.reason, message: spec.frequent.message, owner: 'repair', shared: true }] : []),
     ]);
-  }
-
-  /** One-shot checks for `diagnose` (no repair). */
-  checks(): Check[] {
-    return runtimeChecks(this.config, this.options.busAddress);
   }
 
   start(): void {

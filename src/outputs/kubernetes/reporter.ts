@@ -16,7 +16,7 @@ import { EventWriter } from './event-writer';
 import { explain, OnceLog, type Identity } from './explain';
 import { findKubeconfig, loadKubeconfig } from './kubeconfig';
 import { resolveNodeName, type NodeNameSource } from './node-name';
-import { Backoff } from './rate';
+import { Backoff } from '../../system/backoff';
 import type { EventObject, NodeObject } from './types';
 
 export type KubernetesConfig = Config['kubernetes'];
