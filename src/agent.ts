@@ -20,9 +20,8 @@ import { LadderLedger, LadderLedgerError } from './repair/ladder/ledger';
 import { LedgerError } from './repair/ledger';
 import { Login1 } from './repair/ladder/login1';
 import { NodeApi } from './repair/ladder/node-api';
-import { KubeClient, type RequestRecord } from './outputs/kubernetes/client';
-import { findKubeconfig, loadKubeconfig } from './outputs/kubernetes/kubeconfig';
-import { NodeReporter, userAgent } from './outputs/kubernetes/reporter';
+import { createKubeClient, type KubeClient, type RequestRecord } from './outputs/kubernetes';
+import { NodeReporter } from './outputs/kubernetes/reporter';
 import { StatusServer } from './outputs/status/server';
 import { makePlan, type Plan } from './plan';
 import { runCheck } from './sources/check';
@@ -410,11 +409,7 @@ export class Agent {
       if (this.stopping) return;
       const node = reporter.status().nodeName;
       const onRequest = (r: RequestRecord): void => this.metrics.recordApiRequest(r);
-      this.ladderClient = new KubeClient(loadKubeconfig(findKubeconfig(config.kubernetes.kubeconfig_paths)), {
-        userAgent: userAgent(config.kubernetes.field_manager),
-        timeoutMs: config.kubernetes.request_timeout,
-        onRequest,
-      });
+      this.ladderClient = createKubeClient(config.kubernetes, { onRequest }).client;
       this.coordinator = new Coordinator(config, node, { log: this.log, onRequest });
       this.coordinator.start();
       this.ladder = new Ladder({
