@@ -38,6 +38,25 @@ export function severityOf(status: CheckStatus): Severity {
   }
 }
 
+// ── Runtime probes: one look at a component (containerd, the kubelet, kube-proxy) that the repair
+// policy judges. Made in sources/runtime/, judged in repair/.
+
+export interface ProbeResult {
+  ok: boolean;
+  /** CamelCase reason of the failure (or of success). */
+  reason: string;
+  message: string;
+  /** Nothing answers at the address at all (connection refused, socket missing): maybe not installed. */
+  absent?: boolean;
+  /** ms since the epoch */
+  at: number;
+}
+
+export interface Probe {
+  result: ProbeResult;
+  findings: Finding[];
+}
+
 // ── Problems: what sources report about the node, and what the engine turns into NodeConditions/Events.
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

@@ -2,11 +2,11 @@
 // The units are read over a D-Bus connection opened for the run and closed after it.
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema';
-import type { Check, CheckStatus, Finding } from '../types';
+import type { Check, CheckStatus, Finding, Probe } from '../types';
 import { ContainerdClient } from '../sources/runtime/containerd';
-import { probeContainerd, probeHealthz, type Probe } from '../sources/runtime/probes';
-import { SystemdBus } from '../sources/units/systemd-bus';
-import { UnitWatcher, type UnitState } from '../sources/units/unit-watcher';
+import { probeContainerd, probeHealthz } from '../sources/runtime/probes';
+import { SystemdBus } from '../system/systemd/systemd-bus';
+import { UnitWatcher, type UnitState } from '../system/systemd/unit-watcher';
 import { judge, type HealthState } from './policy';
 
 const BUS_TIMEOUT_MS = 3000;

@@ -1,9 +1,8 @@
 // One watched component (containerd, the kubelet, kube-proxy): probed on its interval and re-judged at
 // once whenever its unit changes state, so a crash is acted on when systemd announces it. It reports
 // its conditions on every verdict; whether to repair is the caller's decision (onVerdict).
-import type { Logger, ConditionReport, EventReport } from '../types';
-import type { Probe } from '../sources/runtime/probes';
-import type { UnitState } from '../sources/units/unit-watcher';
+import type { Logger, ConditionReport, EventReport, Probe } from '../types';
+import type { UnitState } from '../system/systemd/unit-watcher';
 import { judge, type Health, type RepairPolicy } from './policy';
 import { jitter } from '../system/backoff';
 import { background } from '../system/background';

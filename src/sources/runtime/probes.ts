@@ -2,25 +2,9 @@
 // warnings included). A verdict's failure is what the repair policy acts on; warnings — no CNI
 // network yet, slow image listing — are reported but never restart anything.
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
+import type { Finding, Probe, ProbeResult } from '../../types';
 import { GrpcStatus, RuntimeCallError, type ContainerdClient } from './containerd';
 import { probeHttpHealth } from './http-health';
-
-export interface ProbeResult {
-  ok: boolean;
-  /** CamelCase reason of the failure (or of success). */
-  reason: string;
-  message: string;
-  /** Nothing answers at the address at all (connection refused, socket missing): maybe not installed. */
-  absent?: boolean;
-  /** ms since the epoch */
-  at: number;
-}
-
-export interface Probe {
-  result: ProbeResult;
-  findings: Finding[];
-}
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
 

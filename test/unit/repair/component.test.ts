@@ -3,7 +3,7 @@
 import t from 'tap';
 import type { Logger, ConditionReport, EventReport } from '../../../src/types';
 import { ComponentMonitor, type ComponentSpec } from '../../../src/repair/component';
-import type { UnitState } from '../../../src/sources/units/unit-watcher';
+import type { UnitState } from '../../../src/system/systemd/unit-watcher';
 
 const quiet: Logger = {
   error: () => undefined,

@@ -4,8 +4,8 @@
 // back-off, subscribes again and says "ready" so watchers re-read what they track.
 import { EventEmitter } from 'node:events';
 import { DBusError, Message, MessageType, sessionBus, type MessageBus } from 'dbus-next';
-import { Backoff } from '../../system/backoff';
-import { background } from '../../system/background';
+import { Backoff } from '../backoff';
+import { background } from '../background';
 
 export const SYSTEM_BUS_ADDRESS = 'unix:path=/run/dbus/system_bus_socket';
 
