@@ -44,6 +44,14 @@ export interface SourceSpec {
   rules: RuleSpec[];
 }
 
+/** A journal source: its rules and where in the journal it reads. */
+export interface JournalSourceSpec extends SourceSpec {
+  /** journald matches FIELD=value (same field: either; different fields: both). */
+  matches: string[];
+  lookbackMs: number;
+  delayMs: number;
+}
+
 export interface LogMonitorOutput {
   event(e: EventReport): void;
   condition(r: ConditionReport): void;

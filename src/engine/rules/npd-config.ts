@@ -7,8 +7,7 @@ import { checkFileOwnership } from '../../config/load';
 import { AgentError, messageOf } from '../../errors';
 import { parseDuration, ValueError } from '../../config/values';
 import { compilePattern, PatternError } from './pattern';
-import type { LogConditionSpec, RuleSpec } from './log-monitor';
-import type { JournalSourceSpec } from './rule-set';
+import type { JournalSourceSpec, LogConditionSpec, RuleSpec } from './log-monitor';
 
 interface NpdRule {
   type?: unknown;

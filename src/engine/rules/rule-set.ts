@@ -5,14 +5,7 @@ import type { LoadedConfig } from '../../config/load';
 import { AgentError } from '../../errors';
 import { loadNpdConfig } from './npd-config';
 import { compilePattern, PatternError, type CompiledPattern } from './pattern';
-import type { LogConditionSpec, RuleSpec, SourceSpec } from './log-monitor';
-
-export interface JournalSourceSpec extends SourceSpec {
-  /** journald matches FIELD=value (same field: either; different fields: both). */
-  matches: string[];
-  lookbackMs: number;
-  delayMs: number;
-}
+import type { JournalSourceSpec, LogConditionSpec, RuleSpec } from './log-monitor';
 
 export interface RuleSet {
   sources: JournalSourceSpec[];

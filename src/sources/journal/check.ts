@@ -3,12 +3,12 @@
 import type { Config } from '../../config/schema';
 import { LogMonitor } from '../../engine/rules/log-monitor';
 import type { RuleSet } from '../../engine/rules/rule-set';
-import { currentBootId } from '../../system/boot';
+import { currentBootId, bootTimeMs } from '../../system/boot';
 import type { ConditionReport, Finding } from '../../types';
 import type { Check } from '../check';
 import { matchGroups } from './monitor';
 import { JournalReader } from './reader';
-import { bootTimeMs, startPoint } from './start-point';
+import { startPoint } from './start-point';
 
 export function journalCheck(ruleSet: RuleSet, cfg: Config['journal'], directory?: string): Check {
   return {
