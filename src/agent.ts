@@ -265,22 +265,10 @@ export class Agent {
     await this.status.close();
   }
 
-  /**
-   * Declares the condition types the plan's sources own; types no longer configured are dropped. A type
-   * that moves to another owner keeps its current state (the new owner's sources speak from now on).
-   */
+  /** Declares the condition types the plan's sources own (ConditionTable.apply) and logs what changed hands. */
   private applyDeclarations(declarations: ConditionDeclaration[]): void {
-    const moved = declarations.filter((d) => {
-      const owner = this.conditions.ownerOf(d.type);
-      return owner !== undefined && owner !== d.owner;
-    });
-    const kept = moved.flatMap((d) => this.conditions.get(d.type) ?? []);
-    const movedTypes = new Set(moved.map((d) => d.type));
-    const dropped = this.conditions.retain(declarations.filter((d) => !movedTypes.has(d.type)).map((d) => d.type));
-    for (const d of declarations) this.conditions.declare(d);
-    for (const c of kept) this.conditions.adopt(c);
+    const { moved, gone } = this.conditions.apply(declarations);
     for (const d of moved) this.log.info(`condition ${d.type} is now reported by ${d.owner} settings`, { condition: d.type });
-    const gone = dropped.filter((t) => !movedTypes.has(t));
     if (gone.length > 0) this.log.info(`conditions no longer configured: ${gone.join(', ')}`);
   }
 

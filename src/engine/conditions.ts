@@ -54,6 +54,24 @@ export class ConditionTable {
     });
   }
 
+  /**
+   * Makes `declarations` the whole set of owned types (at start and on reload): types no longer declared
+   * are dropped; a type that moves to another owner keeps its current state (the new owner's sources
+   * speak from now on). Returns the moved declarations and the dropped types, for the log.
+   */
+  apply(declarations: readonly ConditionDeclaration[]): { moved: ConditionDeclaration[]; gone: string[] } {
+    const moved = declarations.filter((d) => {
+      const owner = this.ownerOf(d.type);
+      return owner !== undefined && owner !== d.owner;
+    });
+    const kept = moved.flatMap((d) => this.get(d.type) ?? []);
+    const movedTypes = new Set(moved.map((d) => d.type));
+    const dropped = this.retain(declarations.filter((d) => !movedTypes.has(d.type)).map((d) => d.type));
+    for (const d of declarations) this.declare(d);
+    for (const c of kept) this.adopt(c);
+    return { moved, gone: dropped.filter((t) => !movedTypes.has(t)) };
+  }
+
   /** Forgets types no longer declared (after a reload); returns them so outputs can delete them. */
   retain(types: Iterable<string>): string[] {
     const keep = new Set(types);
