@@ -14,13 +14,9 @@ import { AgentError, messageOf } from './errors';
 import { createLogger } from './outputs/log';
 import { AgentMetrics, MetricsError, MetricsServer } from './outputs/metrics/server';
 import { RuntimeHealth } from './repair/health';
-import { Coordinator } from './repair/fleet/coordinator';
-import { Ladder } from './repair/ladder/ladder';
+import { startLadder, type LadderAssembly } from './repair/ladder/assembly';
 import { LadderLedger, LadderLedgerError } from './repair/ladder/ledger';
 import { LedgerError } from './repair/ledger';
-import { Login1 } from './repair/ladder/login1';
-import { NodeApi } from './repair/ladder/node-api';
-import { createKubeClient, type KubeClient, type RequestRecord } from './outputs/kubernetes';
 import { NodeReporter } from './outputs/kubernetes/reporter';
 import { StatusServer } from './outputs/status/server';
 import { makePlan, type Plan } from './plan';
@@ -70,10 +66,8 @@ export class Agent {
   private plugins: PluginMonitor | undefined;
   private runtime: RuntimeHealth | undefined;
   private reporter: NodeReporter | undefined;
-  private coordinator: Coordinator | undefined;
-  private ladder: Ladder | undefined;
+  private ladder: LadderAssembly | undefined;
   private ladderLedger: LadderLedger | undefined;
-  private ladderClient: KubeClient | undefined;
   private metricsServer: MetricsServer | undefined;
   private readonly metrics = new AgentMetrics();
   private lagTimer: NodeJS.Timeout | undefined;
@@ -255,8 +249,6 @@ export class Agent {
     // A run in progress stays open in the ladder's ledger and the slot is kept: both must outlive our reboot.
     await this.ladder?.stop();
     this.ladderLedger?.close();
-    this.coordinator?.stop();
-    this.ladderClient?.close();
     // Before the saved state was restored the table holds only defaults: saving them would lose it.
     if (this.restoredTypes) this.store.flush();
     this.store.close();
@@ -354,7 +346,7 @@ export class Agent {
     if (c.status === 'False') this.log.info(text, { condition: c.type, reason: c.reason });
     else this.log.warning(text, { condition: c.type, reason: c.reason });
     this.store.schedule();
-    this.ladder?.conditionChanged(c);
+    this.ladder?.ladder.conditionChanged(c);
     this.metrics.setCondition(c);
     if (c.status === 'True') this.metrics.countProblem(c.reason);
     this.publish();
@@ -395,32 +387,20 @@ export class Agent {
     void background('starting the ladder', async () => {
       await reporter.whenAdopted();
       if (this.stopping) return;
-      const node = reporter.status().nodeName;
-      const onRequest = (r: RequestRecord): void => this.metrics.recordApiRequest(r);
-      this.ladderClient = createKubeClient(config.kubernetes, { onRequest }).client;
-      this.coordinator = new Coordinator(config, node, { log: this.log, onRequest });
-      this.coordinator.start();
-      this.ladder = new Ladder({
+      const started = startLadder({
+        config,
         settings,
-        gate: this.coordinator,
-        node: new NodeApi(this.ladderClient, node, config.kubernetes.field_manager),
-        rebooter: new Login1(),
+        node: reporter.status().nodeName,
         ledger,
-        events: {
-          event: (e) => this.recordEvent(e),
-          // Before a reboot: give the step's Event a moment to reach the API server.
-          flush: async (ms) => {
-            const until = Date.now() + ms;
-            while (Date.now() < until && reporter.status().events.queued > 0) await new Promise((r) => setTimeout(r, 50));
-          },
-        },
-        condition: (type) => this.conditions.get(type),
         log: this.log,
         bootId: this.bootId,
+        event: (e) => this.recordEvent(e),
+        eventsQueued: () => reporter.status().events.queued,
+        condition: (type) => this.conditions.get(type),
+        onRequest: (r) => this.metrics.recordApiRequest(r),
       });
-      const ladder = this.ladder;
-      this.metrics.watchLadder(() => ladder.status());
-      this.ladder.start();
+      this.ladder = started;
+      this.metrics.watchLadder(() => started.ladder.status());
     });
   }
 
@@ -496,8 +476,8 @@ export class Agent {
       kubernetes: this.reporter?.status() ?? null,
       plugins: this.plugins?.status() ?? [],
       runtime: this.runtime?.status() ?? null,
-      coordination: this.coordinator?.status() ?? null,
-      ladder: this.ladder?.status() ?? null,
+      coordination: this.ladder?.coordinator.status() ?? null,
+      ladder: this.ladder?.ladder.status() ?? null,
     };
   }
 }
