@@ -8,8 +8,7 @@ import { CheckTable } from './engine/check-table';
 import { ConditionStore } from './engine/condition-store';
 import type { ConditionDeclaration, Logger, EventReport, NodeCondition, ProblemSink } from './types';
 import { ConditionTable } from './engine/conditions';
-import { probeConditionReport, probeConditionSource } from './engine/probe-conditions';
-import { Scheduler } from './engine/scheduler';
+import { ProbeRunner } from './engine/probe-runner';
 import { AgentError, messageOf } from './errors';
 import { createLogger } from './outputs/log';
 import { AgentMetrics, MetricsError, MetricsServer } from './outputs/metrics/server';
@@ -20,8 +19,7 @@ import { LedgerError } from './repair/ledger';
 import { NodeReporter } from './outputs/kubernetes/reporter';
 import { StatusServer } from './outputs/status/server';
 import { makePlan, type Plan } from './plan';
-import { runCheck } from './sources/check';
-import type { ScheduledCheck } from './sources/checks';
+
 import { JournalMonitor } from './sources/journal/monitor';
 import type { PluginMonitor } from './sources/plugins/monitor';
 import { background, reportFailuresTo } from './system/background';
@@ -50,8 +48,7 @@ interface ReloadOutcome {
 export class Agent {
   private readonly startedAt = new Date();
   private readonly table = new CheckTable();
-  private checks = new Map<string, ScheduledCheck>();
-  private scheduler = new Scheduler();
+  private readonly probes: ProbeRunner;
   private generation = 1;
   private lastReload: ReloadOutcome | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
@@ -98,6 +95,13 @@ export class Agent {
       (message) => this.log.warning(message),
       { health: this.degraded.for('conditions') },
     );
+    this.probes = new ProbeRunner({
+      table: this.table,
+      conditions: this.conditions,
+      log,
+      ran: (id, seconds) => this.metrics.recordCheck(id, seconds),
+      recorded: () => this.manager.status(this.summary()),
+    });
     this.conditions.onChange((c) => this.conditionChanged(c));
     this.metrics.watchChecks(() => this.table.all());
     this.metrics.watchDegraded(() => this.degraded.list());
@@ -163,7 +167,7 @@ export class Agent {
     this.publish();
     this.startSources();
     this.runtime?.start();
-    this.schedule();
+    this.probes.apply(this.plan.checks);
     this.startLadder();
   }
 
@@ -210,9 +214,7 @@ export class Agent {
     this.applyDeclarations(plan.declarations);
     this.publish();
     this.startSources();
-    this.scheduler.stop();
-    this.scheduler = new Scheduler();
-    this.schedule();
+    this.probes.apply(plan.checks);
     this.lastReload = { at: new Date().toISOString(), ok: true };
     this.log.info(`configuration reloaded (generation ${this.generation})`);
     this.manager.ready(this.summary());
@@ -243,7 +245,7 @@ export class Agent {
   /** Stops whatever is running; used by stop() and by a start that failed part-way. */
   private async shutdown(): Promise<void> {
     this.stopping = true;
-    this.scheduler.stop();
+    this.probes.stop();
     this.stopSources();
     await this.runtime?.stop();
     // A run in progress stays open in the ladder's ledger and the slot is kept: both must outlive our reboot.
@@ -404,40 +406,6 @@ export class Agent {
     });
   }
 
-  private schedule(): void {
-    // A check whose settings did not change keeps its instance, and with it its baselines (rates).
-    const previous = this.checks;
-    this.checks = new Map(
-      this.plan.checks.map((s) => {
-        const id = checkId(s.check);
-        const kept = previous.get(id);
-        return [id, kept && kept.settings === s.settings ? kept : s];
-      }),
-    );
-    this.table.retain(this.checks.keys());
-    // A probe disabled, or whose condition was renamed, no longer speaks for its old condition.
-    const speaking = new Set([...this.checks].filter(([, s]) => s.condition).map(([id, s]) => `${probeConditionSource(id)}\0${s.condition?.type}`));
-    this.conditions.retainReports((r) => !r.source.startsWith('probe/') || speaking.has(`${r.source}\0${r.type}`));
-    this.scheduler.start(
-      [...this.checks].map(([id, { check, intervalMs, condition }]) => ({
-        name: id,
-        intervalMs,
-        run: async () => {
-          const results = await runCheck(check);
-          this.metrics.recordCheck(id, (results[0]?.durationMs ?? 0) / 1000);
-          if (condition) this.conditions.report(probeConditionReport({ checkId: id, type: condition.type }, results));
-          const { appeared, cleared } = this.table.record(id, results);
-          for (const r of appeared) {
-            const log = r.status === 'problem' ? this.log.error : this.log.warning;
-            log(`${id}: ${r.message}`, { check: id, reason: r.reason, subject: r.subject });
-          }
-          for (const r of cleared) this.log.info(`${id}: ${r.reason} cleared`, { check: id, reason: r.reason, subject: r.subject });
-          this.manager.status(this.summary());
-        },
-      })),
-    );
-  }
-
   /** Petting from a timer on the main loop: a blocked or stopped loop stops the pets and systemd restarts us. */
   private petWatchdog(): void {
     const every = this.manager.watchdogIntervalMs();
@@ -480,10 +448,6 @@ export class Agent {
       ladder: this.ladder?.ladder.status() ?? null,
     };
   }
-}
-
-function checkId(check: { component: string; name: string }): string {
-  return `${check.component}/${check.name}`;
 }
 
 function socketPath(loaded: LoadedConfig): string {

@@ -3,13 +3,13 @@
 // `config check` passes is one that `run` starts and a reload applies.
 import type { Config } from './config/schema';
 import { loadConfig, type LoadedConfig } from './config/load';
-import type { ConditionDeclaration, Logger, ProblemSink } from './types';
+import type { ConditionDeclaration, Logger, ProblemSink, ScheduledCheck } from './types';
 import { buildRuleSet, type RuleSet } from './engine/rules/rule-set';
 import { AgentError } from './errors';
 import { KUBELET_CONDITION_TYPES } from './outputs/kubernetes/types';
 import { RuntimeHealth } from './repair/health';
 import { LadderConfigError, ladderSettings, type LadderSettings } from './repair/ladder/settings';
-import { enabledChecks, type ScheduledCheck } from './sources/checks';
+import { enabledChecks } from './sources/checks';
 import { journalDeclarations } from './sources/journal/monitor';
 import { PluginMonitor } from './sources/plugins/monitor';
 

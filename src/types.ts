@@ -132,6 +132,30 @@ export interface Check {
   run(): Promise<Finding[]>;
 }
 
+export const DEFAULT_CHECK_DEADLINE_MS = 20_000;
+
+/** The NodeCondition a check's problems set, as its section configures it. */
+export interface CheckCondition {
+  type: string;
+  setAfter: number;
+  clearAfter: number;
+  /** Reason and message while no problem is found. */
+  reason: string;
+  message: string;
+  /** Journal rules may own the same type (the same fact seen in the log): then both feed it. */
+  shared: boolean;
+}
+
+export interface ScheduledCheck {
+  check: Check;
+  intervalMs: number;
+  /** The check's settings as JSON: a reload keeps a check (and its baselines) whose settings did not change. */
+  settings: string;
+  /** The config section, e.g. "disk". */
+  section: string;
+  condition?: CheckCondition;
+}
+
 // ── The log every layer writes to; implemented in outputs/log.ts.
 
 export type LogLevel = 'error' | 'warning' | 'info' | 'debug';

@@ -1,7 +1,7 @@
 // `diagnose`: run every enabled local check once and print what was found.
 import { createLogger } from '../outputs/log';
 import { makePlan } from '../plan';
-import { runCheck } from '../sources/check';
+import { runCheck } from '../engine/run-check';
 import { journalCheck } from '../sources/journal/check';
 import { runtimeChecks } from '../repair/checks';
 import { disruptionCheck } from '../repair/ladder/check';

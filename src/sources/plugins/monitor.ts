@@ -10,10 +10,9 @@
 import { basename } from 'node:path';
 import type { LoadedConfig } from '../../config/load';
 import { formatDuration } from '../../config/values';
-import type { ConditionDeclaration, Logger, Finding, ProblemSink } from '../../types';
+import { type ConditionDeclaration, type Logger, type Finding, type ProblemSink, DEFAULT_CHECK_DEADLINE_MS, type Check } from '../../types';
 import { Scheduler } from '../../engine/scheduler';
 import { Slots } from '../../system/slots';
-import { DEFAULT_CHECK_DEADLINE_MS, type Check } from '../check';
 import { buildPluginSet, type PluginSet } from './plugin-set';
 import { nextCondition, type RuleCondition } from './rule-state';
 import { cut, runPlugin, type PluginStatus, type RunOutcome } from './runner';

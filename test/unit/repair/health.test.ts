@@ -10,7 +10,7 @@ import { loadConfig } from '../../../src/config/load';
 import type { Logger } from '../../../src/types';
 import { runtimeChecks } from '../../../src/repair/checks';
 import { RuntimeHealth } from '../../../src/repair/health';
-import { runCheck } from '../../../src/sources/check';
+import { runCheck } from '../../../src/engine/run-check';
 import { configDir as tempConfigDir } from '../../helpers/tmp';
 import { ContainerdDaemon } from '../runtime/containerd-daemon';
 

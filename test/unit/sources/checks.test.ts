@@ -3,7 +3,7 @@ import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
 import { AgentError } from '../../../src/errors';
 import type { Check, Finding } from '../../../src/types';
-import { runCheck } from '../../../src/sources/check';
+import { runCheck } from '../../../src/engine/run-check';
 import { enabledChecks } from '../../../src/sources/checks';
 import { configDir } from '../../helpers/tmp';
 

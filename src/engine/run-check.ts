@@ -3,11 +3,7 @@
 // never hides the others.
 import { formatDuration } from '../config/values';
 import { messageOf } from '../errors';
-import { severityOf, type Check, type CheckResult, type Finding } from '../types';
-
-export type { Check } from '../types';
-
-export const DEFAULT_CHECK_DEADLINE_MS = 20_000;
+import { DEFAULT_CHECK_DEADLINE_MS, severityOf, type Check, type CheckResult, type Finding } from '../types';
 
 // Runs that passed their deadline and have not ended. A hung run (a stuck read, a lost promise) is not
 // started again beside itself: the next run reports it instead of piling up more of the same work.
