@@ -1,9 +1,10 @@
 // The allowed import directions between the folders of src/ (docs/architecture.md draws the same arrows).
 // test/unit/layering.test.ts runs this through dependency-cruiser; a new import against an arrow or a new
-// cycle fails it. An arrow is "A may import B"; the data flows the other way round for outputs and repair.
+// cycle fails it. An arrow is "A may import B".
 //
-//   cli/ ─▶ agent.ts ─▶ plan.ts ─▶ sources/ engine/ outputs/ repair/ support/
-//   sources/, engine/, outputs/, repair/ ─▶ config/ ─▶ system/ ─▶ contract (types.ts, errors.ts, version.ts)
+//   cli/ ─▶ agent.ts ─▶ plan.ts ─▶ sources/ engine/ outputs/ repair/       (cli/ may import anything)
+//   cli/ ─▶ support/ ─▶ sources/, outputs/
+//   every folder above ─▶ config/ ─▶ system/ ─▶ contract (types.ts, errors.ts, version.ts)
 //   repair/ ─▶ outputs/kubernetes/index.ts (the Kubernetes client's public face, nothing else of outputs/)
 //
 // sources, engine, outputs and repair never import each other otherwise: they meet at the contract.
