@@ -23,6 +23,7 @@ import { StatusServer } from './outputs/status/server';
 import { makePlan, type Plan } from './plan';
 
 import { JournalMonitor, type JournalSourceStatus } from './sources/journal/monitor';
+import { runtimeProbes } from './sources/runtime/probes';
 import type { PluginMonitor, PluginRunStatus } from './sources/plugins/monitor';
 import { background, reportFailuresTo } from './system/background';
 import { currentBootId } from './system/boot';
@@ -174,7 +175,7 @@ export class Agent {
     await this.startOutputs();
     this.plugins = this.plan.plugins;
     if (config.containerd.enabled || config.kubelet.enabled || config.kube_proxy.enabled) {
-      this.runtime = await RuntimeHealth.create(config, this.log, this.sink, config.agent.state_dir, {
+      this.runtime = await RuntimeHealth.create(config, this.log, this.sink, config.agent.state_dir, runtimeProbes(config), {
         onAction: (unit, action, result) => this.metrics.countRepair(unit, action, result),
         ledgerHealth: this.degraded.for('repair-ledger'),
       });

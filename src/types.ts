@@ -57,6 +57,15 @@ export interface Probe {
   findings: Finding[];
 }
 
+/** One probe per runtime component; made by sources/runtime/, handed to repair/ by whoever wires them. */
+export interface RuntimeProbes {
+  containerd(): Promise<Probe>;
+  kubelet(): Promise<Probe>;
+  kubeProxy(): Promise<Probe>;
+  /** Closes what the probes keep open (the containerd connection). */
+  close(): void;
+}
+
 // ── Problems: what sources report about the node, and what the engine turns into NodeConditions/Events.
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

@@ -2,11 +2,9 @@
 // the systemd unit watcher they share, the ledger, and the one place that decides and performs repairs
 // — one at a time, only on allowed units, within back-off and budget, recorded before and after.
 import type { Config } from '../config/schema';
-import type { ConditionDeclaration, ConditionReport, EventReport, Logger, ProblemSink } from '../types';
+import type { ConditionDeclaration, ConditionReport, EventReport, Logger, ProblemSink, RuntimeProbes } from '../types';
 import { background } from '../system/background';
 import type { WriteHealth } from '../system/degraded';
-import { ContainerdClient } from '../sources/runtime/containerd';
-import { probeContainerd, probeHealthz } from '../sources/runtime/probes';
 import { SystemdBus } from '../system/systemd/systemd-bus';
 import { UnitWatcher, type UnitState } from '../system/systemd/unit-watcher';
 import { restartOrStart, retireLegacyUnit, type ActionResult } from './actions';
@@ -51,7 +49,6 @@ export class RuntimeHealth {
   private readonly watcher: UnitWatcher;
   private readonly components: ComponentMonitor[] = [];
   private readonly byUnit = new Map<string, ComponentMonitor>();
-  private readonly client: ContainerdClient | undefined;
   private readonly busy = new Set<string>();
   private readonly notified = new Set<string>();
   private readonly actionsTotal: Record<string, number> = {};
@@ -66,11 +63,11 @@ export class RuntimeHealth {
     private readonly log: Logger,
     private readonly sink: ProblemSink,
     private readonly ledger: RepairLedger,
+    private readonly probes: RuntimeProbes,
     private readonly options: RuntimeHealthOptions,
   ) {
     this.bus = new SystemdBus(options.busAddress ? { address: options.busAddress } : {});
-    if (config.containerd.enabled) this.client = new ContainerdClient(config.containerd.socket);
-    for (const spec of RuntimeHealth.specs(config, this.client)) {
+    for (const spec of RuntimeHealth.specs(config, probes)) {
       const c = new ComponentMonitor(spec, {
         log,
         condition: (r) => this.condition(r),
@@ -91,11 +88,13 @@ export class RuntimeHealth {
     log: Logger,
     sink: ProblemSink,
     stateDir: string,
+    /** The components' probes (sources/runtime/probes.ts runtimeProbes); closed by stop(). */
+    probes: RuntimeProbes,
     options: RuntimeHealthOptions = {},
   ): Promise<RuntimeHealth> {
     const ledger = RepairLedger.open(stateDir, options.ledgerHealth);
     for (const w of ledger.warnings) log.warning(w, { file: ledger.path });
-    return new RuntimeHealth(config, log, sink, ledger, options);
+    return new RuntimeHealth(config, log, sink, ledger, probes, options);
   }
 
   /**
@@ -131,7 +130,7 @@ export class RuntimeHealth {
     for (const c of this.components) c.stop();
     this.watcher.stop();
     this.bus.stop();
-    this.client?.close();
+    this.probes.close();
     // An action still running is left to the ledger: its intent is resolved at the next start.
     await Promise.race([this.queue, new Promise((r) => setTimeout(r, 2000).unref())]);
     this.ledger.close();
@@ -179,7 +178,7 @@ export class RuntimeHealth {
 
   // ── components ─────────────────────────────────────────────────────────────────────────────────
 
-  private static specs(config: Config, client: ContainerdClient | undefined): ComponentSpec[] {
+  private static specs(config: Config, probes: RuntimeProbes | undefined): ComponentSpec[] {
     const { containerd, kubelet, kube_proxy } = config;
     const policyOf = (cfg: Config['containerd'] | Config['kubelet']): RepairPolicy & { enabled: boolean } => ({
       enabled: cfg.repair,
@@ -212,7 +211,7 @@ export class RuntimeHealth {
           windowMs: containerd.restarts_window,
         },
         policy: policyOf(containerd),
-        probe: () => probeContainerd(client as ContainerdClient, containerd),
+        probe: () => (probes as RuntimeProbes).containerd(),
       });
     }
     if (kubelet.enabled) {
@@ -232,7 +231,7 @@ export class RuntimeHealth {
           windowMs: kubelet.restarts_window,
         },
         policy: policyOf(kubelet),
-        probe: () => probeHealthz('Kubelet', 'the kubelet', kubelet.healthz_url, kubelet.timeout),
+        probe: () => (probes as RuntimeProbes).kubelet(),
       });
     }
     if (kube_proxy.enabled) {
@@ -243,7 +242,7 @@ export class RuntimeHealth {
         intervalMs: kube_proxy.interval,
         cooldownMs: 0,
         condition: { type: 'KubeProxyUnhealthy', reason: 'KubeProxyIsHealthy', message: 'kube-proxy on the node is functioning properly' },
-        probe: () => probeHealthz('KubeProxy', 'kube-proxy', kube_proxy.livez_url, kube_proxy.timeout),
+        probe: () => (probes as RuntimeProbes).kubeProxy(),
       });
     }
     return specs;
