@@ -6,7 +6,7 @@ import type { CheckTable } from './check-table';
 import type { ConditionTable } from './conditions';
 import { probeConditionReport, probeConditionSource } from './probe-conditions';
 import { runCheck } from './run-check';
-import { Scheduler } from './scheduler';
+import { Scheduler } from '../system/scheduler';
 
 export interface ProbeRunnerDeps {
   table: CheckTable;

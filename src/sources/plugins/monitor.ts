@@ -11,7 +11,7 @@ import { basename } from 'node:path';
 import type { LoadedConfig } from '../../config/load';
 import { formatDuration } from '../../config/values';
 import { type ConditionDeclaration, type Logger, type Finding, type ProblemSink, DEFAULT_CHECK_DEADLINE_MS, type Check } from '../../types';
-import { Scheduler } from '../../engine/scheduler';
+import { Scheduler } from '../../system/scheduler';
 import { Slots } from '../../system/slots';
 import { buildPluginSet, type PluginSet } from './plugin-set';
 import { nextCondition, type RuleCondition } from './rule-state';

@@ -1,8 +1,13 @@
 // Runs periodic tasks, each on its own interval with jitter so checks do not all fire at once (NPD fires
 // every check in the same instant). A run never overlaps the previous run of the same task.
-import { MAX_TIMER_MS } from '../config/values';
-import { jitter } from '../system/backoff';
-import { background } from '../system/background';
+import { jitter } from './backoff';
+import { background } from './background';
+
+/**
+ * The longest wait a Node timer takes (2^31-1 ms, about 24.8 days): a longer one fires after 1 ms, so an
+ * interval beyond it turns into a busy loop.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface PeriodicTask {
   name: string;
