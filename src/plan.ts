@@ -4,7 +4,7 @@
 import type { Config } from './config/schema';
 import { loadConfig, type LoadedConfig } from './config/load';
 import type { ConditionDeclaration, Logger, ProblemSink, ScheduledCheck } from './types';
-import { buildRuleSet, type RuleSet } from './engine/rules/rule-set';
+import { buildRuleSet, type RuleSet } from './sources/rules/rule-set';
 import { AgentError } from './errors';
 import { KUBELET_CONDITION_TYPES } from './outputs/kubernetes/types';
 import { RuntimeHealth } from './repair/health';

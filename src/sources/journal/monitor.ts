@@ -4,9 +4,9 @@
 import { join } from 'node:path';
 import type { Config } from '../../config/schema';
 import type { ConditionDeclaration, Logger, ProblemSink } from '../../types';
-import { EventAggregator } from '../../engine/event-aggregator';
-import { LogMonitor, type JournalSourceSpec } from '../../engine/rules/log-monitor';
-import type { RuleSet } from '../../engine/rules/rule-set';
+import { EventAggregator } from '../rules/event-aggregator';
+import { LogMonitor, type JournalSourceSpec } from '../rules/log-monitor';
+import type { RuleSet } from '../rules/rule-set';
 import { currentBoot, bootTimeMs } from '../../system/boot';
 import { background } from '../../system/background';
 import type { WriteHealth } from '../../system/degraded';

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { LogMonitor, type LogConditionSpec, type RuleMatch, type RuleSpec } from '../../../src/engine/rules/log-monitor';
-import { compilePattern } from '../../../src/engine/rules/pattern';
+import { LogMonitor, type LogConditionSpec, type RuleMatch, type RuleSpec } from '../../../src/sources/rules/log-monitor';
+import { compilePattern } from '../../../src/sources/rules/pattern';
 import type { ConditionReport, EventReport } from '../../../src/types';
 
 const BOOT = 'a'.repeat(32);
