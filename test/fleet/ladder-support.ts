@@ -1,5 +1,5 @@
 // The whole ladder raced by many nodes on a real API server. Each node runs the agent's ladder wired as
-// the daemon wires it (src/agent.ts, startLadder): the NodeReporter with the node's own kubelet client
+// the daemon wires it (src/repair/ladder/assembly.ts, startLadder): the NodeReporter with the node's own kubelet client
 // certificate (conditions and Events), a KubeClient with the same credentials for the NodeApi, the real
 // Coordinator with the coordination ServiceAccount's token, the real Ladder with its ledger on disk. What
 // a node needs and nothing here runs is played by the harness: the machine (reboot = the agent stopped,
