@@ -9,7 +9,7 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const outfile = 'dist/node-health-agent.js';
 
 // The shipped rules' patterns, checked here so the daemon need not parse them again at every start
-// (src/engine/rules/pattern.ts says why). Values run verbatim to the end of the line (docs/configuration.md).
+// (src/sources/rules/pattern.ts says why). Values run verbatim to the end of the line (docs/configuration.md).
 const etc = new URL('../etc/', import.meta.url);
 const patterns = readdirSync(etc)
   .filter((f) => f.endsWith('.ini'))

@@ -4,37 +4,33 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from './config/load';
 import type { Config } from './config/schema';
-import { CheckTable } from './engine/check-table';
+import { CheckTable, type RecordedResult } from './engine/check-table';
 import { ConditionStore } from './engine/condition-store';
-import { ConditionTable, type ConditionDeclaration } from './engine/conditions';
-import { probeConditionReport, probeConditionSource } from './engine/probe-conditions';
-import { Scheduler } from './engine/scheduler';
+import type { ConditionDeclaration, Logger, EventReport, NodeCondition, ProblemSink } from './types';
+import { ConditionTable } from './engine/conditions';
+import { ProbeRunner } from './engine/probe-runner';
 import { AgentError, messageOf } from './errors';
-import { createLogger, type Logger } from './outputs/log';
+import { createLogger } from './outputs/log';
 import { AgentMetrics, MetricsError, MetricsServer } from './outputs/metrics/server';
-import { RuntimeHealth } from './repair/health';
-import { Coordinator } from './repair/fleet/coordinator';
-import { Ladder } from './repair/ladder/ladder';
+import { RuntimeHealth, type RuntimeHealthStatus } from './repair/health';
+import type { CoordinationStatus } from './repair/fleet/coordinator';
+import { startLadder, type LadderAssembly } from './repair/ladder/assembly';
+import type { LadderStatus } from './repair/ladder/ladder';
 import { LadderLedger, LadderLedgerError } from './repair/ladder/ledger';
 import { LedgerError } from './repair/ledger';
-import { Login1 } from './repair/ladder/login1';
-import { NodeApi } from './repair/ladder/node-api';
-import { KubeClient, type RequestRecord } from './outputs/kubernetes/client';
-import { findKubeconfig, loadKubeconfig } from './outputs/kubernetes/kubeconfig';
-import { NodeReporter, userAgent } from './outputs/kubernetes/reporter';
+import { NodeReporter, type ReporterStatus } from './outputs/kubernetes/reporter';
 import { StatusServer } from './outputs/status/server';
 import { makePlan, type Plan } from './plan';
-import { runCheck } from './sources/check';
-import type { ScheduledCheck } from './sources/checks';
-import { JournalMonitor } from './sources/journal/monitor';
-import type { PluginMonitor } from './sources/plugins/monitor';
+
+import { JournalMonitor, type JournalSourceStatus } from './sources/journal/monitor';
+import { runtimeProbes } from './sources/runtime/probes';
+import type { PluginMonitor, PluginRunStatus } from './sources/plugins/monitor';
 import { background, reportFailuresTo } from './system/background';
 import { currentBootId } from './system/boot';
-import { DegradedState } from './system/degraded';
+import { DegradedState, type Degradation } from './system/degraded';
 import type { Native } from './system/native';
 import { makeDirs } from './system/files';
 import { ServiceManager } from './system/sd-notify';
-import type { EventReport, NodeCondition, ProblemSink } from './types';
 import { VERSION } from './version';
 
 export interface AgentOptions {
@@ -52,11 +48,30 @@ interface ReloadOutcome {
   error?: string;
 }
 
+/** What `GET /status` on the status socket returns and `node-health-agent status` renders. */
+export interface AgentStatus {
+  version: string;
+  pid: number;
+  startedAt: string;
+  uptimeSeconds: number;
+  config: { generation: number; files: string[]; lastReload: ReloadOutcome | null };
+  checks: RecordedResult[];
+  problems: RecordedResult[];
+  conditions: NodeCondition[];
+  recentEvents: Array<EventReport & { at: string }>;
+  degraded: Degradation[];
+  journal: JournalSourceStatus[];
+  kubernetes: ReporterStatus | null;
+  plugins: PluginRunStatus[];
+  runtime: RuntimeHealthStatus | null;
+  coordination: CoordinationStatus | null;
+  ladder: LadderStatus | null;
+}
+
 export class Agent {
   private readonly startedAt = new Date();
   private readonly table = new CheckTable();
-  private checks = new Map<string, ScheduledCheck>();
-  private scheduler = new Scheduler();
+  private readonly probes: ProbeRunner;
   private generation = 1;
   private lastReload: ReloadOutcome | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
@@ -71,10 +86,8 @@ export class Agent {
   private plugins: PluginMonitor | undefined;
   private runtime: RuntimeHealth | undefined;
   private reporter: NodeReporter | undefined;
-  private coordinator: Coordinator | undefined;
-  private ladder: Ladder | undefined;
+  private ladder: LadderAssembly | undefined;
   private ladderLedger: LadderLedger | undefined;
-  private ladderClient: KubeClient | undefined;
   private metricsServer: MetricsServer | undefined;
   private readonly metrics = new AgentMetrics();
   private lagTimer: NodeJS.Timeout | undefined;
@@ -105,6 +118,13 @@ export class Agent {
       (message) => this.log.warning(message),
       { health: this.degraded.for('conditions') },
     );
+    this.probes = new ProbeRunner({
+      table: this.table,
+      conditions: this.conditions,
+      log,
+      ran: (id, seconds) => this.metrics.recordCheck(id, seconds),
+      recorded: () => this.manager.status(this.summary()),
+    });
     this.conditions.onChange((c) => this.conditionChanged(c));
     this.metrics.watchChecks(() => this.table.all());
     this.metrics.watchDegraded(() => this.degraded.list());
@@ -155,7 +175,7 @@ export class Agent {
     await this.startOutputs();
     this.plugins = this.plan.plugins;
     if (config.containerd.enabled || config.kubelet.enabled || config.kube_proxy.enabled) {
-      this.runtime = await RuntimeHealth.create(config, this.log, this.sink, config.agent.state_dir, {
+      this.runtime = await RuntimeHealth.create(config, this.log, this.sink, config.agent.state_dir, runtimeProbes(config), {
         onAction: (unit, action, result) => this.metrics.countRepair(unit, action, result),
         ledgerHealth: this.degraded.for('repair-ledger'),
       });
@@ -170,7 +190,7 @@ export class Agent {
     this.publish();
     this.startSources();
     this.runtime?.start();
-    this.schedule();
+    this.probes.apply(this.plan.checks);
     this.startLadder();
   }
 
@@ -217,9 +237,7 @@ export class Agent {
     this.applyDeclarations(plan.declarations);
     this.publish();
     this.startSources();
-    this.scheduler.stop();
-    this.scheduler = new Scheduler();
-    this.schedule();
+    this.probes.apply(plan.checks);
     this.lastReload = { at: new Date().toISOString(), ok: true };
     this.log.info(`configuration reloaded (generation ${this.generation})`);
     this.manager.ready(this.summary());
@@ -250,14 +268,12 @@ export class Agent {
   /** Stops whatever is running; used by stop() and by a start that failed part-way. */
   private async shutdown(): Promise<void> {
     this.stopping = true;
-    this.scheduler.stop();
+    this.probes.stop();
     this.stopSources();
     await this.runtime?.stop();
     // A run in progress stays open in the ladder's ledger and the slot is kept: both must outlive our reboot.
     await this.ladder?.stop();
     this.ladderLedger?.close();
-    this.coordinator?.stop();
-    this.ladderClient?.close();
     // Before the saved state was restored the table holds only defaults: saving them would lose it.
     if (this.restoredTypes) this.store.flush();
     this.store.close();
@@ -266,22 +282,10 @@ export class Agent {
     await this.status.close();
   }
 
-  /**
-   * Declares the condition types the plan's sources own; types no longer configured are dropped. A type
-   * that moves to another owner keeps its current state (the new owner's sources speak from now on).
-   */
+  /** Declares the condition types the plan's sources own (ConditionTable.apply) and logs what changed hands. */
   private applyDeclarations(declarations: ConditionDeclaration[]): void {
-    const moved = declarations.filter((d) => {
-      const owner = this.conditions.ownerOf(d.type);
-      return owner !== undefined && owner !== d.owner;
-    });
-    const kept = moved.flatMap((d) => this.conditions.get(d.type) ?? []);
-    const movedTypes = new Set(moved.map((d) => d.type));
-    const dropped = this.conditions.retain(declarations.filter((d) => !movedTypes.has(d.type)).map((d) => d.type));
-    for (const d of declarations) this.conditions.declare(d);
-    for (const c of kept) this.conditions.adopt(c);
+    const { moved, gone } = this.conditions.apply(declarations);
     for (const d of moved) this.log.info(`condition ${d.type} is now reported by ${d.owner} settings`, { condition: d.type });
-    const gone = dropped.filter((t) => !movedTypes.has(t));
     if (gone.length > 0) this.log.info(`conditions no longer configured: ${gone.join(', ')}`);
   }
 
@@ -367,7 +371,7 @@ export class Agent {
     if (c.status === 'False') this.log.info(text, { condition: c.type, reason: c.reason });
     else this.log.warning(text, { condition: c.type, reason: c.reason });
     this.store.schedule();
-    this.ladder?.conditionChanged(c);
+    this.ladder?.ladder.conditionChanged(c);
     this.metrics.setCondition(c);
     if (c.status === 'True') this.metrics.countProblem(c.reason);
     this.publish();
@@ -408,71 +412,21 @@ export class Agent {
     void background('starting the ladder', async () => {
       await reporter.whenAdopted();
       if (this.stopping) return;
-      const node = reporter.status().nodeName;
-      const onRequest = (r: RequestRecord): void => this.metrics.recordApiRequest(r);
-      this.ladderClient = new KubeClient(loadKubeconfig(findKubeconfig(config.kubernetes.kubeconfig_paths)), {
-        userAgent: userAgent(config.kubernetes.field_manager),
-        timeoutMs: config.kubernetes.request_timeout,
-        onRequest,
-      });
-      this.coordinator = new Coordinator(config, node, { log: this.log, onRequest });
-      this.coordinator.start();
-      this.ladder = new Ladder({
+      const started = startLadder({
+        config,
         settings,
-        gate: this.coordinator,
-        node: new NodeApi(this.ladderClient, node, config.kubernetes.field_manager),
-        rebooter: new Login1(),
+        node: reporter.status().nodeName,
         ledger,
-        events: {
-          event: (e) => this.recordEvent(e),
-          // Before a reboot: give the step's Event a moment to reach the API server.
-          flush: async (ms) => {
-            const until = Date.now() + ms;
-            while (Date.now() < until && reporter.status().events.queued > 0) await new Promise((r) => setTimeout(r, 50));
-          },
-        },
-        condition: (type) => this.conditions.get(type),
         log: this.log,
         bootId: this.bootId,
+        event: (e) => this.recordEvent(e),
+        eventsQueued: () => reporter.status().events.queued,
+        condition: (type) => this.conditions.get(type),
+        onRequest: (r) => this.metrics.recordApiRequest(r),
       });
-      const ladder = this.ladder;
-      this.metrics.watchLadder(() => ladder.status());
-      this.ladder.start();
+      this.ladder = started;
+      this.metrics.watchLadder(() => started.ladder.status());
     });
-  }
-
-  private schedule(): void {
-    // A check whose settings did not change keeps its instance, and with it its baselines (rates).
-    const previous = this.checks;
-    this.checks = new Map(
-      this.plan.checks.map((s) => {
-        const id = checkId(s.check);
-        const kept = previous.get(id);
-        return [id, kept && kept.settings === s.settings ? kept : s];
-      }),
-    );
-    this.table.retain(this.checks.keys());
-    // A probe disabled, or whose condition was renamed, no longer speaks for its old condition.
-    const speaking = new Set([...this.checks].filter(([, s]) => s.condition).map(([id, s]) => `${probeConditionSource(id)}\0${s.condition?.type}`));
-    this.conditions.retainReports((r) => !r.source.startsWith('probe/') || speaking.has(`${r.source}\0${r.type}`));
-    this.scheduler.start(
-      [...this.checks].map(([id, { check, intervalMs, condition }]) => ({
-        name: id,
-        intervalMs,
-        run: async () => {
-          const results = await runCheck(check);
-          this.metrics.recordCheck(id, (results[0]?.durationMs ?? 0) / 1000);
-          if (condition) this.conditions.report(probeConditionReport({ checkId: id, type: condition.type }, results));
-          const { appeared, cleared } = this.table.record(id, results);
-          for (const r of appeared) {
-            const log = r.status === 'problem' ? this.log.error : this.log.warning;
-            log(`${id}: ${r.message}`, { check: id, reason: r.reason, subject: r.subject });
-          }
-          for (const r of cleared) this.log.info(`${id}: ${r.reason} cleared`, { check: id, reason: r.reason, subject: r.subject });
-          this.manager.status(this.summary());
-        },
-      })),
-    );
   }
 
   /** Petting from a timer on the main loop: a blocked or stopped loop stops the pets and systemd restarts us. */
@@ -491,7 +445,7 @@ export class Agent {
     return `config generation ${this.generation}; ${results.length} findings, ${bad} problems, ${warn} warnings; ${active} conditions set`;
   }
 
-  private snapshot(): unknown {
+  private snapshot(): AgentStatus {
     const results = this.table.all();
     return {
       version: VERSION,
@@ -513,14 +467,10 @@ export class Agent {
       kubernetes: this.reporter?.status() ?? null,
       plugins: this.plugins?.status() ?? [],
       runtime: this.runtime?.status() ?? null,
-      coordination: this.coordinator?.status() ?? null,
-      ladder: this.ladder?.status() ?? null,
+      coordination: this.ladder?.coordinator.status() ?? null,
+      ladder: this.ladder?.ladder.status() ?? null,
     };
   }
-}
-
-function checkId(check: { component: string; name: string }): string {
-  return `${check.component}/${check.name}`;
 }
 
 function socketPath(loaded: LoadedConfig): string {

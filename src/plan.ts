@@ -3,17 +3,15 @@
 // `config check` passes is one that `run` starts and a reload applies.
 import type { Config } from './config/schema';
 import { loadConfig, type LoadedConfig } from './config/load';
-import type { ConditionDeclaration } from './engine/conditions';
-import { buildRuleSet, type RuleSet } from './engine/rules/rule-set';
+import type { ConditionDeclaration, Logger, ProblemSink, ScheduledCheck } from './types';
+import { buildRuleSet, type RuleSet } from './sources/rules/rule-set';
 import { AgentError } from './errors';
 import { KUBELET_CONDITION_TYPES } from './outputs/kubernetes/types';
-import type { Logger } from './outputs/log';
 import { RuntimeHealth } from './repair/health';
 import { LadderConfigError, ladderSettings, type LadderSettings } from './repair/ladder/settings';
-import { enabledChecks, type ScheduledCheck } from './sources/checks';
+import { enabledChecks } from './sources/checks';
 import { journalDeclarations } from './sources/journal/monitor';
 import { PluginMonitor } from './sources/plugins/monitor';
-import type { ProblemSink } from './types';
 
 export interface Plan {
   loaded: LoadedConfig;
@@ -66,15 +64,13 @@ function declare(
   checks: ScheduledCheck[],
   runtimeConfig: Config,
 ): ConditionDeclaration[] {
-  const probes = checks.flatMap(({ section, condition: c }) =>
-    c ? [{ shared: c.shared, decl: { type: c.type, owner: `[${section}]`, reason: c.reason, message: c.message, setAfter: c.setAfter, clearAfter: c.clearAfter } }] : [],
+  const probes = checks.flatMap(({ section, condition: c }): ConditionDeclaration[] =>
+    c ? [{ type: c.type, owner: `[${section}]`, reason: c.reason, message: c.message, setAfter: c.setAfter, clearAfter: c.clearAfter, shared: c.shared }] : [],
   );
-  const runtime = RuntimeHealth.conditionDeclarations(runtimeConfig).map((d) => ({
-    shared: d.shared,
-    decl: { type: d.type, owner: d.owner, reason: d.reason, message: d.message },
-  }));
+  const runtime = RuntimeHealth.conditionDeclarations(runtimeConfig);
   const candidates = [
-    ...[...(rules ? journalDeclarations(rules) : []), ...(plugins?.declarations() ?? [])].map((decl) => ({ shared: false, decl })),
+    ...(rules ? journalDeclarations(rules) : []),
+    ...(plugins?.declarations() ?? []),
     ...probes.filter((p) => !p.shared),
     ...runtime.filter((r) => !r.shared),
     ...probes.filter((p) => p.shared),
@@ -82,12 +78,12 @@ function declare(
   ];
   const all: ConditionDeclaration[] = [];
   const owners = new Map<string, string>();
-  for (const { shared, decl: d } of candidates) {
+  for (const d of candidates) {
     if (KUBELET_CONDITION_TYPES.includes(d.type)) {
       throw new AgentError('CONFIG_INVALID', `condition ${d.type} (${d.owner} settings) belongs to the kubelet; give it another type`);
     }
     const owner = owners.get(d.type);
-    if (owner !== undefined && shared) continue;
+    if (owner !== undefined && d.shared) continue;
     if (owner !== undefined && owner !== d.owner) {
       throw new AgentError(
         'CONFIG_INVALID',

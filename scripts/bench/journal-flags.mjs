@@ -33,8 +33,8 @@ const flagSets = [[], unitFlags, ['--single-threaded'], ['--optimize-for-size'],
 const PIPELINE = `
 import { readFileSync } from 'node:fs';
 import { loadConfig } from './src/config/load';
-import { LogMonitor } from './src/engine/rules/log-monitor';
-import { buildRuleSet } from './src/engine/rules/rule-set';
+import { LogMonitor } from './src/sources/rules/log-monitor';
+import { buildRuleSet } from './src/sources/rules/rule-set';
 import { JournalReader } from './src/sources/journal/reader';
 import { matchGroups } from './src/sources/journal/monitor';
 import { TEST_BOOT_ID } from './test/helpers/journal-files';

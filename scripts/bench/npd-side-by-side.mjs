@@ -74,11 +74,10 @@ function measure(argv, capture = false) {
 const AGENT = `
 import { readFileSync } from 'node:fs';
 import { loadConfig } from './src/config/load';
-import { EventAggregator } from './src/engine/event-aggregator';
-import type { ConditionSpec } from './src/engine/rules/log-monitor';
-import { LogMonitor } from './src/engine/rules/log-monitor';
-import { loadNpdConfig } from './src/engine/rules/npd-config';
-import { buildRuleSet, type JournalSourceSpec } from './src/engine/rules/rule-set';
+import { EventAggregator } from './src/sources/rules/event-aggregator';
+import { LogMonitor, type JournalSourceSpec, type LogConditionSpec } from './src/sources/rules/log-monitor';
+import { loadNpdConfig } from './src/sources/rules/npd-config';
+import { buildRuleSet } from './src/sources/rules/rule-set';
 import { JournalReader } from './src/sources/journal/reader';
 import { matchGroups } from './src/sources/journal/monitor';
 import { TEST_BOOT_ID } from './test/helpers/journal-files';
@@ -87,7 +86,7 @@ const [directory, etc, npdConfig] = process.argv.slice(2) as [string, string, st
 const status = (key: string): number => Number(new RegExp('^' + key + ':\\\\s+(\\\\d+) kB', 'm').exec(readFileSync('/proc/self/status', 'utf8'))![1]);
 const loaded = loadConfig(etc, { required: true });
 let source: JournalSourceSpec;
-let conditions: Map<string, ConditionSpec>;
+let conditions: Map<string, LogConditionSpec>;
 if (npdConfig !== '') {
   const npd = loadNpdConfig(npdConfig);
   source = npd.source;

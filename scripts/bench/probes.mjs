@@ -54,7 +54,7 @@ try {
       contents: `
         export { loadConfig } from './src/config/load';
         export { enabledChecks } from './src/sources/checks';
-        export { runCheck } from './src/sources/check';
+        export { runCheck } from './src/engine/run-check';
       `,
       resolveDir: root,
       loader: 'ts',

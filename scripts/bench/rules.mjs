@@ -23,8 +23,8 @@ try {
     stdin: {
       contents: `
         export { loadConfig } from './src/config/load';
-        export { buildRuleSet } from './src/engine/rules/rule-set';
-        export { LogMonitor } from './src/engine/rules/log-monitor';`,
+        export { buildRuleSet } from './src/sources/rules/rule-set';
+        export { LogMonitor } from './src/sources/rules/log-monitor';`,
       resolveDir: root,
       loader: 'ts',
     },

@@ -1,8 +1,8 @@
 // `config check`: validate the config directory and print the effective merged configuration. It builds
 // the same plan `run` and reload build (rules, plugins, probes, ladder, condition owners), so a config it
 // passes is one the daemon starts with and a reload applies.
-import type { LoadedConfig } from '../config/load';
-import { familyKeys, familyNames, keysOf, sectionNames, specOf, type KeySpec } from '../config/schema';
+import { effectiveConfig } from '../config/effective';
+import { familyKeys, familyNames, keysOf, sectionNames } from '../config/schema';
 import { AgentError } from '../errors';
 import { createLogger } from '../outputs/log';
 import { makePlan } from '../plan';
@@ -27,37 +27,4 @@ export function configKeyWords(): string[] {
     ...sectionNames().flatMap((s) => [s, ...keysOf(s).map((k) => `${s}.${k}`)]),
     ...familyNames().flatMap((f) => [f, ...Object.keys(familyKeys(f)).map((k) => `${f}.${k}`)]),
   ];
-}
-
-/** Every section and key with its value and the file:line it came from (or "default"); the support bundle keeps it too. */
-export function effectiveConfig(loaded: LoadedConfig, only: readonly string[] = []): string {
-  const lines: string[] = [
-    loaded.files.length > 0
-      ? `; merged from ${loaded.files.join(', ')}`
-      : '; no config files found: every value below is the default',
-  ];
-  const wanted = (section: string, key: string): boolean => only.length === 0 || only.includes(section) || only.includes(`${section}.${key}`);
-  const section = (label: string, id: string, group: string, specs: Array<[string, KeySpec<unknown> | undefined]>): void => {
-    const shown = specs.filter(([name]) => wanted(group, name));
-    if (shown.length === 0) return;
-    lines.push('', label);
-    for (const [name, spec] of shown) {
-      const origin = loaded.origins.get(`${id}.${name}`);
-      const value = origin ? origin.text : spec?.default;
-      lines.push(`${name} = ${value}  ; ${origin ? `${origin.file}:${origin.line}` : 'default'}`);
-    }
-  };
-  for (const name of sectionNames()) {
-    section(`[${name}]`, name, name, keysOf(name).map((k) => [k, specOf(name, k)]));
-  }
-  for (const family of familyNames()) {
-    for (const instance of namesIn(loaded, family)) {
-      section(`[${family} "${instance}"]`, `${family} "${instance}"`, family, Object.entries(familyKeys(family)));
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-function namesIn(loaded: LoadedConfig, family: ReturnType<typeof familyNames>[number]): string[] {
-  return [...loaded.config.named[family].keys()];
 }

@@ -1,9 +1,10 @@
 // `diagnose`: run every enabled local check once and print what was found.
 import { createLogger } from '../outputs/log';
 import { makePlan } from '../plan';
-import { runCheck } from '../sources/check';
+import { runCheck } from '../engine/run-check';
 import { journalCheck } from '../sources/journal/check';
 import { runtimeChecks } from '../repair/checks';
+import { runtimeProbes } from '../sources/runtime/probes';
 import { disruptionCheck } from '../repair/ladder/check';
 import type { CheckResult } from '../types';
 import { colourStatus, formatTable } from './table';
@@ -21,7 +22,7 @@ export async function diagnose(options: DiagnoseOptions, out: NodeJS.WriteStream
   const { config } = plan.loaded;
   const checks = plan.checks.map(({ check }) => check);
   if (plan.rules) checks.push(journalCheck(plan.rules, config.journal));
-  checks.push(...runtimeChecks(config));
+  checks.push(...runtimeChecks(config, () => runtimeProbes(config)));
   checks.push(disruptionCheck(config, log));
   if (plan.plugins) checks.push(...plan.plugins.checks());
   const results = (await Promise.all(checks.map((check) => runCheck(check)))).flat();

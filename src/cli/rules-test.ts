@@ -5,8 +5,9 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { DEFAULT_CONFIG_DIR, loadConfig } from '../config/load';
-import { buildRuleSet, type JournalSourceSpec } from '../engine/rules/rule-set';
-import { RuleTester, type LineResult } from '../engine/rules/rule-tester';
+import type { JournalSourceSpec } from '../sources/rules/log-monitor';
+import { buildRuleSet } from '../sources/rules/rule-set';
+import { RuleTester, type LineResult } from '../sources/rules/rule-tester';
 import { AgentError, messageOf } from '../errors';
 import { looksLikeExport, readExport } from '../sources/journal/export-format';
 import { entryMatches, matchGroups } from '../sources/journal/monitor';

@@ -2,13 +2,7 @@
 import { join } from 'node:path';
 import { runtimeDirOf } from '../config/load';
 import { fetchStatus } from '../outputs/status/client';
-import type { RecordedResult } from '../engine/check-table';
-import type { ReporterStatus } from '../outputs/kubernetes/reporter';
-import type { CoordinationStatus } from '../repair/fleet/coordinator';
-import type { RuntimeHealthStatus } from '../repair/health';
-import type { LadderStatus } from '../repair/ladder/ladder';
-import type { Degradation } from '../system/degraded';
-import type { EventReport, NodeCondition } from '../types';
+import type { AgentStatus } from '../agent';
 import { colourStatus, formatTable, paint } from './table';
 
 export interface StatusOptions {
@@ -17,27 +11,10 @@ export interface StatusOptions {
   json?: boolean;
 }
 
-interface DaemonStatus {
-  version: string;
-  pid: number;
-  startedAt: string;
-  uptimeSeconds: number;
-  config: { generation: number; files: string[]; lastReload: { at: string; ok: boolean; error?: string } | null };
-  checks: RecordedResult[];
-  conditions: NodeCondition[];
-  recentEvents: Array<EventReport & { at: string }>;
-  kubernetes: ReporterStatus | null;
-  runtime: RuntimeHealthStatus | null;
-  coordination: CoordinationStatus | null;
-  ladder: LadderStatus | null;
-  degraded: Degradation[];
-  journal: Array<{ source: string; alive: boolean; lastEntryUs: number | null; lagMs: number | null; entriesRead: number; lastError: string | null; waitMode: string }>;
-}
-
 export async function status(options: StatusOptions, out: NodeJS.WriteStream = process.stdout): Promise<number> {
   // A config the daemon rejected still names the socket: the daemon runs on with its last good one.
   const socket = options.socket ?? join(runtimeDirOf(options.configDir, { required: options.configDir !== undefined }), 'agent.sock');
-  const state = (await fetchStatus(socket)) as DaemonStatus;
+  const state = (await fetchStatus(socket)) as AgentStatus;
   if (options.json) {
     out.write(`${JSON.stringify(state)}\n`);
     return 0;
@@ -128,7 +105,7 @@ export async function status(options: StatusOptions, out: NodeJS.WriteStream = p
 }
 
 /** The ladder (cordon, drain, reboot) and its coordination: on or off, and why not when it cannot act. */
-function disruption(state: DaemonStatus): string[] {
+function disruption(state: AgentStatus): string[] {
   const l = state.ladder;
   if (!l) return ['Disruptive repair: off (no [ladder] run, or the Node is not known yet)'];
   const c = state.coordination;

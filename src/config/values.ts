@@ -1,4 +1,5 @@
 // Value types of the config schema: each parses one ini string into a typed value or says why not.
+import { MAX_TIMER_MS } from '../system/scheduler';
 
 export interface ValueType<T> {
   /** Human description used in error messages, e.g. "a duration like 30s". */
@@ -55,12 +56,6 @@ export function parseBytes(raw: string): number {
   if (!match) throw new ValueError(`"${raw}" is not a size (use e.g. 4096, 512Mi, 2G)`);
   return Math.round(Number(match[1]) * (BYTE_UNITS[match[2] ?? ''] as number));
 }
-
-/**
- * The longest wait a Node timer takes (2^31-1 ms, about 24.8 days): a longer one fires after 1 ms, so an
- * interval beyond it turns into a busy loop.
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The bound for a duration no timer waits on: any span a date can be computed from. */
 export const NO_TIMER_MAX = Number.MAX_SAFE_INTEGER;

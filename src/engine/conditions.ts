@@ -3,20 +3,7 @@
 // one type and the worst report wins (True over Unknown over False), so they cannot flap each other
 // (NPD issues #566, #664). Hysteresis: the merged status must be seen setAfter times in a row to turn
 // True/Unknown and clearAfter times in a row to turn False.
-import type { ConditionReport, ConditionStatus, NodeCondition } from '../types';
-
-export interface ConditionDeclaration {
-  type: string;
-  /** Module that owns the type (e.g. "journal", "plugins", "repair"); a second owner is refused. */
-  owner: string;
-  /** Reason and message while the condition is False. */
-  reason: string;
-  message: string;
-  setAfter?: number;
-  clearAfter?: number;
-  /** A reboot resets the condition to False (e.g. a kernel deadlock ends with the boot). */
-  clearOnReboot?: boolean;
-}
+import type { ConditionDeclaration, ConditionReport, ConditionStatus, NodeCondition } from '../types';
 
 /** What survives an agent restart: the published conditions and the reports behind them. */
 export interface ConditionSnapshot {
@@ -53,7 +40,7 @@ export class ConditionTable {
         `condition ${decl.type} is already owned by ${existing.decl.owner}; ${decl.owner} cannot report it too (use another type)`,
       );
     }
-    const full = { setAfter: 1, clearAfter: 1, clearOnReboot: false, ...decl };
+    const full = { setAfter: 1, clearAfter: 1, clearOnReboot: false, shared: false, ...decl };
     if (existing) {
       existing.decl = full;
       return;
@@ -65,6 +52,24 @@ export class ConditionTable {
       streakStatus: 'False',
       streak: 0,
     });
+  }
+
+  /**
+   * Makes `declarations` the whole set of owned types (at start and on reload): types no longer declared
+   * are dropped; a type that moves to another owner keeps its current state (the new owner's sources
+   * speak from now on). Returns the moved declarations and the dropped types, for the log.
+   */
+  apply(declarations: readonly ConditionDeclaration[]): { moved: ConditionDeclaration[]; gone: string[] } {
+    const moved = declarations.filter((d) => {
+      const owner = this.ownerOf(d.type);
+      return owner !== undefined && owner !== d.owner;
+    });
+    const kept = moved.flatMap((d) => this.get(d.type) ?? []);
+    const movedTypes = new Set(moved.map((d) => d.type));
+    const dropped = this.retain(declarations.filter((d) => !movedTypes.has(d.type)).map((d) => d.type));
+    for (const d of declarations) this.declare(d);
+    for (const c of kept) this.adopt(c);
+    return { moved, gone: dropped.filter((t) => !movedTypes.has(t)) };
   }
 
   /** Forgets types no longer declared (after a reload); returns them so outputs can delete them. */

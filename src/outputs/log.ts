@@ -5,31 +5,13 @@ import { fstatSync } from 'node:fs';
 import winston from 'winston';
 import Transport from 'winston-transport';
 import type { Native } from '../system/native';
+import type { LogFields, Logger, LogLevel } from '../types';
 
-export type LogLevel = 'error' | 'warning' | 'info' | 'debug';
+export type { LogFields, Logger, LogLevel } from '../types';
 
 /** Levels in winston's order (lower is more severe) mapped to syslog priorities. */
 const LEVELS: Record<LogLevel, number> = { error: 0, warning: 1, info: 2, debug: 3 };
 const PRIORITY: Record<LogLevel, string> = { error: '3', warning: '4', info: '6', debug: '7' };
-
-/** Structured fields an entry may carry; each becomes NODE_HEALTH_<KEY> in the journal. */
-export interface LogFields {
-  check?: string;
-  condition?: string;
-  action?: string;
-  unit?: string;
-  file?: string;
-  [key: string]: string | number | boolean | undefined;
-}
-
-export interface Logger {
-  error(message: string, fields?: LogFields): void;
-  warning(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  debug(message: string, fields?: LogFields): void;
-  setLevel(level: LogLevel): void;
-  close(): void;
-}
 
 /** True when stderr is the journal stream systemd connected us to (systemd.exec(5), $JOURNAL_STREAM). */
 export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {

@@ -3,9 +3,8 @@
 // never finishes) is escalated: SIGKILL to the main process only — containerd's shims and the
 // containers they hold live in the same cgroup and must survive — then a start if the job did not
 // finish. `systemctl kill` alone, as older monitors do, leaves a Restart=on-failure unit dead.
-import type { SystemdBus } from '../sources/units/systemd-bus';
-import { SystemdCallError } from '../sources/units/systemd-bus';
-import type { UnitState } from '../sources/units/unit-watcher';
+import { type SystemdBus, SystemdCallError } from '../system/systemd/systemd-bus';
+import type { UnitState } from '../system/systemd/unit-watcher';
 
 const SIGKILL = 9;
 

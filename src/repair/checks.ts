@@ -2,12 +2,9 @@
 // The units are read over a D-Bus connection opened for the run and closed after it.
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema';
-import type { Check } from '../sources/check';
-import { ContainerdClient } from '../sources/runtime/containerd';
-import { probeContainerd, probeHealthz, type Probe } from '../sources/runtime/probes';
-import { SystemdBus } from '../sources/units/systemd-bus';
-import { UnitWatcher, type UnitState } from '../sources/units/unit-watcher';
-import type { CheckStatus, Finding } from '../types';
+import type { Check, CheckStatus, Finding, Probe, RuntimeProbes } from '../types';
+import { SystemdBus } from '../system/systemd/systemd-bus';
+import { UnitWatcher, type UnitState } from '../system/systemd/unit-watcher';
 import { judge, type HealthState } from './policy';
 
 const BUS_TIMEOUT_MS = 3000;
@@ -109,33 +106,30 @@ function legacyCheck(config: Config, busAddress: string | undefined): Check {
   };
 }
 
-/** The checks `diagnose` runs for the enabled components, and the legacy monitor check. */
-export function runtimeChecks(config: Config, busAddress?: string): Check[] {
+/**
+ * The checks `diagnose` runs for the enabled components, and the legacy monitor check. `probes` makes
+ * the components' probes (sources/runtime/probes.ts runtimeProbes); each run uses fresh ones and closes
+ * them, so a one-shot run leaves no connection open.
+ */
+export function runtimeChecks(config: Config, probes: () => RuntimeProbes, busAddress?: string): Check[] {
   const checks: Check[] = [];
   const { containerd, kubelet, kube_proxy } = config;
+  const once = (probe: (p: RuntimeProbes) => Promise<Probe>) => async (): Promise<Probe> => {
+    const p = probes();
+    try {
+      return await probe(p);
+    } finally {
+      p.close();
+    }
+  };
   if (containerd.enabled) {
-    checks.push(
-      componentCheck('containerd', 'containerd', 'Containerd', containerd.unit, async () => {
-        const client = new ContainerdClient(containerd.socket);
-        try {
-          return await probeContainerd(client, containerd);
-        } finally {
-          client.close();
-        }
-      }, busAddress),
-    );
+    checks.push(componentCheck('containerd', 'containerd', 'Containerd', containerd.unit, once((p) => p.containerd()), busAddress));
   }
   if (kubelet.enabled) {
-    checks.push(
-      componentCheck('kubelet', 'kubelet', 'Kubelet', kubelet.unit, () =>
-        probeHealthz('Kubelet', 'the kubelet', kubelet.healthz_url, kubelet.timeout), busAddress),
-    );
+    checks.push(componentCheck('kubelet', 'kubelet', 'Kubelet', kubelet.unit, once((p) => p.kubelet()), busAddress));
   }
   if (kube_proxy.enabled) {
-    checks.push(
-      componentCheck('kube-proxy', 'kube_proxy', 'KubeProxy', undefined, () =>
-        probeHealthz('KubeProxy', 'kube-proxy', kube_proxy.livez_url, kube_proxy.timeout), busAddress),
-    );
+    checks.push(componentCheck('kube-proxy', 'kube_proxy', 'KubeProxy', undefined, once((p) => p.kubeProxy()), busAddress));
   }
   checks.push(legacyCheck(config, busAddress));
   return checks;

@@ -1,17 +1,16 @@
 // One watched component (containerd, the kubelet, kube-proxy): probed on its interval and re-judged at
 // once whenever its unit changes state, so a crash is acted on when systemd announces it. It reports
 // its conditions on every verdict; whether to repair is the caller's decision (onVerdict).
-import type { Logger } from '../outputs/log';
-import type { Probe } from '../sources/runtime/probes';
-import type { UnitState } from '../sources/units/unit-watcher';
-import type { ConditionReport, EventReport } from '../types';
+import type { Logger, ConditionReport, EventReport, Probe } from '../types';
+import type { UnitState } from '../system/systemd/unit-watcher';
 import { judge, type Health, type RepairPolicy } from './policy';
+import { jitter } from '../system/backoff';
 import { background } from '../system/background';
 
 /** How long after an abnormal exit the unit's next state is awaited, to tell whether systemd restarts it. */
 const EXIT_SETTLE_MS = 200;
 
-export interface ConditionSpec {
+export interface ComponentCondition {
   type: string;
   /** Reason and message while False (node-problem-detector's, so existing tooling keeps working). */
   reason: string;
@@ -28,9 +27,9 @@ export interface ComponentSpec {
   unit?: string;
   intervalMs: number;
   cooldownMs: number;
-  condition: ConditionSpec;
+  condition: ComponentCondition;
   /** Frequent…Restart: starts of the unit within a window. */
-  frequent?: ConditionSpec & { count: number; windowMs: number };
+  frequent?: ComponentCondition & { count: number; windowMs: number };
   /** Absent: never repaired. */
   policy?: RepairPolicy & { enabled: boolean };
   probe(): Promise<Probe>;
@@ -171,11 +170,11 @@ export class ComponentMonitor {
       this.schedule(0);
     } else {
       // ±10 % jitter keeps components with equal intervals from probing in step.
-      this.schedule(this.spec.intervalMs * (0.9 + 0.2 * Math.random()));
+      this.schedule(jitter(this.spec.intervalMs));
     }
   }
 
-  private report(spec: ConditionSpec, status: 'True' | 'False', reason: string, message: string): void {
+  private report(spec: ComponentCondition, status: 'True' | 'False', reason: string, message: string): void {
     this.deps.condition({ source: this.source, type: spec.type, status, reason, message });
   }
 

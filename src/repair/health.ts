@@ -2,32 +2,18 @@
 // the systemd unit watcher they share, the ledger, and the one place that decides and performs repairs
 // — one at a time, only on allowed units, within back-off and budget, recorded before and after.
 import type { Config } from '../config/schema';
-import type { Logger } from '../outputs/log';
+import type { ConditionDeclaration, ConditionReport, EventReport, Logger, ProblemSink, RuntimeProbes } from '../types';
 import { background } from '../system/background';
 import type { WriteHealth } from '../system/degraded';
-import type { Check } from '../sources/check';
-import { ContainerdClient } from '../sources/runtime/containerd';
-import { probeContainerd, probeHealthz } from '../sources/runtime/probes';
-import { SystemdBus } from '../sources/units/systemd-bus';
-import { UnitWatcher, type UnitState } from '../sources/units/unit-watcher';
-import type { ConditionReport, EventReport, ProblemSink } from '../types';
+import { SystemdBus } from '../system/systemd/systemd-bus';
+import { UnitWatcher, type UnitState } from '../system/systemd/unit-watcher';
 import { restartOrStart, retireLegacyUnit, type ActionResult } from './actions';
-import { runtimeChecks } from './checks';
 import { ComponentMonitor, type ComponentSpec } from './component';
 import { LedgerError, RepairLedger, type LedgerEntry, type UnitSnapshot } from './ledger';
 import { budget, decide, type Budget, type Health, type RepairPolicy } from './policy';
 
 /** Actions shown by `status`. */
 export const STATUS_ACTIONS = 20;
-/** A condition type to declare to the condition table; `shared` types may already be owned by the journal rules. */
-export interface RepairConditionDeclaration {
-  type: string;
-  owner: 'repair';
-  reason: string;
-  message: string;
-  shared: boolean;
-}
-
 export interface RuntimeHealthOptions {
   /** D-Bus address of the system bus (tests); default the system bus. */
   busAddress?: string;
@@ -63,7 +49,6 @@ export class RuntimeHealth {
   private readonly watcher: UnitWatcher;
   private readonly components: ComponentMonitor[] = [];
   private readonly byUnit = new Map<string, ComponentMonitor>();
-  private readonly client: ContainerdClient | undefined;
   private readonly busy = new Set<string>();
   private readonly notified = new Set<string>();
   private readonly actionsTotal: Record<string, number> = {};
@@ -78,11 +63,11 @@ export class RuntimeHealth {
     private readonly log: Logger,
     private readonly sink: ProblemSink,
     private readonly ledger: RepairLedger,
+    private readonly probes: RuntimeProbes,
     private readonly options: RuntimeHealthOptions,
   ) {
     this.bus = new SystemdBus(options.busAddress ? { address: options.busAddress } : {});
-    if (config.containerd.enabled) this.client = new ContainerdClient(config.containerd.socket);
-    for (const spec of RuntimeHealth.specs(config, this.client)) {
+    for (const spec of RuntimeHealth.specs(config, probes)) {
       const c = new ComponentMonitor(spec, {
         log,
         condition: (r) => this.condition(r),
@@ -103,24 +88,24 @@ export class RuntimeHealth {
     log: Logger,
     sink: ProblemSink,
     stateDir: string,
+    /** The components' probes (sources/runtime/probes.ts runtimeProbes); closed by stop(). */
+    probes: RuntimeProbes,
     options: RuntimeHealthOptions = {},
   ): Promise<RuntimeHealth> {
     const ledger = RepairLedger.open(stateDir, options.ledgerHealth);
     for (const w of ledger.warnings) log.warning(w, { file: ledger.path });
-    return new RuntimeHealth(config, log, sink, ledger, options);
+    return new RuntimeHealth(config, log, sink, ledger, probes, options);
   }
 
-  /** The condition types to declare for the components `config` enables; nothing is connected or opened. */
-  static conditionDeclarations(config: Config): RepairConditionDeclaration[] {
-    return RuntimeHealth.specs(config, undefined).flatMap((spec) => [
-      { ...spec.condition, owner: 'repair' as const, shared: false },
-      ...(spec.frequent ? [{ type: spec.frequent.type, reason: spec.frequent.reason, message: spec.frequent.message, owner: 'repair' as const, shared: true }] : []),
+  /**
+   * The condition types to declare for the components `config` enables; nothing is connected or opened.
+   * Frequent…Restart types are shared: the journal rules of that name may own them.
+   */
+  static conditionDeclarations(config: Config): ConditionDeclaration[] {
+    return RuntimeHealth.specs(config, undefined).flatMap((spec): ConditionDeclaration[] => [
+      { type: spec.condition.type, reason: spec.condition.reason, message: spec.condition.message, owner: 'repair' },
+      ...(spec.frequent ? [{ type: spec.frequent.type, reason: spec.frequent.reason, message: spec.frequent.message, owner: 'repair', shared: true }] : []),
     ]);
-  }
-
-  /** One-shot checks for `diagnose` (no repair). */
-  checks(): Check[] {
-    return runtimeChecks(this.config, this.options.busAddress);
   }
 
   start(): void {
@@ -145,7 +130,7 @@ export class RuntimeHealth {
     for (const c of this.components) c.stop();
     this.watcher.stop();
     this.bus.stop();
-    this.client?.close();
+    this.probes.close();
     // An action still running is left to the ledger: its intent is resolved at the next start.
     await Promise.race([this.queue, new Promise((r) => setTimeout(r, 2000).unref())]);
     this.ledger.close();
@@ -193,7 +178,7 @@ export class RuntimeHealth {
 
   // ── components ─────────────────────────────────────────────────────────────────────────────────
 
-  private static specs(config: Config, client: ContainerdClient | undefined): ComponentSpec[] {
+  private static specs(config: Config, probes: RuntimeProbes | undefined): ComponentSpec[] {
     const { containerd, kubelet, kube_proxy } = config;
     const policyOf = (cfg: Config['containerd'] | Config['kubelet']): RepairPolicy & { enabled: boolean } => ({
       enabled: cfg.repair,
@@ -226,7 +211,7 @@ export class RuntimeHealth {
           windowMs: containerd.restarts_window,
         },
         policy: policyOf(containerd),
-        probe: () => probeContainerd(client as ContainerdClient, containerd),
+        probe: () => (probes as RuntimeProbes).containerd(),
       });
     }
     if (kubelet.enabled) {
@@ -246,7 +231,7 @@ export class RuntimeHealth {
           windowMs: kubelet.restarts_window,
         },
         policy: policyOf(kubelet),
-        probe: () => probeHealthz('Kubelet', 'the kubelet', kubelet.healthz_url, kubelet.timeout),
+        probe: () => (probes as RuntimeProbes).kubelet(),
       });
     }
     if (kube_proxy.enabled) {
@@ -257,7 +242,7 @@ export class RuntimeHealth {
         intervalMs: kube_proxy.interval,
         cooldownMs: 0,
         condition: { type: 'KubeProxyUnhealthy', reason: 'KubeProxyIsHealthy', message: 'kube-proxy on the node is functioning properly' },
-        probe: () => probeHealthz('KubeProxy', 'kube-proxy', kube_proxy.livez_url, kube_proxy.timeout),
+        probe: () => (probes as RuntimeProbes).kubeProxy(),
       });
     }
     return specs;

@@ -12,7 +12,7 @@ export const LEDGER_FILE = 'repair-ledger.jsonl';
 /** Actions kept when the file is compacted: more than any budget window can need, enough for status. */
 const KEEP_ACTIONS = 500;
 
-export type ActionKind = 'restart' | 'start' | 'mask' | 'stop-disable';
+export type ActionKind = 'restart' | 'start' | 'mask';
 
 export type OutcomeResult =
   /** The job finished and the unit is active (or masked). */

@@ -1,9 +1,7 @@
 // Pure decisions, no I/O: what a component's unit state and latest probe say about its health, and
 // whether (and when) a repair is allowed by the failure duration, cooldown, back-off and budget.
-import type { ProbeResult } from '../sources/runtime/probes';
-import type { UnitState } from '../sources/units/unit-watcher';
-
-export type { ProbeResult } from '../sources/runtime/probes';
+import type { ProbeResult } from '../types';
+import type { UnitState } from '../system/systemd/unit-watcher';
 
 export interface RepairPolicy {
   failureDurationMs: number;

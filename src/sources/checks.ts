@@ -1,7 +1,7 @@
 // The registry of local checks: what `diagnose` runs once and the daemon runs on its schedule.
 // Stateful checks (rates) keep their previous sample, so the daemon builds this list once.
 import type { Config, SectionName } from '../config/schema';
-import type { Check } from './check';
+import type { Check, ScheduledCheck } from '../types';
 import { conntrackCheck } from './probes/conntrack';
 import { diskCheck } from './probes/disk';
 import { fileHandlesCheck } from './probes/file-handles';
@@ -15,28 +15,6 @@ import { tcpCheck } from './probes/tcp';
 import { thermalCheck } from './probes/thermal';
 import { timeSyncCheck } from './probes/time-sync';
 import { zombiesCheck } from './probes/zombies';
-
-/** The NodeCondition a check's problems set, as its section configures it. */
-export interface CheckCondition {
-  type: string;
-  setAfter: number;
-  clearAfter: number;
-  /** Reason and message while no problem is found. */
-  reason: string;
-  message: string;
-  /** Journal rules may own the same type (the same fact seen in the log): then both feed it. */
-  shared: boolean;
-}
-
-export interface ScheduledCheck {
-  check: Check;
-  intervalMs: number;
-  /** The check's settings as JSON: a reload keeps a check (and its baselines) whose settings did not change. */
-  settings: string;
-  /** The config section, e.g. "disk". */
-  section: string;
-  condition?: CheckCondition;
-}
 
 /** Sections that configure one check: they have `enabled`, `interval` and the condition keys. */
 type CheckSection = {

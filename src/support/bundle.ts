@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { hostname, release } from 'node:os';
 import { join, relative } from 'node:path';
-import { effectiveConfig } from '../cli/config-check';
+import { effectiveConfig } from '../config/effective';
 import { loadConfig, type LoadedConfig } from '../config/load';
 import { specOf, type SectionName } from '../config/schema';
 import { messageOf } from '../errors';

@@ -4,7 +4,7 @@
 // handlers log it with the code CRASH and exit EXIT_CRASH on purpose, so systemd restarts a daemon whose
 // state is known instead of leaving one whose state is not.
 import { messageOf } from '../errors';
-import type { LogFields } from '../outputs/log';
+import type { LogFields } from '../types';
 
 /** sysexits' EX_SOFTWARE: an internal error; the unit's Restart=always starts the agent again. */
 export const EXIT_CRASH = 70;

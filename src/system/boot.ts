@@ -1,10 +1,17 @@
 // This boot's identity, as the journal records it (_BOOT_ID). Why not just /proc: docs/journal.md,
 // "This boot".
 import { readFileSync } from 'node:fs';
-import { bootTimeMs } from '../sources/journal/start-point';
 import { loadNative, type NativeJournal } from './native';
 
 const PROC_BOOT_ID = '/proc/sys/kernel/random/boot_id';
+
+/** This boot's start time in ms since the epoch, from the kernel's `btime` in /proc/stat (whole seconds). */
+export function bootTimeMs(procStat = '/proc/stat'): number {
+  const text = readFileSync(procStat, 'utf8');
+  const m = /^btime (\d+)$/m.exec(text);
+  if (!m) throw new Error(`${procStat} has no "btime" line; cannot tell when this boot started`);
+  return Number(m[1]) * 1000;
+}
 
 export interface BootIdentity {
   /** 32 hex digits, no dashes (the journal's _BOOT_ID form). */

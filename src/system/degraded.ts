@@ -3,7 +3,7 @@
 // this table shows which component is degraded and why — in `status`, the node_health_degraded metric
 // and the log — until a write succeeds again.
 import { messageOf } from '../errors';
-import type { Logger } from '../outputs/log';
+import type { Logger } from '../types';
 
 export interface Degradation {
   /** What cannot write: "journal-cursor", "conditions", "repair-ledger", "ladder-ledger". */

@@ -1,5 +1,5 @@
 // File system helpers with the failure modes a daemon needs.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 
 /**
@@ -30,18 +30,28 @@ export function writeAll(fd: number, data: string | Uint8Array): void {
 
 /**
  * Replaces `path` so that a crash at any moment leaves either the old or the new content: write a
- * temporary file, fsync it, rename it over the target, fsync the directory.
+ * temporary file, fsync it, rename it over the target, fsync the directory. A write that fails (full
+ * disk, read-only remount) removes its temporary file and throws.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', mode);
   try {
-    writeAll(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      writeAll(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Nothing was created, or it is already gone.
+    }
+    throw err;
   }
-  renameSync(tmp, path);
   const dir = openSync(dirname(path), 'r');
   try {
     fsyncSync(dir);

@@ -8,7 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../src/config/load';
-import { runCheck } from '../../src/sources/check';
+import { runCheck } from '../../src/engine/run-check';
 import { diskCheck, SERVED_TIMEOUT_MS } from '../../src/sources/probes/disk';
 import { hungFuseMount } from '../helpers/hung-mount';
 

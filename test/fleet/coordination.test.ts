@@ -5,7 +5,7 @@
 // is read back from the Lease objects with the admin certificate.
 import t from 'tap';
 import { Coordinator } from '../../src/repair/fleet/coordinator';
-import type { Refusal, Slot } from '../../src/repair/fleet/gate';
+import type { Refusal, Slot } from '../../src/types';
 import { CORDONED_BY_AGENT } from '../../src/repair/ladder/cordon';
 import { recordingLogger } from '../kubernetes/support';
 import { addNodes, ACCOUNT, fleetUp, lease, NAMESPACE, setCondition, sleep, type CoordinationConfig, type Fleet } from './support';

@@ -1,5 +1,5 @@
 // The whole ladder raced by many nodes on a real API server. Each node runs the agent's ladder wired as
-// the daemon wires it (src/agent.ts, startLadder): the NodeReporter with the node's own kubelet client
+// the daemon wires it (src/repair/ladder/assembly.ts, startLadder): the NodeReporter with the node's own kubelet client
 // certificate (conditions and Events), a KubeClient with the same credentials for the NodeApi, the real
 // Coordinator with the coordination ServiceAccount's token, the real Ladder with its ledger on disk. What
 // a node needs and nothing here runs is played by the harness: the machine (reboot = the agent stopped,
@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { maintenanceWindows } from '../../src/config/sections/ladder';
 import { KubeClient, type RequestRecord } from '../../src/outputs/kubernetes/client';
 import { loadKubeconfig } from '../../src/outputs/kubernetes/kubeconfig';
-import { NodeReporter, userAgent } from '../../src/outputs/kubernetes/reporter';
+import { NodeReporter } from '../../src/outputs/kubernetes/reporter';
+import { userAgent } from '../../src/outputs/kubernetes/connect';
 import { Coordinator } from '../../src/repair/fleet/coordinator';
 import { CORDONED_BY_AGENT } from '../../src/repair/ladder/cordon';
 import { Ladder } from '../../src/repair/ladder/ladder';

@@ -9,7 +9,7 @@ import { Credentials, parseExecCredential } from '../../src/outputs/kubernetes/c
 import { KubeError } from '../../src/outputs/kubernetes/errors';
 import { findKubeconfig, loadKubeconfig, parseKubeconfig } from '../../src/outputs/kubernetes/kubeconfig';
 import { resolveNodeName } from '../../src/outputs/kubernetes/node-name';
-import { Backoff, TokenBucket } from '../../src/outputs/kubernetes/rate';
+import { Backoff, TokenBucket } from '../../src/system/backoff';
 import { wallClock } from '../helpers/wall-clock';
 
 function tmp(t: { teardown(fn: () => unknown): void }): string {

@@ -1,7 +1,7 @@
 // Shared pieces of the Kubernetes tests: a logger that records what was logged, and the [kubernetes]
 // defaults with overrides.
 import { loadConfig } from '../../src/config/load';
-import type { LogFields, Logger } from '../../src/outputs/log';
+import type { LogFields, Logger } from '../../src/types';
 import type { KubernetesConfig } from '../../src/outputs/kubernetes/reporter';
 
 export interface Entry {

@@ -3,10 +3,9 @@
 // here — the kubelet that ends evicted pods, the pods themselves, a Node's Ready condition.
 import { KubeClient, type RequestRecord } from '../../src/outputs/kubernetes/client';
 import { loadKubeconfig } from '../../src/outputs/kubernetes/kubeconfig';
-import type { RepairGate, Refusal, Slot } from '../../src/repair/fleet/gate';
+import type { RepairGate, Refusal, Slot, EventReport, NodeCondition } from '../../src/types';
 import type { Rebooter } from '../../src/repair/ladder/login1';
 import { NodeApi } from '../../src/repair/ladder/node-api';
-import type { EventReport, NodeCondition } from '../../src/types';
 import type { Cluster } from '../helpers/cluster';
 
 export interface Teardown {

@@ -37,7 +37,7 @@ t.test('the .deb on a real kernel', async (t) => {
   const events = async (reason: string): Promise<AgentStatus['recentEvents']> => (await status()).recentEvents.filter((e) => e.reason === reason);
   /**
    * How many kernel lines the events stand for: the agent sends the first event of a reason at once and
-   * the repeats within its window (1 min) as one event with their count (src/engine/event-aggregator.ts).
+   * the repeats within its window (1 min) as one event with their count (src/sources/rules/event-aggregator.ts).
    */
   const counted = (list: AgentStatus['recentEvents']): number => list.reduce((n, e) => n + (e.count ?? 1), 0);
   /** The kernel's own lines (facility 0, read from /dev/kmsg by journald) matching `grep`. */

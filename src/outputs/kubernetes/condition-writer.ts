@@ -11,7 +11,7 @@ import type { NodeCondition } from '../../types';
 import type { Logger } from '../log';
 import { KubeApiError } from './errors';
 import { explain, OnceLog, type Identity } from './explain';
-import { Backoff, jitter, scheduleClock, TokenBucket } from './rate';
+import { Backoff, jitter, scheduleClock, TokenBucket } from '../../system/backoff';
 import { EKS_CONDITION_TYPES, KUBELET_CONDITION_TYPES, type ApiCondition, type NodeObject, type NodeStatusApi } from './types';
 import { background } from '../../system/background';
 

@@ -12,7 +12,7 @@ import type { EventReport } from '../../types';
 import type { Logger } from '../log';
 import { KubeApiError } from './errors';
 import { explain, OnceLog, type Identity } from './explain';
-import { Backoff, scheduleClock, TokenBucket } from './rate';
+import { Backoff, scheduleClock, TokenBucket } from '../../system/backoff';
 import type { EventObject } from './types';
 import { background } from '../../system/background';
 

@@ -7,16 +7,15 @@ import type { Config } from '../../config/schema';
 import { messageOf } from '../../errors';
 import { background } from '../../system/background';
 import type { EventReport, NodeCondition } from '../../types';
-import { VERSION } from '../../version';
 import type { Logger } from '../log';
 import { KubeClient, type RequestRecord } from './client';
 import { ConditionWriter } from './condition-writer';
 import { KubeError } from './errors';
 import { EventWriter } from './event-writer';
 import { explain, OnceLog, type Identity } from './explain';
-import { findKubeconfig, loadKubeconfig } from './kubeconfig';
+import { createKubeClient, whoAmI } from './connect';
 import { resolveNodeName, type NodeNameSource } from './node-name';
-import { Backoff } from './rate';
+import { Backoff } from '../../system/backoff';
 import type { EventObject, NodeObject } from './types';
 
 export type KubernetesConfig = Config['kubernetes'];
@@ -208,15 +207,13 @@ export class NodeReporter {
     if (this.stopped) return;
     try {
       if (!this.client) {
-        const file = findKubeconfig(this.cfg.kubeconfig_paths);
-        this.client = new KubeClient(loadKubeconfig(file), {
-          userAgent: userAgent(this.fieldManager),
-          timeoutMs: this.cfg.request_timeout,
+        const { client, file } = createKubeClient(this.cfg, {
           onRequest: (r) => {
             this.served(r);
             this.opts.onRequest?.(r);
           },
         });
+        this.client = client;
         this.log.info(`kubernetes: using ${file} (${this.client.credentials.describe()}) for ${this.client.server}`, { file });
       }
       const client = this.client;
@@ -257,19 +254,4 @@ export class NodeReporter {
       this.connectTimer.unref();
     }
   }
-}
-
-/** The user the API server authenticates the credentials as (SelfSubjectReview, GA since 1.28). */
-export async function whoAmI(client: KubeClient): Promise<string> {
-  const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
-    'POST',
-    '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
-  );
-  return review.status?.userInfo?.username ?? '';
-}
-
-export function userAgent(product: string): string {
-  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-  return `${product}/${VERSION} (${process.platform}/${arch})`;
 }

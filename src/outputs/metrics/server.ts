@@ -7,14 +7,22 @@ import type { CheckResult, NodeCondition } from '../../types';
 import { VERSION } from '../../version';
 import type { RequestRecord } from '../kubernetes/client';
 import type { ReporterStatus } from '../kubernetes/reporter';
-import type { RuntimeHealthStatus } from '../../repair/health';
-import type { LadderStatus } from '../../repair/ladder/ladder';
 import type { Logger } from '../log';
 import { Registry, type Labels } from './registry';
 
 export type MetricsConfig = Config['metrics'];
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** What the metrics read of the repair module's status (RuntimeHealth.status()). */
+interface RepairBudgets {
+  components: ReadonlyArray<{ name: string; unit: string | null; repair: { enabled: boolean; allowed: boolean; exhausted: boolean } | null }>;
+}
+
+/** What the metrics read of the ladder's status (Ladder.status()). */
+interface LadderStep {
+  active: { condition: string; step: string | null; stepSince: string | null } | null;
+}
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -57,8 +65,8 @@ export class AgentMetrics {
   /** Reason last set per condition type, so a new reason clears the old one's series (as NPD does). */
   private readonly reasons = new Map<string, string>();
   private reporter: (() => ReporterStatus) | undefined;
-  private runtime: (() => RuntimeHealthStatus) | undefined;
-  private ladder: (() => LadderStatus) | undefined;
+  private runtime: (() => RepairBudgets) | undefined;
+  private ladder: (() => LadderStep) | undefined;
 
   constructor(private readonly startedAt: Date = new Date()) {
     const r = this.registry;
@@ -140,12 +148,12 @@ export class AgentMetrics {
   }
 
   /** Exposes the repair budgets of the runtime components. */
-  watchRuntime(status: (() => RuntimeHealthStatus) | undefined): void {
+  watchRuntime(status: (() => RepairBudgets) | undefined): void {
     this.runtime = status;
   }
 
   /** Exposes the step of the running ladder. */
-  watchLadder(status: (() => LadderStatus) | undefined): void {
+  watchLadder(status: (() => LadderStep) | undefined): void {
     this.ladder = status;
   }
 

@@ -3,7 +3,7 @@
 // outside them (an overloaded control plane, a bad rollout, the network) that rebooting nodes would only
 // worsen (gardener#12930). The absolute floor lets a small pool heal, which a percentage alone would
 // forbid (karpenter#2134: 20 % of 3 nodes is no node at all).
-import type { KubeClient } from '../../outputs/kubernetes/client';
+import type { KubeClient } from '../../outputs/kubernetes';
 import { CORDONED_BY_AGENT } from '../ladder/cordon';
 
 /** What the gate reads of a Node: its age, its conditions, and whether an agent's cordon is on it. */

@@ -10,13 +10,10 @@ import { performance } from 'node:perf_hooks';
 import type { Config } from '../../config/schema';
 import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
-import { KubeClient, type RequestRecord } from '../../outputs/kubernetes/client';
-import { KubeApiError } from '../../outputs/kubernetes/errors';
-import type { Logger } from '../../outputs/log';
-import { userAgent } from '../../outputs/kubernetes/reporter';
+import { createKubeClient, KubeApiError, type KubeClient, type RequestRecord } from '../../outputs/kubernetes';
+import type { Logger, RepairGate, Refusal, Slot } from '../../types';
 import { judge, listNodes, type NodeLite } from './breaker';
 import { cordonedMessage, markedMessage, markedNodes, orphansOf, type Orphan } from './cordoned';
-import type { RepairGate, Refusal, Slot } from './gate';
 import { configuredIdentity, CoordinationUnavailable, MANIFEST, verifyIdentity } from './identity';
 import {
   ANN,
@@ -95,14 +92,13 @@ export class Coordinator implements RepairGate {
     if ('disabled' in configured) {
       this.reason = configured.disabled;
     } else {
-      this.client = new KubeClient(configured.kubeconfig, {
-        userAgent: userAgent(config.kubernetes.field_manager),
-        timeoutMs: config.kubernetes.request_timeout,
+      this.client = createKubeClient(config.kubernetes, {
+        kubeconfig: configured.kubeconfig,
         onRequest: (r) => {
           this.requests++;
           opts.onRequest?.(r);
         },
-      });
+      }).client;
       this.leases = new LeaseApi(this.client, this.cfg.namespace, config.kubernetes.field_manager);
       this.sem = new Semaphore({ api: this.leases, node, slots: this.cfg.slots, ttlMs: this.cfg.lease_ttl, skewMs: this.cfg.max_clock_skew });
       this.reason = 'the coordination identity has not been verified yet';

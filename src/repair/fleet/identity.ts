@@ -4,10 +4,7 @@
 // agent does keeps using the kubelet's credentials.
 import type { Config } from '../../config/schema';
 import { messageOf } from '../../errors';
-import type { KubeClient } from '../../outputs/kubernetes/client';
-import { KubeApiError } from '../../outputs/kubernetes/errors';
-import { findKubeconfig, loadKubeconfig, type Kubeconfig } from '../../outputs/kubernetes/kubeconfig';
-import { nodeOfIdentity } from '../../outputs/kubernetes/node-name';
+import { type KubeClient, KubeApiError, findKubeconfig, loadKubeconfig, type Kubeconfig, nodeOfIdentity } from '../../outputs/kubernetes';
 import { SELECTOR } from './leases';
 
 export type CoordinationConfig = Config['coordination'];

@@ -6,8 +6,7 @@
 // clock. So expiry is judged with a margin (max_clock_skew) on both sides: a holder gives up `skew`
 // before renewTime + leaseDurationSeconds by its own monotonic clock, any other node waits until
 // `skew` after it by its wall clock. Clocks up to 2 × skew apart can never see two holders at once.
-import { KubeApiError } from '../../outputs/kubernetes/errors';
-import type { KubeClient } from '../../outputs/kubernetes/client';
+import { KubeApiError, type KubeClient } from '../../outputs/kubernetes';
 
 export interface LeaseSpec {
   holderIdentity?: string;

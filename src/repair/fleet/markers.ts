@@ -2,7 +2,7 @@
 // (last repair started or finished), the breaker Lease (storm cooldown), the cordoned-nodes Lease (slots
 // blocked by nodes their agents left cordoned) and each node's lockout Lease (a reboot that did not
 // help) are markers, so they are cluster-visible (`kubectl get leases`) and outlive restarts of the agent.
-import { Backoff } from '../../outputs/kubernetes/rate';
+import { Backoff } from '../../system/backoff';
 import { isConflict, isNotFound, microTime, newLease, type Lease, type LeaseApi, type LeaseKind } from './leases';
 
 export interface Marker {

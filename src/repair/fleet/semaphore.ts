@@ -4,7 +4,7 @@
 // holderIdentity; the Lease stays, with the release time and outcome as annotations.
 import { performance } from 'node:perf_hooks';
 import { messageOf } from '../../errors';
-import { Backoff } from '../../outputs/kubernetes/rate';
+import { Backoff } from '../../system/backoff';
 import {
   ANN,
   heldBy,

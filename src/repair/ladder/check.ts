@@ -3,13 +3,8 @@
 import { hostname } from 'node:os';
 import type { Config } from '../../config/schema';
 import { messageOf } from '../../errors';
-import { KubeClient } from '../../outputs/kubernetes/client';
-import { findKubeconfig, loadKubeconfig } from '../../outputs/kubernetes/kubeconfig';
-import { resolveNodeName } from '../../outputs/kubernetes/node-name';
-import { userAgent, whoAmI } from '../../outputs/kubernetes/reporter';
-import type { Logger } from '../../outputs/log';
-import type { Check } from '../../sources/check';
-import type { Finding } from '../../types';
+import { createKubeClient, resolveNodeName, whoAmI } from '../../outputs/kubernetes';
+import type { Logger, Finding, Check } from '../../types';
 import { coordinationReadiness } from '../fleet/coordinator';
 
 export function disruptionCheck(config: Config, log: Logger, nodeName?: string): Check {
@@ -23,10 +18,7 @@ export function disruptionCheck(config: Config, log: Logger, nodeName?: string):
       const types = [...config.named.remediate].filter(([, r]) => r.enabled).map(([type]) => type);
       const client = (() => {
         try {
-          return new KubeClient(loadKubeconfig(findKubeconfig(config.kubernetes.kubeconfig_paths)), {
-            userAgent: userAgent(config.kubernetes.field_manager),
-            timeoutMs: config.kubernetes.request_timeout,
-          });
+          return createKubeClient(config.kubernetes).client;
         } catch (err) {
           return messageOf(err);
         }

@@ -2,7 +2,7 @@
 // annotation and only ever undoes a cordon that carries it, so a node an operator cordoned (kubectl
 // cordon sets spec.unschedulable and nothing else) stays cordoned whatever the ladder does. Every write
 // is conditional on the resourceVersion it was decided on.
-import { KubeApiError } from '../../outputs/kubernetes/errors';
+import { KubeApiError } from '../../outputs/kubernetes';
 import type { LadderNode, NodeApi } from './node-api';
 
 /** Set by the agent with its cordon; its value says for which condition and run. */

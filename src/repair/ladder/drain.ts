@@ -4,7 +4,7 @@
 // a PodDisruptionBudget (429) is asked again with back-off; the whole drain has a deadline, so a budget
 // that never allows the eviction fails the drain instead of stalling it forever (kured#82).
 import { messageOf } from '../../errors';
-import { Backoff } from '../../outputs/kubernetes/rate';
+import { Backoff } from '../../system/backoff';
 import type { LadderPod, NodeApi } from './node-api';
 import { sleep } from './sleep';
 

@@ -5,8 +5,7 @@
 // healthy and uncordons; any other interrupted run is undone.
 import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
-import type { NodeCondition } from '../../types';
-import type { RepairGate, Slot } from '../fleet/gate';
+import type { NodeCondition, RepairGate, Slot } from '../../types';
 import { podName } from './drain';
 import type { RunEntry } from './ledger';
 import { LadderRun, type RunContext, type RunDeps } from './run';

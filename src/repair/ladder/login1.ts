@@ -4,7 +4,7 @@
 // reboots rarely, and a connection kept open for it would only have to survive dbus restarts.
 import { DBusError, Message, sessionBus, type MessageBus } from 'dbus-next';
 import { messageOf } from '../../errors';
-import { SYSTEM_BUS_ADDRESS } from '../../sources/units/systemd-bus';
+import { SYSTEM_BUS_ADDRESS } from '../../system/systemd/systemd-bus';
 
 const LOGIN1 = 'org.freedesktop.login1';
 const LOGIN1_PATH = '/org/freedesktop/login1';

@@ -3,9 +3,7 @@
 // Node, patch its spec.unschedulable and annotations, list the pods bound to it (the field selector
 // spec.nodeName is required), and evict those pods through the Eviction API, which honours
 // PodDisruptionBudgets. Never DELETE a pod: that skips the budgets.
-import type { KubeClient } from '../../outputs/kubernetes/client';
-import { KubeApiError } from '../../outputs/kubernetes/errors';
-import type { ApiCondition } from '../../outputs/kubernetes/types';
+import { type KubeClient, KubeApiError, type ApiCondition } from '../../outputs/kubernetes';
 
 export interface LadderNode {
   metadata: { name: string; uid: string; resourceVersion: string; annotations?: Record<string, string> };

@@ -6,9 +6,7 @@
 import type { LadderStep } from '../../config/sections/ladder';
 import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
-import type { Logger } from '../../outputs/log';
-import type { EventReport, NodeCondition } from '../../types';
-import type { Slot } from '../fleet/gate';
+import type { Logger, EventReport, NodeCondition, Slot } from '../../types';
 import { cordon, uncordon, CORDONED_BY_AGENT, type CordonResult } from './cordon';
 import { drain, drainPlan, podName } from './drain';
 import type { LadderLedger, RunEntry, RunResult, StepName, StepResult } from './ledger';

@@ -1,14 +1,13 @@
 // `diagnose` for the journal: reads each source's lookback window once and reports what the rules
 // found there — conditions they would set and how often each event reason occurred.
 import type { Config } from '../../config/schema';
-import { LogMonitor } from '../../engine/rules/log-monitor';
-import type { RuleSet } from '../../engine/rules/rule-set';
-import { currentBootId } from '../../system/boot';
-import type { ConditionReport, Finding } from '../../types';
-import type { Check } from '../check';
+import { LogMonitor } from '../rules/log-monitor';
+import type { RuleSet } from '../rules/rule-set';
+import { currentBootId, bootTimeMs } from '../../system/boot';
+import type { ConditionReport, Finding, Check } from '../../types';
 import { matchGroups } from './monitor';
 import { JournalReader } from './reader';
-import { bootTimeMs, startPoint } from './start-point';
+import { startPoint } from './start-point';
 
 export function journalCheck(ruleSet: RuleSet, cfg: Config['journal'], directory?: string): Check {
   return {

@@ -4,11 +4,10 @@
 // written when T has passed even if no further entry comes, so a crash replays at most T ms of entries.
 // A save that fails (full disk, read-only remount) never throws at the reader: the latest cursor stays in
 // memory, the failure goes to `health`, and the save is retried every T (at least 1 s) until it works.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { AgentError, messageOf } from '../../errors';
 import type { WriteHealth } from '../../system/degraded';
-import { writeAll } from '../../system/files';
+import { writeFileAtomic } from '../../system/files';
 
 export interface CursorStoreOptions {
   /** Save after this many entries since the last save. */
@@ -116,35 +115,16 @@ export class CursorStore {
     }
   }
 
-  // tmp file + fsync + rename + fsync of the directory: after a crash the file holds either the old
-  // cursor or the new one, never a torn write, and the rename itself is durable.
+  // writeFileAtomic: after a crash the file holds either the old cursor or the new one, never a torn
+  // write, and the rename itself is durable.
   private save(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const cursor = this.pending;
     if (cursor === undefined) return;
-    const tmp = `${this.path}.tmp`;
     try {
-      const fd = openSync(tmp, 'w', 0o600);
-      try {
-        writeAll(fd, `${cursor}\n`);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, this.path);
-      const dir = openSync(dirname(this.path), 'r');
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
+      writeFileAtomic(this.path, `${cursor}\n`);
     } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // Nothing was created, or it is already gone.
-      }
       const e = new AgentError(
         'STATE_DIR_UNWRITABLE',
         `cannot save the journal cursor to ${this.path}: ${messageOf(err)}; check that the state directory is writable`,

@@ -3,19 +3,17 @@
 // flood aggregator.
 import { join } from 'node:path';
 import type { Config } from '../../config/schema';
-import type { ConditionDeclaration } from '../../engine/conditions';
-import { EventAggregator } from '../../engine/event-aggregator';
-import { LogMonitor } from '../../engine/rules/log-monitor';
-import type { JournalSourceSpec, RuleSet } from '../../engine/rules/rule-set';
-import type { Logger } from '../../outputs/log';
-import { currentBoot } from '../../system/boot';
+import type { ConditionDeclaration, Logger, ProblemSink } from '../../types';
+import { EventAggregator } from '../rules/event-aggregator';
+import { LogMonitor, type JournalSourceSpec } from '../rules/log-monitor';
+import type { RuleSet } from '../rules/rule-set';
+import { currentBoot, bootTimeMs } from '../../system/boot';
 import { background } from '../../system/background';
 import type { WriteHealth } from '../../system/degraded';
 import { makeDirs } from '../../system/files';
-import type { ProblemSink } from '../../types';
 import { CursorStore } from './cursor';
 import { JournalReader, type JournalReaderState } from './reader';
-import { bootTimeMs, startPoint } from './start-point';
+import { startPoint } from './start-point';
 
 /** journald matches FIELD=value: the same field twice means either, different fields both. As a
  * disjunction of conjunctions that is the product of each field's alternatives. */

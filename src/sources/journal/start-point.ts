@@ -1,7 +1,6 @@
 // Where a journal source starts when it has no saved cursor (first start, or the state was lost), the way
 // node-problem-detector does it: the later of "boot time + delay" and "now − lookback". Lines from before
 // this boot are never reported as new, and a long-running node does not rescan hours of journal.
-import { readFileSync } from 'node:fs';
 
 export interface StartPointInput {
   /** How far back to look from `now` (NPD ships 5 min). */
@@ -21,12 +20,4 @@ export function startPoint(input: StartPointInput): number {
     if (!Number.isFinite(v) || v < 0) throw new RangeError(`startPoint: ${key} must be a finite number ≥ 0, got ${v}`);
   }
   return Math.max(input.bootTimeMs + input.delayMs, input.now - input.lookbackMs) * 1000;
-}
-
-/** This boot's start time in ms since the epoch, from the kernel's `btime` in /proc/stat (whole seconds). */
-export function bootTimeMs(procStat = '/proc/stat'): number {
-  const text = readFileSync(procStat, 'utf8');
-  const m = /^btime (\d+)$/m.exec(text);
-  if (!m) throw new Error(`${procStat} has no "btime" line; cannot tell when this boot started`);
-  return Number(m[1]) * 1000;
 }

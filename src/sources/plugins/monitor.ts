@@ -10,12 +10,9 @@
 import { basename } from 'node:path';
 import type { LoadedConfig } from '../../config/load';
 import { formatDuration } from '../../config/values';
-import type { ConditionDeclaration } from '../../engine/conditions';
-import { Scheduler } from '../../engine/scheduler';
-import type { Logger } from '../../outputs/log';
-import type { Finding, ProblemSink } from '../../types';
+import { type ConditionDeclaration, type Logger, type Finding, type ProblemSink, DEFAULT_CHECK_DEADLINE_MS, type Check } from '../../types';
+import { Scheduler } from '../../system/scheduler';
 import { Slots } from '../../system/slots';
-import { DEFAULT_CHECK_DEADLINE_MS, type Check } from '../check';
 import { buildPluginSet, type PluginSet } from './plugin-set';
 import { nextCondition, type RuleCondition } from './rule-state';
 import { cut, runPlugin, type PluginStatus, type RunOutcome } from './runner';

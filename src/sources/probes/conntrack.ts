@@ -2,8 +2,7 @@
 // connections ("nf_conntrack: table full, dropping packet"): Service traffic through kube-proxy and
 // anything NATed breaks. node-problem-detector's network plugin reports ConntrackFull over 90 %.
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
-import type { Check } from '../check';
+import type { Finding, Check } from '../../types';
 import { count, levelAbove, pct, reasonFor } from './levels';
 import { hostFs, parseNumberFile, readOptional, type HostFs } from './procfs';
 

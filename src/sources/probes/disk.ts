@@ -12,8 +12,7 @@ import type { Config } from '../../config/schema';
 import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
 import { Slots } from '../../system/slots';
-import type { CheckStatus, Finding } from '../../types';
-import { DEFAULT_CHECK_DEADLINE_MS, type Check } from '../check';
+import { type CheckStatus, type Finding, DEFAULT_CHECK_DEADLINE_MS, type Check } from '../../types';
 import { runPlugin } from '../plugins/runner';
 import { mountOf, readMounts, type Mount } from './mountinfo';
 

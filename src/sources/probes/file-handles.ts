@@ -1,8 +1,7 @@
 // Open file handles (struct file) on the whole node against fs.file-max. When the table is full every
 // open(), socket() and pipe() fails with ENFILE, whatever each process's own ulimit says.
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
-import type { Check } from '../check';
+import type { Finding, Check } from '../../types';
 import { count, levelAbove, pct, reasonFor } from './levels';
 import { hostFs, type HostFs } from './procfs';
 

@@ -8,8 +8,7 @@
 // - everything else is informational: P/O/E (proprietary, out-of-tree, unsigned modules — normal with
 //   GPU or storage drivers), K (live patched), C, I, A, U, X, T, N, J.
 import type { Config, TAINT_LETTERS } from '../../config/schema';
-import type { CheckStatus, Finding } from '../../types';
-import type { Check } from '../check';
+import type { CheckStatus, Finding, Check } from '../../types';
 import { hostFs, parseNumberFile, type HostFs } from './procfs';
 
 type TaintLetter = (typeof TAINT_LETTERS)[number];

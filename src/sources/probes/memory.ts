@@ -2,8 +2,7 @@
 // MemAvailable (the kernel's estimate of what can be allocated without swapping), as a share of MemTotal
 // and as an absolute floor that small nodes reach before any percentage does.
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
-import type { Check } from '../check';
+import type { Finding, Check } from '../../types';
 import { formatBytes } from './disk';
 import { levelBelow, pct, reasonFor } from './levels';
 import { hostFs, type HostFs } from './procfs';

@@ -3,8 +3,7 @@
 // judges the rates since the previous one. Loopback and per-pod or virtual interfaces (veth, cali, lxc
 // …) are ignored by default: the node's links are what this is about, and pod interfaces come and go.
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
-import type { Check } from '../check';
+import type { Finding, Check } from '../../types';
 import { count, levelAbove, perSecond, pct, worst } from './levels';
 import { hostFs, type HostFs } from './procfs';
 

@@ -3,8 +3,7 @@
 // is the kubelet's pid.available signal, computed as the kubelet does: the total of /proc/loadavg's
 // "running/total" field against min(kernel.pid_max, kernel.threads-max).
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
-import type { Check } from '../check';
+import type { Finding, Check } from '../../types';
 import { count, levelAbove, pct, reasonFor } from './levels';
 import { hostFs, parseNumberFile, type HostFs } from './procfs';
 

@@ -5,8 +5,7 @@
 // stall that is already subsiding does not raise the alarm. Memory and I/O are judged on "full" (every
 // non-idle task stalled: lost work); CPU is compressible, so only its "some" line, and only as a warning.
 import type { Config } from '../../config/schema';
-import type { CheckStatus, Finding } from '../../types';
-import type { Check } from '../check';
+import type { CheckStatus, Finding, Check } from '../../types';
 import { pct } from './levels';
 import { isAbsent, type HostFs, hostFs } from './procfs';
 

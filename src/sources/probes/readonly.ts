@@ -8,8 +8,7 @@
 //   "shutdown" (after a forced shutdown) to the super options;
 // - a remount: the mount itself says "ro" (the same mount ID that was "rw" before).
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
-import type { Check } from '../check';
+import type { Finding, Check } from '../../types';
 import { mountOf, parseMountinfo, type Mount } from './mountinfo';
 import { hostFs, type HostFs } from './procfs';
 

@@ -3,8 +3,7 @@
 // The first run takes a baseline (and reports the share since boot); between runs with too few
 // segments the share is noise and is not judged.
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
-import type { Check } from '../check';
+import type { Finding, Check } from '../../types';
 import { count, levelAbove, pct, reasonFor } from './levels';
 import { hostFs, type HostFs } from './procfs';
 

@@ -1,8 +1,7 @@
 // Temperatures of the kernel's thermal zones against each zone's critical trip point: at that point the
 // kernel powers the machine off. Zones without a critical trip point are reported but not judged.
 import type { Config } from '../../config/schema';
-import type { CheckStatus, Finding } from '../../types';
-import type { Check } from '../check';
+import type { CheckStatus, Finding, Check } from '../../types';
 import { hostFs, isAbsent, parseNumberFile, type HostFs } from './procfs';
 
 const ROOT = '/sys/class/thermal';

@@ -6,8 +6,7 @@
 // valid, expired), and leases and token expiry go wrong with it.
 import type { Config } from '../../config/schema';
 import { loadNative, type NativeTimex } from '../../system/native';
-import type { CheckStatus, Finding } from '../../types';
-import type { Check } from '../check';
+import type { CheckStatus, Finding, Check } from '../../types';
 import { reasonFor } from './levels';
 import { hostFs, type HostFs } from './procfs';
 

@@ -5,8 +5,7 @@
 // Reads /proc/<pid>/stat of every process (threads are not listed at the top of /proc): one small read
 // per process, a few microseconds each.
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
-import type { Check } from '../check';
+import type { Finding, Check } from '../../types';
 import { count, levelAbove, reasonFor } from './levels';
 import { hostFs, isAbsent, type HostFs } from './procfs';
 

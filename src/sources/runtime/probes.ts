@@ -2,25 +2,9 @@
 // warnings included). A verdict's failure is what the repair policy acts on; warnings — no CNI
 // network yet, slow image listing — are reported but never restart anything.
 import type { Config } from '../../config/schema';
-import type { Finding } from '../../types';
-import { GrpcStatus, RuntimeCallError, type ContainerdClient } from './containerd';
+import type { Finding, Probe, ProbeResult, RuntimeProbes } from '../../types';
+import { ContainerdClient, GrpcStatus, RuntimeCallError } from './containerd';
 import { probeHttpHealth } from './http-health';
-
-export interface ProbeResult {
-  ok: boolean;
-  /** CamelCase reason of the failure (or of success). */
-  reason: string;
-  message: string;
-  /** Nothing answers at the address at all (connection refused, socket missing): maybe not installed. */
-  absent?: boolean;
-  /** ms since the epoch */
-  at: number;
-}
-
-export interface Probe {
-  result: ProbeResult;
-  findings: Finding[];
-}
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
 
@@ -140,4 +124,16 @@ export async function probeHealthz(title: 'Kubelet' | 'KubeProxy', what: string,
   }
   const finding: Finding = { subject: url, status: result.ok ? 'ok' : 'problem', reason: result.reason, message: result.message };
   return { result, findings: [finding] };
+}
+
+/** The probes of the components `config` configures; one containerd connection, opened on first use. */
+export function runtimeProbes(config: Pick<Config, 'containerd' | 'kubelet' | 'kube_proxy'>): RuntimeProbes {
+  const { containerd, kubelet, kube_proxy } = config;
+  let client: ContainerdClient | undefined;
+  return {
+    containerd: () => probeContainerd((client ??= new ContainerdClient(containerd.socket)), containerd),
+    kubelet: () => probeHealthz('Kubelet', 'the kubelet', kubelet.healthz_url, kubelet.timeout),
+    kubeProxy: () => probeHealthz('KubeProxy', 'kube-proxy', kube_proxy.livez_url, kube_proxy.timeout),
+    close: () => client?.close(),
+  };
 }

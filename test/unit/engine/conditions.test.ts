@@ -77,3 +77,18 @@ t.test('one owner per type; adopted state is kept instead of reset', async (t) =
   t.same(tbl.retain([]), ['KernelDeadlock']);
   t.same(tbl.conditions(), []);
 });
+
+t.test('apply: a type moving to another owner keeps its state; undeclared types are dropped', async (t) => {
+  const { table: tbl } = table();
+  tbl.apply([
+    { type: 'KernelDeadlock', owner: 'journal', reason: 'Ok', message: 'ok' },
+    { type: 'NTPProblem', owner: 'plugins', reason: 'Ok', message: 'ok' },
+  ]);
+  tbl.adopt({ type: 'KernelDeadlock', status: 'True', reason: 'DockerHung', message: 'old', lastTransitionTime: '2026-01-01T00:00:00.000Z' });
+  const { moved, gone } = tbl.apply([{ type: 'KernelDeadlock', owner: '[kernel_taint]', reason: 'Ok', message: 'ok' }]);
+  t.same(moved.map((d) => `${d.type} ${d.owner}`), ['KernelDeadlock [kernel_taint]']);
+  t.same(gone, ['NTPProblem']);
+  t.equal(tbl.ownerOf('KernelDeadlock'), '[kernel_taint]');
+  t.match(tbl.get('KernelDeadlock'), { status: 'True', reason: 'DockerHung', lastTransitionTime: '2026-01-01T00:00:00.000Z' });
+  t.equal(tbl.get('NTPProblem'), undefined);
+});

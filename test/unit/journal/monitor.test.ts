@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
-import { buildRuleSet } from '../../../src/engine/rules/rule-set';
+import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 import { createLogger } from '../../../src/outputs/log';
 import { JournalMonitor } from '../../../src/sources/journal/monitor';
 import { DegradedState } from '../../../src/system/degraded';

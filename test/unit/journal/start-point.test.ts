@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { bootTimeMs, startPoint } from '../../../src/sources/journal/start-point';
+import { bootTimeMs } from '../../../src/system/boot';
+import { startPoint } from '../../../src/sources/journal/start-point';
 
 t.test('the later of boot + delay and now − lookback, in µs', async (t) => {
   const now = 1_760_000_000_000;

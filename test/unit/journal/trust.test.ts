@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
-import { LogMonitor, type ConditionSpec } from '../../../src/engine/rules/log-monitor';
-import { loadNpdConfig } from '../../../src/engine/rules/npd-config';
-import { buildRuleSet, type JournalSourceSpec } from '../../../src/engine/rules/rule-set';
+import { LogMonitor, type LogConditionSpec, type JournalSourceSpec } from '../../../src/sources/rules/log-monitor';
+import { loadNpdConfig } from '../../../src/sources/rules/npd-config';
+import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 import { matchGroups } from '../../../src/sources/journal/monitor';
 import { JournalReader } from '../../../src/sources/journal/reader';
 import { TEST_BOOT_ID, writeJournal, type SourceEntry } from '../../helpers/journal-files';
@@ -39,7 +39,7 @@ function entries(list: Array<Record<string, string>>): SourceEntry[] {
 const kubeletStarts = (fields: Record<string, string>) => Array.from({ length: 5 }, () => ({ ...fields, MESSAGE: 'Started kubelet.service.' }));
 
 /** Reads `dir` through the source's matches and its rules; returns the events and True conditions raised. */
-function raised(dir: string, source: JournalSourceSpec, conditions: Map<string, ConditionSpec>): string[] {
+function raised(dir: string, source: JournalSourceSpec, conditions: Map<string, LogConditionSpec>): string[] {
   const out: string[] = [];
   const monitor = new LogMonitor(source, conditions, {
     event: (e) => out.push(`event ${e.reason}: ${e.message}`),
@@ -114,7 +114,7 @@ t.test("NPD configs: kmsg and journald's systemd and kernel sources take only th
       rules: [{ type: 'permanent', condition: 'KubeletRestarts', reason: 'KubeletStarted', pattern: 'Started kubelet.service.' }],
     }),
   );
-  const conditionsOf = (c: { conditions: ConditionSpec[] }) => new Map(c.conditions.map((x) => [x.type, x]));
+  const conditionsOf = (c: { conditions: LogConditionSpec[] }) => new Map(c.conditions.map((x) => [x.type, x]));
 
   const forged = await journalOf(t, [...forgedKernel, ...kubeletStarts(FORGED_PID1)]);
   t.same(raised(forged, kmsg.source, conditionsOf(kmsg)), [], 'kmsg: forged kernel lines, nothing');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
 import { ConditionTable } from '../../../src/engine/conditions';
-import { runCheck } from '../../../src/sources/check';
+import { runCheck } from '../../../src/engine/run-check';
 import { PluginMonitor, type PluginMonitorOptions } from '../../../src/sources/plugins/monitor';
 import type { EventReport } from '../../../src/types';
 import { configDir } from '../../helpers/tmp';

@@ -4,8 +4,7 @@
 import { chmodSync, chownSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '../../../src/outputs/log';
-import type { ConditionReport, EventReport, ProblemSink } from '../../../src/types';
+import type { Logger, ConditionReport, EventReport, ProblemSink } from '../../../src/types';
 
 export { npdModuleDir } from '../../helpers/npd-module';
 

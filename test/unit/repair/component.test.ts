@@ -1,10 +1,9 @@
 // A component's verdicts, conditions, crash events and restart counting, driven by unit states and
 // probe results as the watcher and the probes would deliver them.
 import t from 'tap';
-import type { Logger } from '../../../src/outputs/log';
+import type { Logger, ConditionReport, EventReport } from '../../../src/types';
 import { ComponentMonitor, type ComponentSpec } from '../../../src/repair/component';
-import type { UnitState } from '../../../src/sources/units/unit-watcher';
-import type { ConditionReport, EventReport } from '../../../src/types';
+import type { UnitState } from '../../../src/system/systemd/unit-watcher';
 
 const quiet: Logger = {
   error: () => undefined,

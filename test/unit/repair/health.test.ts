@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
-import type { Logger } from '../../../src/outputs/log';
+import type { Logger } from '../../../src/types';
 import { runtimeChecks } from '../../../src/repair/checks';
 import { RuntimeHealth } from '../../../src/repair/health';
-import { runCheck } from '../../../src/sources/check';
+import { runCheck } from '../../../src/engine/run-check';
+import { runtimeProbes } from '../../../src/sources/runtime/probes';
 import { configDir as tempConfigDir } from '../../helpers/tmp';
 import { ContainerdDaemon } from '../runtime/containerd-daemon';
 
@@ -65,7 +66,7 @@ t.test('a ledger that cannot be read is an error naming the file', async (t) => 
   const dir = stateDir(t);
   const { config } = loadConfig(configDir({}));
   mkdirSync(join(dir, 'repair-ledger.jsonl'));
-  await t.rejects(RuntimeHealth.create(config, quiet, sink, dir), { name: 'LedgerError', message: /repair-ledger\.jsonl: cannot read the repair ledger/ });
+  await t.rejects(RuntimeHealth.create(config, quiet, sink, dir, runtimeProbes(config)), { name: 'LedgerError', message: /repair-ledger\.jsonl: cannot read the repair ledger/ });
 });
 
 t.test('diagnose checks against a real containerd and a real healthz server, without a system bus', async (t) => {
@@ -83,7 +84,7 @@ t.test('diagnose checks against a real containerd and a real healthz server, wit
       'a.ini': `[containerd]\nsocket = ${daemon.socket}\n[kubelet]\nhealthz_url = http://127.0.0.1:${port}/healthz\n`,
     }),
   );
-  const results = async () => (await Promise.all(runtimeChecks(config, NO_BUS).map((c) => runCheck(c)))).flat();
+  const results = async () => (await Promise.all(runtimeChecks(config, () => runtimeProbes(config), NO_BUS).map((c) => runCheck(c)))).flat();
 
   let r = await results();
   const containerd = r.filter((x) => x.component === 'containerd');
@@ -102,7 +103,7 @@ t.test('diagnose checks against a real containerd and a real healthz server, wit
       'a.ini': `[containerd]\nsocket = ${daemon.socket}\ntimeout = 300ms\n[kubelet]\nhealthz_url = http://127.0.0.1:${port}/healthz\n`,
     }),
   ).config;
-  r = (await Promise.all(runtimeChecks(fast, NO_BUS).map((c) => runCheck(c)))).flat();
+  r = (await Promise.all(runtimeChecks(fast, () => runtimeProbes(fast), NO_BUS).map((c) => runCheck(c)))).flat();
   const hung = r.filter((x) => x.component === 'containerd');
   t.match(hung[0], { status: 'problem', reason: 'ContainerdUnresponsive', message: /did not answer Version\(\) .* within 0\.3s/ });
   t.notOk(hung.slice(1).some((x) => x.reason === 'ContainerdUnresponsive'), 'the failure is stated once');

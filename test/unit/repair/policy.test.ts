@@ -1,7 +1,7 @@
 // Verdicts from unit state and probes, back-off and budget, and the repair decision (pure logic).
 import t from 'tap';
 import { budget, decide, judge, type Health, type JudgeInput, type RepairPolicy } from '../../../src/repair/policy';
-import type { UnitState } from '../../../src/sources/units/unit-watcher';
+import type { UnitState } from '../../../src/system/systemd/unit-watcher';
 
 const unit = (over: Partial<UnitState> = {}): UnitState => ({
   name: 'containerd.service',

@@ -2,7 +2,7 @@
 // in the box (test/e2e/repair*.test.ts).
 import t from 'tap';
 import { Variant } from 'dbus-next';
-import { plain, unitPath } from '../../../src/sources/units/systemd-bus';
+import { plain, unitPath } from '../../../src/system/systemd/systemd-bus';
 
 t.test('unit paths: every byte outside [A-Za-z0-9] and a leading digit become _xx', async (t) => {
   const base = '/org/freedesktop/systemd1/unit/';

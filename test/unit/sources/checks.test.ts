@@ -2,8 +2,8 @@
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
 import { AgentError } from '../../../src/errors';
-import { runCheck, type Check } from '../../../src/sources/check';
-import type { Finding } from '../../../src/types';
+import type { Check, Finding } from '../../../src/types';
+import { runCheck } from '../../../src/engine/run-check';
 import { enabledChecks } from '../../../src/sources/checks';
 import { configDir } from '../../helpers/tmp';
 

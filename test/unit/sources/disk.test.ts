@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
-import { runCheck } from '../../../src/sources/check';
+import { runCheck } from '../../../src/engine/run-check';
 import { diskCheck, isServed, selectFilesystems, type ApartOutcome, type StatfsResult } from '../../../src/sources/probes/disk';
 import { parseMountinfo } from '../../../src/sources/probes/mountinfo';
 

@@ -1,8 +1,8 @@
 // Flood control for events: the first event of a (source, reason) goes out at once; repeats within the
 // window are counted and sent as one event with the count when the window ends. A flood of thousands
 // of OOM kills a minute becomes two events a minute, and nothing is dropped without being counted.
-import { formatDuration } from '../config/values';
-import type { EventReport } from '../types';
+import { formatDuration } from '../../config/values';
+import type { EventReport } from '../../types';
 
 interface Window {
   openedAt: number;

@@ -2,8 +2,8 @@
 // that source's LogMonitor in order, as in the daemon (multi-line buffers, count windows), and every
 // match is reported — also the repeats of a permanent match the daemon does not report again.
 import { formatDuration } from '../../config/values';
-import { LogMonitor, type RuleMatch, type RuleSpec } from './log-monitor';
-import type { JournalSourceSpec, RuleSet } from './rule-set';
+import { LogMonitor, type RuleMatch, type RuleSpec, type JournalSourceSpec } from './log-monitor';
+import type { RuleSet } from './rule-set';
 
 export interface Raised {
   source: string;

@@ -3,17 +3,7 @@
 // never hides the others.
 import { formatDuration } from '../config/values';
 import { messageOf } from '../errors';
-import { severityOf, type CheckResult, type Finding } from '../types';
-
-export interface Check {
-  readonly component: string;
-  readonly name: string;
-  /** How long a run may take before it counts as hung (default DEFAULT_CHECK_DEADLINE_MS). */
-  readonly deadlineMs?: number;
-  run(): Promise<Finding[]>;
-}
-
-export const DEFAULT_CHECK_DEADLINE_MS = 20_000;
+import { DEFAULT_CHECK_DEADLINE_MS, severityOf, type Check, type CheckResult, type Finding } from '../types';
 
 // Runs that passed their deadline and have not ended. A hung run (a stuck read, a lost promise) is not
 // started again beside itself: the next run reports it instead of piling up more of the same work.

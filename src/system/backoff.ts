@@ -1,7 +1,11 @@
-// Back-off and rate limiting for API writes, so that thousands of nodes neither retry in lockstep after an
-// outage nor crowd the API server's system-node-high queue the kubelets' heartbeats share.
+// Pacing shared by every layer: exponential back-off and jitter, so that thousands of nodes neither retry
+// in lockstep after an outage (API server, system bus) nor run periodic work in step, and a token bucket
+// that keeps API writes out of the system-node-high queue the kubelets' heartbeats share.
 
-/** Exponential back-off with jitter: attempt n waits a random time in [½, 1] × min(max, initial × 2ⁿ). */
+/**
+ * Exponential back-off with jitter: attempt n waits a random time in [low, high] × min(max, initial × 2ⁿ);
+ * [½, 1] unless told otherwise.
+ */
 export class Backoff {
   private attempt = 0;
 
@@ -9,12 +13,14 @@ export class Backoff {
     private readonly initialMs: number,
     private readonly maxMs: number,
     private readonly random: () => number = Math.random,
+    private readonly spread: { low: number; high: number } = { low: 0.5, high: 1 },
   ) {}
 
   next(): number {
     const ceiling = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.attempt, 30));
     this.attempt++;
-    return Math.round(ceiling * (0.5 + 0.5 * this.random()));
+    const { low, high } = this.spread;
+    return Math.round(ceiling * (low + (high - low) * this.random()));
   }
 
   reset(): void {

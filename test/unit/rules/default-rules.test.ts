@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
-import { LogMonitor } from '../../../src/engine/rules/log-monitor';
-import { buildRuleSet } from '../../../src/engine/rules/rule-set';
+import { LogMonitor } from '../../../src/sources/rules/log-monitor';
+import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 
 interface RuleVectors {
   provenance: string[];

@@ -1,7 +1,13 @@
 // Runs periodic tasks, each on its own interval with jitter so checks do not all fire at once (NPD fires
 // every check in the same instant). A run never overlaps the previous run of the same task.
-import { MAX_TIMER_MS } from '../config/values';
-import { background } from '../system/background';
+import { jitter } from './backoff';
+import { background } from './background';
+
+/**
+ * The longest wait a Node timer takes (2^31-1 ms, about 24.8 days): a longer one fires after 1 ms, so an
+ * interval beyond it turns into a busy loop.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface PeriodicTask {
   name: string;
@@ -35,7 +41,7 @@ export class Scheduler {
       void background(`check ${task.name}`, () => task.run()).finally(() => {
         if (this.stopped) return;
         // ±10 % jitter keeps tasks with equal intervals from drifting back into step.
-        this.arm(task, task.intervalMs * (0.9 + 0.2 * this.random()));
+        this.arm(task, jitter(task.intervalMs, this.random));
       });
     }, Math.min(delayMs, MAX_TIMER_MS));
     // Timers never keep the process alive: the status server does while the daemon runs.

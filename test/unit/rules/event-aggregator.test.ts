@@ -1,5 +1,5 @@
 import t from 'tap';
-import { EventAggregator } from '../../../src/engine/event-aggregator';
+import { EventAggregator } from '../../../src/sources/rules/event-aggregator';
 import type { EventReport } from '../../../src/types';
 import { wallClock } from '../../helpers/wall-clock';
 

@@ -3,7 +3,7 @@
 // the bus connection is (re)established or systemd reloads.
 import { EventEmitter } from 'node:events';
 import { SystemdCallError, unitPath, type SystemdBus } from './systemd-bus';
-import { background } from '../../system/background';
+import { background } from '../background';
 
 const UNIT = 'org.freedesktop.systemd1.Unit';
 const SERVICE = 'org.freedesktop.systemd1.Service';

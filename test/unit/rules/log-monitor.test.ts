@@ -1,6 +1,6 @@
 import t from 'tap';
-import { LogMonitor, type ConditionSpec, type RuleMatch, type RuleSpec } from '../../../src/engine/rules/log-monitor';
-import { compilePattern } from '../../../src/engine/rules/pattern';
+import { LogMonitor, type LogConditionSpec, type RuleMatch, type RuleSpec } from '../../../src/sources/rules/log-monitor';
+import { compilePattern } from '../../../src/sources/rules/pattern';
 import type { ConditionReport, EventReport } from '../../../src/types';
 
 const BOOT = 'a'.repeat(32);
@@ -13,7 +13,7 @@ function rule(over: Omit<Partial<RuleSpec>, 'pattern' | 'revert'> & { pattern: s
   return spec;
 }
 
-function monitor(rules: RuleSpec[], conditions: ConditionSpec[] = [], bufferSize = 10) {
+function monitor(rules: RuleSpec[], conditions: LogConditionSpec[] = [], bufferSize = 10) {
   const events: EventReport[] = [];
   const reports: ConditionReport[] = [];
   const m = new LogMonitor(
@@ -30,7 +30,7 @@ function monitor(rules: RuleSpec[], conditions: ConditionSpec[] = [], bufferSize
   return { m, events, reports, line, now: () => us };
 }
 
-const deadlock: ConditionSpec = { type: 'KernelDeadlock', reason: 'KernelHasNoDeadlock', message: 'no deadlock', clearOnReboot: true };
+const deadlock: LogConditionSpec = { type: 'KernelDeadlock', reason: 'KernelHasNoDeadlock', message: 'no deadlock', clearOnReboot: true };
 
 t.test('temporary rule: one event per matching line, with the matched text', async (t) => {
   const { events, line } = monitor([rule({ name: 'OOM', reason: 'OOMKilling', pattern: 'Killed process \\d+ .*' })]);

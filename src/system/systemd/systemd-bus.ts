@@ -4,7 +4,8 @@
 // back-off, subscribes again and says "ready" so watchers re-read what they track.
 import { EventEmitter } from 'node:events';
 import { DBusError, Message, MessageType, sessionBus, type MessageBus } from 'dbus-next';
-import { background } from '../../system/background';
+import { Backoff } from '../backoff';
+import { background } from '../background';
 
 export const SYSTEM_BUS_ADDRESS = 'unix:path=/run/dbus/system_bus_socket';
 
@@ -79,7 +80,6 @@ export class SystemdBus extends EventEmitter<SystemdBusEvents> {
   private bus: MessageBus | undefined;
   private isReady = false;
   private stopped = true;
-  private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly pending = new Set<(err: Error) => void>();
   private readonly watchedPaths = new Set<string>();
@@ -87,8 +87,8 @@ export class SystemdBus extends EventEmitter<SystemdBusEvents> {
   private readonly jobWaiters = new Map<string, Set<(job: JobRemoved) => void>>();
   private readonly address: string;
   private readonly callTimeoutMs: number;
-  private readonly reconnectMinMs: number;
-  private readonly reconnectMaxMs: number;
+  /** Exponential with ±20 % jitter, so many nodes' agents do not hit a restarted bus in step. */
+  private readonly reconnect: Backoff;
   /** Why the last connection attempt failed, for status and errors. */
   lastError = '';
 
@@ -96,8 +96,7 @@ export class SystemdBus extends EventEmitter<SystemdBusEvents> {
     super();
     this.address = options.address ?? process.env.DBUS_SYSTEM_BUS_ADDRESS ?? SYSTEM_BUS_ADDRESS;
     this.callTimeoutMs = options.callTimeoutMs ?? 25_000;
-    this.reconnectMinMs = options.reconnectMinMs ?? 200;
-    this.reconnectMaxMs = options.reconnectMaxMs ?? 10_000;
+    this.reconnect = new Backoff(options.reconnectMinMs ?? 200, options.reconnectMaxMs ?? 10_000, Math.random, { low: 0.8, high: 1.2 });
   }
 
   /** Connected, and systemd answered Subscribe(): signals flow and calls can be made. */
@@ -290,7 +289,7 @@ export class SystemdBus extends EventEmitter<SystemdBusEvents> {
       return;
     }
     this.isReady = true;
-    this.attempt = 0;
+    this.reconnect.reset();
     this.lastError = '';
     this.emit('ready');
   }
@@ -348,9 +347,7 @@ export class SystemdBus extends EventEmitter<SystemdBusEvents> {
 
   private retry(): void {
     if (this.stopped) return;
-    // Exponential with ±20 % jitter, so many nodes' agents do not hit a restarted bus in step.
-    const base = Math.min(this.reconnectMaxMs, this.reconnectMinMs * 2 ** this.attempt++);
-    this.retryTimer = setTimeout(() => void background('connecting to the system bus', () => this.connect()), base * (0.8 + 0.4 * Math.random()));
+    this.retryTimer = setTimeout(() => void background('connecting to the system bus', () => this.connect()), this.reconnect.next());
     this.retryTimer.unref();
   }
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { compilePattern, PatternError, requiredLiteral } from '../../../src/engine/rules/pattern';
+import { compilePattern, PatternError, requiredLiteral } from '../../../src/sources/rules/pattern';
 
 t.test('patterns are anchored at the end of the text, not the start (NPD semantics)', async (t) => {
   const p = compilePattern('task [\\S ]+:\\w+ blocked for more than \\w+ seconds\\.');

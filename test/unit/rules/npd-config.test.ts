@@ -3,9 +3,9 @@ import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../src/config/load';
-import { loadNpdConfig } from '../../../src/engine/rules/npd-config';
-import { LogMonitor } from '../../../src/engine/rules/log-monitor';
-import { buildRuleSet } from '../../../src/engine/rules/rule-set';
+import { loadNpdConfig } from '../../../src/sources/rules/npd-config';
+import { LogMonitor } from '../../../src/sources/rules/log-monitor';
+import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 import { npdModuleDir } from '../../helpers/npd-module';
 import { configDir } from '../../helpers/tmp';
 

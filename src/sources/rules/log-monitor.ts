@@ -30,7 +30,7 @@ export interface RuleSpec {
   repeatWindowMs?: number;
 }
 
-export interface ConditionSpec {
+export interface LogConditionSpec {
   type: string;
   reason: string;
   message: string;
@@ -42,6 +42,14 @@ export interface SourceSpec {
   name: string;
   bufferSize: number;
   rules: RuleSpec[];
+}
+
+/** A journal source: its rules and where in the journal it reads. */
+export interface JournalSourceSpec extends SourceSpec {
+  /** journald matches FIELD=value (same field: either; different fields: both). */
+  matches: string[];
+  lookbackMs: number;
+  delayMs: number;
 }
 
 export interface LogMonitorOutput {
@@ -123,7 +131,7 @@ export class LogMonitor {
 
   constructor(
     readonly source: SourceSpec,
-    private readonly conditions: ReadonlyMap<string, ConditionSpec>,
+    private readonly conditions: ReadonlyMap<string, LogConditionSpec>,
     private readonly out: LogMonitorOutput,
     private readonly currentBootId: string,
   ) {

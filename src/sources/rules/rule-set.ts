@@ -5,18 +5,11 @@ import type { LoadedConfig } from '../../config/load';
 import { AgentError } from '../../errors';
 import { loadNpdConfig } from './npd-config';
 import { compilePattern, PatternError, type CompiledPattern } from './pattern';
-import type { ConditionSpec, RuleSpec, SourceSpec } from './log-monitor';
-
-export interface JournalSourceSpec extends SourceSpec {
-  /** journald matches FIELD=value (same field: either; different fields: both). */
-  matches: string[];
-  lookbackMs: number;
-  delayMs: number;
-}
+import type { JournalSourceSpec, LogConditionSpec, RuleSpec } from './log-monitor';
 
 export interface RuleSet {
   sources: JournalSourceSpec[];
-  conditions: Map<string, ConditionSpec>;
+  conditions: Map<string, LogConditionSpec>;
 }
 
 export function buildRuleSet(loaded: LoadedConfig): RuleSet {
@@ -36,7 +29,7 @@ export function buildRuleSet(loaded: LoadedConfig): RuleSet {
     }
   };
 
-  const conditions = new Map<string, ConditionSpec>();
+  const conditions = new Map<string, LogConditionSpec>();
   for (const [type, c] of config.named.condition) {
     if (!c.enabled) continue;
     conditions.set(type, { type, reason: c.reason, message: c.message, clearOnReboot: c.clear_on_reboot, clearAfterMs: c.clear_after });

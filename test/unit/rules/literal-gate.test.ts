@@ -1,7 +1,7 @@
 // The table gate of LogMonitor against its definition: a line passes when it contains one of the
 // literals (String.prototype.includes), on chosen edge cases and on seeded random lines.
 import t from 'tap';
-import { literalGate } from '../../../src/engine/rules/literal-gate';
+import { literalGate } from '../../../src/sources/rules/literal-gate';
 import { seededRandom } from '../../helpers/random';
 
 const contains = (literals: string[], text: string): boolean => literals.some((l) => text.includes(l.slice(0, 12)));

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Scheduler } from '../../../src/engine/scheduler';
+import { Scheduler } from '../../../src/system/scheduler';
 
 t.test('tasks repeat on their interval with jitter and never overlap themselves', async (t) => {
   const scheduler = new Scheduler(() => 0.5);

@@ -7,8 +7,7 @@ import { checkFileOwnership } from '../../config/load';
 import { AgentError, messageOf } from '../../errors';
 import { parseDuration, ValueError } from '../../config/values';
 import { compilePattern, PatternError } from './pattern';
-import type { ConditionSpec, RuleSpec } from './log-monitor';
-import type { JournalSourceSpec } from './rule-set';
+import type { JournalSourceSpec, LogConditionSpec, RuleSpec } from './log-monitor';
 
 interface NpdRule {
   type?: unknown;
@@ -27,7 +26,7 @@ const ONLY_FROM: Record<string, string[]> = { kernel: KERNEL_MATCHES, systemd: [
 
 export interface NpdLogConfig {
   source: JournalSourceSpec;
-  conditions: ConditionSpec[];
+  conditions: LogConditionSpec[];
 }
 
 export function loadNpdConfig(file: string): NpdLogConfig {
@@ -67,7 +66,7 @@ export function loadNpdConfig(file: string): NpdLogConfig {
     return fail('plugin', `"${plugin}" is not supported (journald and kmsg are; filelog sources are read from the journal instead)`);
   }
 
-  const conditions = (Array.isArray(doc.conditions) ? doc.conditions : []).map((c: Record<string, unknown>, i): ConditionSpec => ({
+  const conditions = (Array.isArray(doc.conditions) ? doc.conditions : []).map((c: Record<string, unknown>, i): LogConditionSpec => ({
     type: str(c.type, `conditions[${i}].type`),
     reason: str(c.reason, `conditions[${i}].reason`),
     message: str(c.message, `conditions[${i}].message`),
