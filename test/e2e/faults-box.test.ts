@@ -182,7 +182,7 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
     t.pass(`a kernel line written while the disk was full set the condition on the Node in ${ms} ms`);
     const onDisk = (): Promise<Snapshot> => agent.inUnit(`cat ${STATE}/conditions.json`).then((x) => JSON.parse(x) as Snapshot);
     t.notOk((await onDisk()).conditions.some((c) => c.type === 'ReadonlyFilesystem' && c.status === 'True'), 'not on disk while full');
-    const metrics = await box.check(['curl', '-sf', 'http://127.0.0.1:20257/metrics']);
+    const metrics = await agent.metrics();
     t.match(metrics, /node_health_degraded\{component="conditions",reason="ENOSPC"\} 1/, 'the metric names it');
 
     await agent.inUnit(`rm ${STATE}/filler`);

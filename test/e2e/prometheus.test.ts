@@ -47,10 +47,7 @@ t.test('alerts fire and every dashboard query returns series with a real Prometh
   const port = await freePort();
   const target = `127.0.0.1:${port}`;
   // containerd repaired fast and at most once in 10 minutes, so one repair uses up the budget.
-  const ini = `[metrics]
-address = 127.0.0.1
-port = ${port}
-[repair]
+  const ini = `[repair]
 allowed_units = containerd.service
 [containerd]
 interval = 1s
@@ -64,6 +61,7 @@ repair_window = 10m
 `;
   const box: Box = await installedNode(t, cluster, node, {
     ini: { name: '50-prometheus-test.ini', text: ini },
+    metricsPort: port,
     before: (b) => b.check(['systemctl', 'start', 'containerd']),
   });
 

@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import type { Box } from './box';
 import { waitFor } from './cluster';
+import type { Box } from './box';
+import type { NodeBox } from './node';
 
 export const UNIT = 'node-health-agent';
 export const STATE = '/var/lib/node-health';
@@ -23,7 +24,7 @@ export interface AgentStatus {
 const kernelLinesScript = join(__dirname, '../../scripts/box/kernel-lines.sh');
 
 export class InstalledAgent {
-  constructor(readonly box: Box) {}
+  constructor(readonly box: NodeBox) {}
 
   async show(prop: string): Promise<string> {
     return (await this.box.check(['systemctl', 'show', '-P', prop, UNIT])).trim();
@@ -57,7 +58,7 @@ export class InstalledAgent {
 
   /** The agent's Prometheus metrics, as text. */
   metrics(): Promise<string> {
-    return this.box.check(['curl', '-sf', 'http://127.0.0.1:20257/metrics']);
+    return this.box.check(['curl', '-sf', `http://127.0.0.1:${this.box.metricsPort}/metrics`]);
   }
 
   /** The unit's journal since `since` (a journalctl --since value), one message a line. */

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Box, type TeardownHost } from './box';
 import type { Cluster } from './cluster';
+import { freePort } from './net';
 import { ensurePackages } from './packages';
 
 export interface NodeOptions {
@@ -14,9 +15,14 @@ export interface NodeOptions {
   ini?: { name: string; text: string };
   /** Run in the box before the package is installed (e.g. start containerd). */
   before?: (box: Box) => Promise<unknown>;
+  /** The agent's metrics port; a free one when not given. */
+  metricsPort?: number;
 }
 
-export async function installedNode(t: TeardownHost, cluster: Cluster, node: string, opts: NodeOptions = {}): Promise<Box> {
+/** A box with the agent installed, serving its metrics on a port of its own. */
+export type NodeBox = Box & { readonly metricsPort: number };
+
+export async function installedNode(t: TeardownHost, cluster: Cluster, node: string, opts: NodeOptions = {}): Promise<NodeBox> {
   const { deb } = ensurePackages();
   const box = await Box.up(t, 'k8s-node');
   await opts.before?.(box);
@@ -26,6 +32,10 @@ export async function installedNode(t: TeardownHost, cluster: Cluster, node: str
   execFileSync('tar', ['-C', cluster.nodeRoot(node), '-cf', creds, 'etc', 'var']);
   await box.copyIn(creds, '/tmp/');
   await box.check(['tar', '-C', '/', '-xf', '/tmp/creds.tar']);
+  // Boxes share the host's network: the shipped port 20257 would be taken by whichever agent (in another
+  // box, or a test's daemon on the host) started first. Written before the test's own ini, which sorts later.
+  const metricsPort = opts.metricsPort ?? (await freePort());
+  await box.check(['sh', '-c', 'mkdir -p /etc/node-health && cat > /etc/node-health/05-test-metrics.ini'], { input: `[metrics]\nport = ${metricsPort}\n` });
   const { ini } = opts;
   if (ini) await box.check(['sh', '-c', `mkdir -p /etc/node-health && cat > /etc/node-health/${ini.name}`], { input: ini.text });
   await box.copyIn(deb, '/tmp/');
@@ -33,7 +43,7 @@ export async function installedNode(t: TeardownHost, cluster: Cluster, node: str
     env: { DEBIAN_FRONTEND: 'noninteractive' },
     timeoutMs: 180_000,
   });
-  return box;
+  return Object.assign(box, { metricsPort });
 }
 
 /** Polls `probe` every 100 ms until it gives a value (not undefined or false), which is returned; throws after `timeoutMs`. */
