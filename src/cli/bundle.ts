@@ -1,8 +1,8 @@
 // `bundle`: writes the support bundle (src/support/bundle.ts) to a file, or to stdout with -o -.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDuration } from '../config/values';
 import { AgentError, messageOf } from '../errors';
+import { writeFileAtomic } from '../system/files';
 import { collectBundle } from '../support/bundle';
 
 export interface BundleCliOptions {
@@ -26,18 +26,9 @@ export async function bundle(options: BundleCliOptions, out: NodeJS.WriteStream 
   }
   const path = resolve(options.output ?? `${made.name}.tar.gz`);
   // Only the operator may read it (it holds logs), and a reader never sees half an archive.
-  const partial = `${path}.partial`;
   try {
-    const fd = openSync(partial, 'w', 0o600);
-    try {
-      writeSync(fd, made.archive);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(partial, path);
+    writeFileAtomic(path, made.archive, 0o600);
   } catch (e) {
-    rmSync(partial, { force: true });
     throw new AgentError('BUNDLE_UNWRITABLE', `${path}: cannot write the bundle: ${messageOf(e)}; choose another place with -o FILE`);
   }
   out.write(`${path} (${made.archive.length} bytes)\n`);
