@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { bin, daemonConfig, startDaemon, waitFor } from '../helpers/daemon';
+import { execKubeconfig } from '../helpers/exec-kubeconfig';
 import { notifySocket } from '../helpers/notify-socket';
 import { Tmpfs } from '../helpers/tmpfs';
 
@@ -88,20 +89,7 @@ t.test('READY does not wait for the API server: a slow exec credential plugin an
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(
     kubeconfig,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster: {server: "https://127.0.0.1:${port}"}
-contexts:
-- name: k
-  context: {cluster: c, user: u}
-current-context: k
-users:
-- name: u
-  user:
-    exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/sleep, args: ["30"], interactiveMode: Never}
-`,
+    execKubeconfig({ server: `https://127.0.0.1:${port}`, command: '/bin/sleep', args: ['30'] }),
     { mode: 0o600 },
   );
   const made = daemonConfig(`[metrics]\nenabled = false\n[kubernetes]\nkubeconfig_paths = ${kubeconfig}\nnode_name = node-1\n`);

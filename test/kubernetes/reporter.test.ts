@@ -13,6 +13,7 @@ import { NodeReporter, type KubernetesConfig } from '../../src/outputs/kubernete
 import type { NodeObject } from '../../src/outputs/kubernetes/types';
 import type { NodeCondition } from '../../src/types';
 import { Cluster, waitFor, type ConditionView } from '../helpers/cluster';
+import { execKubeconfig, expiringTokenPlugin } from '../helpers/exec-kubeconfig';
 import { kubernetesConfig, recordingLogger, type RecordingLogger } from './support';
 
 interface Teardown {
@@ -270,11 +271,7 @@ t.test('against a real API server', async (t) => {
     const plugin = join(dir, 'token-plugin');
     writeFileSync(
       plugin,
-      `#!/bin/sh
-echo run >> ${calls}
-exp=$(date -u -d "@$(( $(date +%s) + 12 ))" +%Y-%m-%dT%H:%M:%SZ)
-printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' "$(cat ${join(dir, 'token')})" "$exp"
-`,
+      expiringTokenPlugin({ tokenFile: join(dir, 'token'), callsFile: calls, ttlSeconds: 12 }),
     );
     chmodSync(plugin, 0o755);
     writeFileSync(join(dir, 'token'), cluster.token('node-x'));
@@ -282,23 +279,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(
       kubeconfig,
-      `apiVersion: v1
-kind: Config
-clusters:
-- name: eks
-  cluster: {server: "${cluster.server}", certificate-authority-data: ${ca}}
-contexts:
-- name: kubelet
-  context: {cluster: eks, user: kubelet}
-current-context: kubelet
-users:
-- name: kubelet
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1
-      command: ./token-plugin
-      interactiveMode: Never
-`,
+      execKubeconfig({ server: cluster.server, command: './token-plugin', caData: ca }),
     );
     const { r } = await start(t, kubeconfig, {}, {});
     t.match(r.status(), { connected: true, nodeName: 'node-x', nodeNameSource: 'server', identity: 'system:node:node-x', credentials: `exec plugin ${plugin}` });
