@@ -13,6 +13,7 @@ import t from 'tap';
 import { ApiProxy } from '../helpers/api-proxy';
 import { writeKernelLine } from '../helpers/box';
 import { Cluster, waitFor } from '../helpers/cluster';
+import { execKubeconfig, expiringTokenPlugin } from '../helpers/exec-kubeconfig';
 import { InstalledAgent, UNIT } from '../helpers/installed-agent';
 import { installedNode } from '../helpers/node';
 
@@ -51,7 +52,7 @@ t.test('API server faults injected into the installed daemon in a box', async (t
   const restarts = await agent.show('NRestarts');
 
   t.test('slow: every answer held 3 s', async (t) => {
-    proxy.set({ kind: 'slow', ms: 3000 });
+    proxy.inject(t, { kind: 'slow', ms: 3000 });
     const from = Date.now();
     await writeKernelLine(box, 'INFO: task docker:7 blocked for more than 300 seconds.');
     await writeKernelLine(box, 'Buffer I/O error on dev sdslow1, logical block 7, async page read');
@@ -69,7 +70,7 @@ t.test('API server faults injected into the installed daemon in a box', async (t
   });
 
   t.test('slower than request_timeout (10 s): every answer held 12 s for 30 s', async (t) => {
-    proxy.set({ kind: 'slow', ms: 12_000 });
+    proxy.inject(t, { kind: 'slow', ms: 12_000 });
     const injected = Date.now();
     await writeKernelLine(box, '{1}[Hardware Error]: event severity: fatal');
     await writeKernelLine(box, '{2}[Hardware Error]: event severity: recoverable');
@@ -116,7 +117,7 @@ t.test('API server faults injected into the installed daemon in a box', async (t
   ]) {
     t.test(`${f.what} for 20 s`, async (t) => {
       const since = proxy.answered.length;
-      proxy.set({ kind: 'status', code: f.code, ...(f.retryAfterSeconds ? { retryAfterSeconds: f.retryAfterSeconds } : {}) });
+      proxy.inject(t, { kind: 'status', code: f.code, ...(f.retryAfterSeconds ? { retryAfterSeconds: f.retryAfterSeconds } : {}) });
       const injected = Date.now();
       await writeKernelLine(box, f.line);
       await writeKernelLine(box, f.event);
@@ -185,32 +186,12 @@ t.test('API server faults injected into the installed daemon in a box', async (t
     await box.check(
       ['sh', '-c', 'cat > /usr/local/bin/nh-token && chmod 755 /usr/local/bin/nh-token'],
       {
-        input: `#!/bin/sh
-echo run >> /run/nh-token.calls
-exp=$(date -u -d "@$(( $(date +%s) + 20 ))" +%Y-%m-%dT%H:%M:%SZ)
-printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' "$(cat /etc/nh-test/token)" "$exp"
-`,
+        input: expiringTokenPlugin({ tokenFile: '/etc/nh-test/token', callsFile: '/run/nh-token.calls', ttlSeconds: 20 }),
       },
     );
     const ca = (await box.check(['sh', '-c', `sed -n 's/^ *certificate-authority-data: //p' ${KUBECONFIG}`])).trim();
     await box.check(['sh', '-c', `cat > ${KUBECONFIG}`], {
-      input: `apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster: {server: "${proxy.url}", certificate-authority-data: ${ca}}
-contexts:
-- name: k
-  context: {cluster: c, user: u}
-current-context: k
-users:
-- name: u
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1
-      command: /usr/local/bin/nh-token
-      interactiveMode: Never
-`,
+      input: execKubeconfig({ server: proxy.url, command: '/usr/local/bin/nh-token', caData: ca }),
     });
     await restartAgent();
     const pid = await agent.show('MainPID');

@@ -8,6 +8,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TeardownHost } from './box';
 import type { Cluster } from './cluster';
 
 export type ProxyMode = { kind: 'pass' } | { kind: 'slow'; ms: number } | { kind: 'status'; code: number; retryAfterSeconds?: number };
@@ -83,6 +84,17 @@ export class ApiProxy {
   set(mode: ProxyMode): void {
     this.mode = mode;
     for (const s of this.sockets) s.destroy();
+  }
+
+  /**
+   * Sets `mode` for the test `t`: when it ends, passed or failed, the proxy pipes through again, so a
+   * row that fails while its fault is on does not leave the fault on for the rows after it.
+   */
+  inject(t: TeardownHost, mode: ProxyMode): void {
+    t.teardown(() => {
+      if (this.mode.kind !== 'pass') this.set({ kind: 'pass' });
+    });
+    this.set(mode);
   }
 
   async close(): Promise<void> {
