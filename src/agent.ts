@@ -399,7 +399,7 @@ export class Agent {
     const settings = this.plan.ladder;
     const ledger = LadderLedger.open(config.agent.state_dir, this.degraded.for('ladder-ledger'));
     this.ladderLedger = ledger;
-    for (const w of ledger.warnings) this.log.warning(w, { file: ledger.path });
+    for (const w of ledger.warnings) this.log.warning(w, { code: 'LEDGER_LINE_SKIPPED', file: ledger.path });
     if (!settings.enabled && !ledger.unfinished()) return;
     const reporter = this.reporter;
     if (!reporter) {

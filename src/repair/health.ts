@@ -93,7 +93,7 @@ export class RuntimeHealth {
     options: RuntimeHealthOptions = {},
   ): Promise<RuntimeHealth> {
     const ledger = RepairLedger.open(stateDir, options.ledgerHealth);
-    for (const w of ledger.warnings) log.warning(w, { file: ledger.path });
+    for (const w of ledger.warnings) log.warning(w, { code: 'LEDGER_LINE_SKIPPED', file: ledger.path });
     return new RuntimeHealth(config, log, sink, ledger, probes, options);
   }
 

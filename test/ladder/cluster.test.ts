@@ -37,7 +37,7 @@ import {
   type Teardown,
 } from './support';
 
-const NODES = ['cordon-a', 'cordon-b', 'operator', 'drain', 'budget', 'budget-later', 'dry', 'reboot', 'no-help', 'refused', 'blocked', 'interrupted', 'no-answer'];
+const NODES = ['cordon-a', 'cordon-b', 'operator', 'drain', 'budget', 'budget-later', 'dry', 'reboot', 'no-help', 'refused', 'blocked', 'interrupted', 'resumed', 'no-answer'];
 const TYPE = 'KernelDeadlock';
 
 function settings(over: Partial<LadderSettings> = {}, steps: RemediateSettings['steps'] = ['cordon', 'drain', 'reboot'], afterMs = 0): LadderSettings {
@@ -401,22 +401,53 @@ t.test('against a real API server', async (t) => {
     t.equal((await ended(h)).end?.result, 'repaired');
   });
 
-  t.test('an agent stopped mid-drain: the next start (same boot) uncordons and gives the slot back', async (t) => {
+  t.test('an agent stopped mid-drain: the next start (same boot) takes the drain up again with the slot it still holds', async (t) => {
+    await createPod(cluster, 'resumed', 'job-0', { labels: { app: 'job' }, running: true });
+    await createBudget(cluster, 'job', 'job', 0);
+    const gate = new MemoryGate();
+    const conditions = new Conditions();
+    const first = startLadder(t, cluster, 'resumed', settings({ drainTimeoutMs: 60_000 }, ['cordon', 'drain']), { gate, conditions });
+    first.ladder.conditionChanged(conditions.set(TYPE, 'True'));
+    await waitFor('the drain', async () => (first.ledger.lastRun(TYPE)?.done.some((s) => s.step === 'drain') ? true : undefined));
+    await first.ladder.stop();
+
+    const second = startLadder(t, cluster, 'resumed', settings({ drainTimeoutMs: 60_000 }, ['cordon', 'drain']), { gate, conditions, dir: first.dir });
+    await waitFor('the run taken up', async () => (second.ladder.status().active?.step === 'drain' ? true : undefined));
+    t.match(second.events.messages('LadderResumed'), [/the agent stopped during the drain step and started again: taking the repair ladder for KernelDeadlock up there, holding node-health\/slot-0/]);
+    t.same(second.events.reasons(), ['LadderResumed'], 'no second LadderStarted or LadderCordoned');
+    t.equal((await nodeSpec(cluster, 'resumed')).spec?.unschedulable, true, 'still cordoned while it drains');
+    // The budget allows the eviction; the test ends the pod as the kubelet would.
+    playKubelet(t, cluster, 'resumed');
+    await setBudget(cluster, 'job', 1);
+    await waitFor('drained', async () => (second.events.reasons().includes('LadderDrained') ? true : undefined), 30_000);
+    await setReady(cluster, 'resumed', 'True');
+    second.ladder.conditionChanged(conditions.set(TYPE, 'False'));
+    const run = await ended(second);
+    t.equal(run.end?.result, 'repaired', run.end?.detail ?? '');
+    t.same(steps(run), [['cordon', 'done'], ['drain', undefined], ['drain', 'done'], ['verify', 'done'], ['uncordon', 'done'], ['release', 'done']], 'one cordon; the drain the stop cut short, then taken again');
+    t.same(gate.calls, ['acquire KernelDeadlock', 'resume', 'release'], 'one slot, taken back, given back once');
+    t.same(gate.releases, [{ lease: 'node-health/slot-0', repaired: true }]);
+    t.notOk((await nodeSpec(cluster, 'resumed')).spec?.unschedulable, 'uncordoned');
+  });
+
+  t.test('an agent stopped mid-drain whose slot is gone when it starts again: the run is undone', async (t) => {
     await createPod(cluster, 'interrupted', 'queue-0', { labels: { app: 'queue' }, running: true });
     await createBudget(cluster, 'queue', 'queue', 0);
-    const gate = new MemoryGate();
-    const first = startLadder(t, cluster, 'interrupted', settings({ drainTimeoutMs: 60_000 }), { gate });
+    const first = startLadder(t, cluster, 'interrupted', settings({ drainTimeoutMs: 60_000 }));
     first.ladder.conditionChanged(first.conditions.set(TYPE, 'True'));
     await waitFor('the drain', async () => (first.ledger.lastRun(TYPE)?.done.some((s) => s.step === 'drain') ? true : undefined));
     await first.ladder.stop();
     t.equal((await nodeSpec(cluster, 'interrupted')).spec?.unschedulable, true);
 
+    // A gate that holds nothing for this node: the slot's TTL ran out while the agent was down.
+    const gate = new MemoryGate();
     const second = startLadder(t, cluster, 'interrupted', settings(), { gate, dir: first.dir, bootId: 'boot-1' });
     const run = await ended(second);
     t.equal(run.end?.result, 'interrupted');
-    t.match(run.end?.detail, /the agent stopped during the drain step; uncordoned the node; gave node-health\/slot-0 back/);
+    t.match(run.end?.detail, /the agent stopped during the drain step; the repair slot could not be taken back; uncordoned the node; no slot was held/);
     t.notOk((await nodeSpec(cluster, 'interrupted')).spec?.unschedulable);
-    t.same(gate.releases, [{ lease: 'node-health/slot-0', repaired: false }]);
+    t.same(gate.calls, ['resume'], 'nothing disrupted without a slot');
+    t.same(second.events.reasons(), ['LadderFailed']);
   });
 
   t.test('logind never answers the reboot (the bus went first at shutdown): stopping does not wait for it', async (t) => {

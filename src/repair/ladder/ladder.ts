@@ -2,7 +2,8 @@
 // has been True for its `after` (never on one report: gardener#844), inside a maintenance window, with
 // no blocking pod on the node, and only when the fleet's gate grants a slot. One run at a time. At start
 // it finishes the run a previous start left open: after its own reboot it waits for the node to be
-// healthy and uncordons; any other interrupted run is undone.
+// healthy and uncordons; a run stopped before its reboot is taken up at the step it was in while the
+// slot is still this node's, and undone otherwise.
 import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
 import type { NodeCondition, RepairGate, Slot } from '../../types';
@@ -217,7 +218,13 @@ export class Ladder {
     const run = new LadderRun(this.ctx, open, slot);
     this.active = run;
     if (!rebooted || !reboot) {
-      await run.undo();
+      // Stopped before its reboot (a crash, a restart, an upgrade): take it up where it was while the
+      // slot is still this node's and the ladder still wants it; undoing it would uncordon a drained node
+      // and start it all again after `retry`. Without the slot, nothing more may be disrupted: undo.
+      const s = this.opts.settings;
+      const why = !slot ? 'the repair slot could not be taken back' : !s.enabled || !s.conditions.has(open.condition) ? `the ladder is off for ${open.condition} now` : open.dryRun ? 'a dry run is not taken up again' : undefined;
+      if (why === undefined) await run.resume();
+      else await run.undo(why);
       return;
     }
     if (!reboot.outcome) {

@@ -88,8 +88,21 @@ export class LadderRun {
 
   /** A new run, from the cordon on. */
   async walk(): Promise<WalkResult> {
+    return this.walkFrom(false);
+  }
+
+  /**
+   * A run a previous start of the agent left open before its reboot, its slot taken back: steps it
+   * finished are not taken again, the one it was in is taken again (each is safe to repeat) within the
+   * deadline it had, and the run goes on from there.
+   */
+  async resume(): Promise<WalkResult> {
+    return this.walkFrom(true);
+  }
+
+  private async walkFrom(resumed: boolean): Promise<WalkResult> {
     try {
-      return await this.walkSteps();
+      return await this.walkSteps(resumed);
     } catch (err) {
       return this.abandon(err);
     } finally {
@@ -108,14 +121,13 @@ export class LadderRun {
     }
   }
 
-  /** A run a previous start of the agent left open before its reboot: undo it. */
-  async undo(): Promise<void> {
-    const last = this.run.done[this.run.done.length - 1];
-    const during = last ? `during the ${last.step} step` : 'before its first step';
+  /** A run a previous start of the agent left open before its reboot that cannot go on (`why`): undo it. */
+  async undo(why: string): Promise<void> {
+    const during = this.stoppedDuring();
     try {
       const undone = await this.unwind(false);
-      this.end('interrupted', `the agent stopped ${during}; ${undone}`);
-      this.emit('LadderFailed', 'Warning', `the repair ladder for ${this.run.condition} was interrupted ${during} (the agent stopped); ${undone}`);
+      this.end('interrupted', `the agent stopped ${during}; ${why}; ${undone}`);
+      this.emit('LadderFailed', 'Warning', `the repair ladder for ${this.run.condition} was interrupted ${during} (the agent stopped; ${why}); ${undone}`);
     } catch (err) {
       this.ctx.log.error(`ladder: cannot undo the interrupted run for ${this.run.condition}: ${messageOf(err)}`, { condition: this.run.condition, action: 'ladder' });
     } finally {
@@ -123,23 +135,49 @@ export class LadderRun {
     }
   }
 
-  private async walkSteps(): Promise<WalkResult> {
+  private stoppedDuring(): string {
+    const last = this.run.done[this.run.done.length - 1];
+    return last ? `during the ${last.step} step` : 'before its first step';
+  }
+
+  /** The outcome recorded for `name` in this run (by a previous start of the agent, when resuming). */
+  private recorded(name: StepName): Outcome | undefined {
+    return this.ctx.ledger.step(this.run.id, name)?.outcome;
+  }
+
+  private async walkSteps(resumed: boolean): Promise<WalkResult> {
     const r = this.run;
     const s = this.ctx.settings;
     const ladder = [...r.steps, 'uncordon'].join(' → ');
-    this.emit('LadderStarted', 'Normal', `${r.condition} has been True since ${r.since}: ${this.dry ? 'would walk' : 'walking'} the repair ladder ${ladder} holding ${r.lease}`);
+    if (resumed) {
+      this.emit('LadderResumed', 'Normal', `the agent stopped ${this.stoppedDuring()} and started again: taking the repair ladder for ${r.condition} up there, holding ${r.lease}`);
+    } else {
+      this.emit('LadderStarted', 'Normal', `${r.condition} has been True since ${r.since}: ${this.dry ? 'would walk' : 'walking'} the repair ladder ${ladder} holding ${r.lease}`);
+    }
 
     const mark = `${r.condition}, run ${r.id}, ${new Date(this.ctx.now()).toISOString()}`;
-    const cordoned = await this.step('cordon', async () => {
-      if (this.dry) return { result: 'skipped', detail: `would cordon the node (spec.unschedulable=true, annotation ${CORDONED_BY_AGENT})` };
+    let cordoned = this.recorded('cordon');
+    if (cordoned?.result === 'done') {
+      // Cordoned before the restart: whose cordon it is decides the uncordon at the end (a read, and a
+      // patch only if someone lifted the cordon meanwhile).
       this.cordonResult = await cordon(this.ctx.node, mark);
-      if (this.cordonResult === 'already-by-operator') return { result: 'done', detail: 'the node was cordoned already, not by this agent: it stays cordoned after the ladder' };
-      return { result: 'done', detail: this.cordonResult === 'cordoned' ? 'cordoned the node' : "the agent's own cordon was in place" };
-    });
-    this.emit(cordoned.result === 'failed' ? 'LadderFailed' : 'LadderCordoned', cordoned.result === 'failed' ? 'Warning' : 'Normal', cordoned.detail);
+    } else if (cordoned?.result !== 'skipped') {
+      cordoned = await this.step('cordon', async () => {
+        if (this.dry) return { result: 'skipped', detail: `would cordon the node (spec.unschedulable=true, annotation ${CORDONED_BY_AGENT})` };
+        this.cordonResult = await cordon(this.ctx.node, mark);
+        if (this.cordonResult === 'already-by-operator') return { result: 'done', detail: 'the node was cordoned already, not by this agent: it stays cordoned after the ladder' };
+        return { result: 'done', detail: this.cordonResult === 'cordoned' ? 'cordoned the node' : "the agent's own cordon was in place" };
+      });
+      this.emit(cordoned.result === 'failed' ? 'LadderFailed' : 'LadderCordoned', cordoned.result === 'failed' ? 'Warning' : 'Normal', cordoned.detail);
+    }
     if (cordoned.result === 'failed') return this.fail(`cordon failed: ${cordoned.detail}`);
 
-    if (this.has('drain')) {
+    const drainedBefore = this.recorded('drain');
+    if (this.has('drain') && drainedBefore?.result === 'failed') return this.fail(`drain failed: ${drainedBefore.detail}`);
+    if (this.has('drain') && drainedBefore === undefined) {
+      // A drain taken up again keeps the deadline of the first attempt.
+      const begun = r.done.find((x) => x.step === 'drain');
+      const timeoutMs = begun ? Math.max(0, s.drainTimeoutMs - (this.ctx.now() - Date.parse(begun.at))) : s.drainTimeoutMs;
       const drained = await this.step('drain', async () => {
         if (this.dry) {
           const plan = drainPlan(await this.ctx.node.listPods());
@@ -149,7 +187,7 @@ export class LadderRun {
             detail: `would evict ${plan.evict.length} pod(s)${plan.evict.length > 0 ? `: ${plan.evict.map(podName).join(', ')}` : ''}${left.length > 0 ? `; would leave ${left.join(', ')}` : ''} (timeout ${formatDuration(s.drainTimeoutMs)})`,
           };
         }
-        const d = await drain(this.ctx.node, { timeoutMs: s.drainTimeoutMs, signal: this.abort.signal, pollMs: Math.min(this.ctx.pollMs, 2000) });
+        const d = await drain(this.ctx.node, { timeoutMs, signal: this.abort.signal, pollMs: Math.min(this.ctx.pollMs, 2000) });
         return { result: d.ok ? 'done' : 'failed', detail: `${d.detail} (${(d.durationMs / 1000).toFixed(1)}s)` };
       });
       if (this.ctx.stopping.aborted) return 'stopped';
@@ -160,7 +198,9 @@ export class LadderRun {
       this.emit('LadderDrained', 'Normal', drained.detail);
     }
 
-    if (this.has('reboot')) {
+    const rebootedBefore = this.recorded('reboot');
+    if (this.has('reboot') && rebootedBefore?.result === 'failed') return this.fail(rebootedBefore.detail);
+    if (this.has('reboot') && rebootedBefore === undefined) {
       if (this.slotLost) return this.fail(`not rebooting: ${String(this.abort.signal.reason)}`);
       const still = this.ctx.condition(r.condition);
       if (!this.dry && still?.status !== 'True') {
@@ -185,7 +225,9 @@ export class LadderRun {
    */
   private async reboot(): Promise<Outcome | 'stopped'> {
     const started = this.ctx.now();
-    this.ctx.ledger.intent(this.run.id, 'reboot', this.ctx.bootId);
+    // Taken up in the boot whose reboot was asked for (the agent restarted before the machine went down):
+    // the intent on disk stands, logind is asked again (a reboot under way is not doubled).
+    if (this.ctx.ledger.step(this.run.id, 'reboot') === undefined) this.ctx.ledger.intent(this.run.id, 'reboot', this.ctx.bootId);
     this.current = { step: 'reboot', since: new Date(started).toISOString() };
     this.emit('LadderRebooting', 'Normal', `rebooting the node through logind to repair ${this.run.condition}`);
     await this.ctx.events.flush?.(FLUSH_BEFORE_REBOOT_MS);
