@@ -189,7 +189,7 @@ export class LadderRun {
         }
         const d = await drain(this.ctx.node, { timeoutMs, signal: this.abort.signal, pollMs: Math.min(this.ctx.pollMs, 2000) });
         return { result: d.ok ? 'done' : 'failed', detail: `${d.detail} (${(d.durationMs / 1000).toFixed(1)}s)` };
-      });
+      }, { stoppable: true });
       if (this.ctx.stopping.aborted) return 'stopped';
       if (drained.result === 'failed') {
         this.emit('LadderDrainFailed', 'Warning', `drain failed: ${drained.detail}`);
@@ -369,7 +369,8 @@ export class LadderRun {
     return 'failed';
   }
 
-  private async step(name: StepName, act: () => Promise<Outcome>): Promise<Outcome> {
+  /** `stoppable`: the step stops when the agent does (the drain). */
+  private async step(name: StepName, act: () => Promise<Outcome>, opts: { stoppable?: boolean } = {}): Promise<Outcome> {
     const started = this.ctx.now();
     this.ctx.ledger.intent(this.run.id, name, this.ctx.bootId);
     this.current = { step: name, since: new Date(started).toISOString() };
@@ -379,6 +380,9 @@ export class LadderRun {
     } catch (err) {
       out = { result: 'failed', detail: messageOf(err) };
     }
+    // Cut short because the agent stops: no outcome, so the intent stays open as after a crash and the
+    // next start takes the step again instead of reading a failure.
+    if (opts.stoppable && out.result === 'failed' && this.ctx.stopping.aborted) return out;
     this.ctx.ledger.outcome(this.run.id, name, { ...out, durationMs: this.ctx.now() - started });
     return out;
   }
