@@ -19,7 +19,7 @@ import { CORDONED_BY_AGENT } from '../../src/repair/ladder/cordon';
 import { Box, runBoxScript, writeKernelLine } from '../helpers/box';
 import { Cluster, waitFor } from '../helpers/cluster';
 import { ensurePackages } from '../helpers/packages';
-import { createPod, ensureDefaultServiceAccount, nodeSpec, playKubelet, podsOn, setReady } from './support';
+import { createPod, ensureDefaultServiceAccount, heldSlots, nodeSpec, playKubelet, podsOn, setReady, slotLeases } from './support';
 
 const repo = join(__dirname, '../..');
 const NODE = 'ladder-box';
@@ -55,22 +55,6 @@ after_boot_timeout = 3m
 after = 1m
 steps = cordon, drain, reboot
 `;
-
-interface LeaseView {
-  metadata: { name: string; labels?: Record<string, string> };
-  spec: { holderIdentity?: string; renewTime?: string };
-}
-
-/** Slot Leases (not the gap or breaker markers), as the admin reads them. */
-async function slotLeases(cluster: Cluster): Promise<LeaseView[]> {
-  const r = await cluster.admin<{ items: LeaseView[] }>('GET', '/apis/coordination.k8s.io/v1/namespaces/node-health/leases');
-  if (r.status !== 200) throw new Error(`list Leases in node-health: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body.items.filter((l) => l.metadata.labels?.['node-health-agent/kind'] === 'slot');
-}
-
-async function heldSlots(cluster: Cluster): Promise<string[]> {
-  return (await slotLeases(cluster)).filter((l) => l.spec.holderIdentity === NODE).map((l) => l.metadata.name);
-}
 
 async function reasons(cluster: Cluster): Promise<string[]> {
   return (await cluster.events(NODE)).map((e) => e.reason);
@@ -138,7 +122,7 @@ t.test('the installed daemon reboots a node in a box through logind and finishes
   // Not before `after`: the Node stays schedulable and no slot is taken for a minute.
   await new Promise((r) => setTimeout(r, AFTER_MS - 10_000 - (Date.now() - written)));
   t.notOk((await nodeSpec(cluster, NODE)).spec?.unschedulable, 'not cordoned before `after` has passed');
-  t.same(await heldSlots(cluster), [], 'no slot taken before `after` has passed');
+  t.same(await heldSlots(cluster, NODE), [], 'no slot taken before `after` has passed');
 
   // The ladder runs and the box reboots.
   const how = await box.waitStopped(AFTER_MS + 120_000);
@@ -149,7 +133,7 @@ t.test('the installed daemon reboots a node in a box through logind and finishes
   t.equal(cordoned.spec?.unschedulable, true, 'the node is cordoned through the reboot');
   t.match(cordoned.metadata.annotations?.[CORDONED_BY_AGENT], /^KernelDeadlock, run /);
   t.same(ended, ['web-0'], 'web-0 was evicted (and ended by the test as the kubelet would), the DaemonSet pod left');
-  t.same(await heldSlots(cluster), [SLOT], 'the slot Lease is held through the reboot');
+  t.same(await heldSlots(cluster, NODE), [SLOT], 'the slot Lease is held through the reboot');
   const down = await reasons(cluster);
   for (const reason of ['LadderStarted', 'LadderCordoned', 'LadderDrained', 'LadderRebooting']) {
     t.ok(down.includes(reason), `Event ${reason} on the Node before the box went down`);
@@ -195,7 +179,7 @@ t.test('the installed daemon reboots a node in a box through logind and finishes
   // The kubelet of the new boot reports Ready.
   const readyAt = Date.now();
   await setReady(cluster, NODE, 'True');
-  await waitFor('the node uncordoned and the slot given back', async () => (!(await nodeSpec(cluster, NODE)).spec?.unschedulable && (await heldSlots(cluster)).length === 0 ? true : undefined), 60_000, 100);
+  await waitFor('the node uncordoned and the slot given back', async () => (!(await nodeSpec(cluster, NODE)).spec?.unschedulable && (await heldSlots(cluster, NODE)).length === 0 ? true : undefined), 60_000, 100);
   const doneAt = Date.now();
   t.equal((await cluster.condition(NODE, 'KernelDeadlock'))?.status, 'False', 'the new boot cleared KernelDeadlock');
   t.same((await podsOn(cluster, NODE)).map((p) => p.metadata.name), ['fluentd-box']);

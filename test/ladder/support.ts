@@ -236,3 +236,20 @@ export interface NodeSpecView {
 export async function nodeSpec(cluster: Cluster, node: string): Promise<NodeSpecView> {
   return (await cluster.node(node)) as unknown as NodeSpecView;
 }
+
+export interface LeaseView {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: { holderIdentity?: string; renewTime?: string };
+}
+
+/** The gate's slot Leases (not its gap or breaker markers), as the admin reads them. */
+export async function slotLeases(cluster: Cluster): Promise<LeaseView[]> {
+  const r = await cluster.admin<{ items: LeaseView[] }>('GET', '/apis/coordination.k8s.io/v1/namespaces/node-health/leases');
+  if (r.status !== 200) throw new Error(`list Leases in node-health: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.items.filter((l) => l.metadata.labels?.['node-health-agent/kind'] === 'slot');
+}
+
+/** The names of the slot Leases `node` holds. */
+export async function heldSlots(cluster: Cluster, node: string): Promise<string[]> {
+  return (await slotLeases(cluster)).filter((l) => l.spec.holderIdentity === node).map((l) => l.metadata.name);
+}
