@@ -218,11 +218,22 @@ export class Ladder {
     const run = new LadderRun(this.ctx, open, slot);
     this.active = run;
     if (!rebooted || !reboot) {
-      // Stopped before its reboot (a crash, a restart, an upgrade): take it up where it was while the
-      // slot is still this node's and the ladder still wants it; undoing it would uncordon a drained node
-      // and start it all again after `retry`. Without the slot, nothing more may be disrupted: undo.
+      // Stopped before its reboot (a crash, a restart, an upgrade) with the node cordoned: take it up
+      // where it was while the slot is still this node's and the ladder still wants it; undoing it would
+      // uncordon a drained node and start it all again after `retry`. Without the slot nothing more may
+      // be disrupted; and a cordon not yet on record needs a new grant (a slot taken back is not checked
+      // against the gate's bound on cordoned nodes): undo.
       const s = this.opts.settings;
-      const why = !slot ? 'the repair slot could not be taken back' : !s.enabled || !s.conditions.has(open.condition) ? `the ladder is off for ${open.condition} now` : open.dryRun ? 'a dry run is not taken up again' : undefined;
+      const cordoned = open.done.some((x) => x.step === 'cordon' && x.outcome?.result === 'done');
+      const why = !slot
+        ? 'the repair slot could not be taken back'
+        : !s.enabled || !s.conditions.has(open.condition)
+          ? `the ladder is off for ${open.condition} now`
+          : open.dryRun
+            ? 'a dry run is not taken up again'
+            : !cordoned
+              ? 'its cordon was not on record yet, and a new cordon needs a new grant'
+              : undefined;
       if (why === undefined) await run.resume();
       else await run.undo(why);
       return;
