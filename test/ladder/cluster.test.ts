@@ -430,6 +430,25 @@ t.test('against a real API server', async (t) => {
     t.notOk((await nodeSpec(cluster, 'resumed')).spec?.unschedulable, 'uncordoned');
   });
 
+  t.test('an agent stopped before its cordon was on record: undone even with the slot, a new cordon needs a new grant', async (t) => {
+    const gate = new MemoryGate();
+    t.ok((await gate.acquire(TYPE)).granted, 'the slot held, as by the stopped agent');
+    const dir = stateDir(t);
+    const before = LadderLedger.open(dir);
+    const open = before.begin({ condition: TYPE, since: new Date().toISOString(), dryRun: false, steps: ['cordon', 'drain'], lease: 'node-health/slot-0', bootId: 'boot-1' });
+    before.intent(open.id, 'cordon', 'boot-1');
+    before.close();
+    const conditions = new Conditions();
+    conditions.set(TYPE, 'True');
+    const h = startLadder(t, cluster, 'resumed', settings({}, ['cordon', 'drain']), { gate, conditions, dir });
+    const run = await ended(h);
+    t.equal(run.end?.result, 'interrupted');
+    t.match(run.end?.detail, /the agent stopped during the cordon step; its cordon was not on record yet, and a new cordon needs a new grant; .*gave node-health\/slot-0 back/);
+    t.same(gate.calls, ['acquire KernelDeadlock', 'resume', 'release'], 'the slot taken back only to give it back');
+    t.notOk((await nodeSpec(cluster, 'resumed')).spec?.unschedulable);
+    t.same(h.events.reasons(), ['LadderFailed']);
+  });
+
   t.test('an agent stopped mid-drain whose slot is gone when it starts again: the run is undone', async (t) => {
     await createPod(cluster, 'interrupted', 'queue-0', { labels: { app: 'queue' }, running: true });
     await createBudget(cluster, 'queue', 'queue', 0);
