@@ -158,11 +158,13 @@ export class LogMonitor {
   }
 
   process(line: LogLine): void {
+    // NPD trims each message (strings.TrimSpace in its journald and kmsg watchers) before matching, so a
+    // trailing blank cannot defeat a pattern's end anchor; the same here.
+    const text = line.message.trim();
     if (this.multiLine.length > 0) {
-      this.recent.push(line.message);
+      this.recent.push(text);
       if (this.recent.length > this.source.bufferSize) this.recent.shift();
     }
-    const text = line.message;
     if (this.singleLine.length > 0 && (!this.gate || this.gate(text))) {
       for (const probe of this.singleLine) {
         if (probe.pattern.literal !== '' && !text.includes(probe.pattern.literal)) continue;
