@@ -43,6 +43,17 @@ t.test('temporary rule: one event per matching line, with the matched text', asy
   ]);
 });
 
+t.test('a message is trimmed before matching, as NPD does: a trailing blank does not defeat the end anchor', async (t) => {
+  const { events, line } = monitor([rule({ name: 'Hung', reason: 'TaskHung', pattern: 'task .+:\\w+ blocked for more than \\w+ seconds\\.' })]);
+  line('INFO: task jbd2/sda1-8:161 blocked for more than 120 seconds. ');
+  line('INFO: task kworker/0:1:12 blocked for more than 120 seconds.\t\r');
+  line('INFO: task kworker/0:1:12 blocked for more than 120 seconds. (not at the end)');
+  t.same(
+    events.map((e) => e.message),
+    ['task jbd2/sda1-8:161 blocked for more than 120 seconds.', 'task kworker/0:1:12 blocked for more than 120 seconds.'],
+  );
+});
+
 t.test('permanent rule: sets its condition once per message, a revert pattern clears it', async (t) => {
   const { reports, line } = monitor(
     [rule({ name: 'Hung', kind: 'permanent', condition: 'KernelDeadlock', reason: 'DockerHung', pattern: 'task docker:\\w+ blocked', revert: 'deadlock resolved' })],
