@@ -4,30 +4,28 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from './config/load';
 import type { Config } from './config/schema';
-import { CheckTable, type RecordedResult } from './engine/check-table';
+import { CheckTable } from './engine/check-table';
 import { ConditionStore } from './engine/condition-store';
-import type { ConditionDeclaration, Logger, EventReport, NodeCondition, ProblemSink } from './types';
+import type { AgentStatus, ConditionDeclaration, Logger, EventReport, NodeCondition, ProblemSink, RecordedEvent, ReloadOutcome } from './types';
 import { ConditionTable } from './engine/conditions';
 import { ProbeRunner } from './engine/probe-runner';
 import { AgentError, messageOf } from './errors';
 import { createLogger } from './outputs/log';
 import { AgentMetrics, MetricsError, MetricsServer } from './outputs/metrics/server';
-import { RuntimeHealth, type RuntimeHealthStatus } from './repair/health';
-import type { CoordinationStatus } from './repair/fleet/coordinator';
+import { RuntimeHealth } from './repair/health';
 import { startLadder, type LadderAssembly } from './repair/ladder/assembly';
-import type { LadderStatus } from './repair/ladder/ladder';
 import { LadderLedger, LadderLedgerError } from './repair/ladder/ledger';
 import { LedgerError } from './repair/ledger';
-import { NodeReporter, type ReporterStatus } from './outputs/kubernetes/reporter';
+import { NodeReporter } from './outputs/kubernetes/reporter';
 import { StatusServer } from './outputs/status/server';
 import { makePlan, type Plan } from './plan';
 
-import { JournalMonitor, type JournalSourceStatus } from './sources/journal/monitor';
+import { JournalMonitor } from './sources/journal/monitor';
 import { runtimeProbes } from './sources/runtime/probes';
-import type { PluginMonitor, PluginRunStatus } from './sources/plugins/monitor';
+import type { PluginMonitor } from './sources/plugins/monitor';
 import { background, reportFailuresTo } from './system/background';
 import { currentBootId } from './system/boot';
-import { DegradedState, type Degradation } from './system/degraded';
+import { DegradedState } from './system/degraded';
 import type { Native } from './system/native';
 import { makeDirs } from './system/files';
 import { ServiceManager } from './system/sd-notify';
@@ -42,32 +40,6 @@ export interface AgentOptions {
 
 const RECENT_EVENTS = 50;
 
-interface ReloadOutcome {
-  at: string;
-  ok: boolean;
-  error?: string;
-}
-
-/** What `GET /status` on the status socket returns and `node-health-agent status` renders. */
-export interface AgentStatus {
-  version: string;
-  pid: number;
-  startedAt: string;
-  uptimeSeconds: number;
-  config: { generation: number; files: string[]; lastReload: ReloadOutcome | null };
-  checks: RecordedResult[];
-  problems: RecordedResult[];
-  conditions: NodeCondition[];
-  recentEvents: Array<EventReport & { at: string }>;
-  degraded: Degradation[];
-  journal: JournalSourceStatus[];
-  kubernetes: ReporterStatus | null;
-  plugins: PluginRunStatus[];
-  runtime: RuntimeHealthStatus | null;
-  coordination: CoordinationStatus | null;
-  ladder: LadderStatus | null;
-}
-
 export class Agent {
   private readonly startedAt = new Date();
   private readonly table = new CheckTable();
@@ -81,7 +53,7 @@ export class Agent {
   private readonly bootId = currentBootId();
   private readonly store: ConditionStore;
   private readonly degraded: DegradedState;
-  private readonly recentEvents: Array<EventReport & { at: string }> = [];
+  private readonly recentEvents: RecordedEvent[] = [];
   private journal: JournalMonitor | undefined;
   private plugins: PluginMonitor | undefined;
   private runtime: RuntimeHealth | undefined;

@@ -221,3 +221,334 @@ export interface RepairGate {
    */
   resume(): Promise<Slot | undefined>;
 }
+
+// ── The status snapshot: what `GET /status` on the status socket returns and `node-health-agent status`
+// renders. Each part is what one module's status() returns; they are declared here so the CLI, the
+// metrics and the agent read them without importing the layers that make them.
+
+/** What the daemon shows; the JSON of `status --json`. */
+export interface AgentStatus {
+  version: string;
+  pid: number;
+  startedAt: string;
+  uptimeSeconds: number;
+  config: { generation: number; files: string[]; lastReload: ReloadOutcome | null };
+  checks: RecordedResult[];
+  problems: RecordedResult[];
+  conditions: NodeCondition[];
+  recentEvents: RecordedEvent[];
+  degraded: Degradation[];
+  journal: JournalSourceStatus[];
+  kubernetes: ReporterStatus | null;
+  plugins: PluginRunStatus[];
+  runtime: RuntimeHealthStatus | null;
+  coordination: CoordinationStatus | null;
+  ladder: LadderStatus | null;
+}
+
+export interface ReloadOutcome {
+  at: string;
+  ok: boolean;
+  error?: string;
+}
+
+export interface RecordedResult extends CheckResult {
+  /** When the check last produced this result (ISO 8601). */
+  at: string;
+}
+
+export type RecordedEvent = EventReport & { at: string };
+
+/** A writer to the state directory in the degraded state (system/degraded.ts). */
+export interface Degradation {
+  /** What cannot write: "journal-cursor", "conditions", "repair-ledger", "ladder-ledger". */
+  component: string;
+  /** The errno of the failure (ENOSPC, EROFS, EIO, …), or "ERROR" when it has none. */
+  reason: string;
+  message: string;
+  /** ISO 8601: when the component became degraded. */
+  since: string;
+}
+
+/** One journal reader (sources/journal/reader.ts). */
+export interface JournalReaderState {
+  /** Started, not stopped, and the journal is open. */
+  alive: boolean;
+  /** Realtime of the last entry handed on (µs). */
+  lastEntryUs: number | null;
+  /** 0 when the last read reached the end of the journal, else how far the last entry handed on is behind now. */
+  lagMs: number | null;
+  entriesRead: number;
+  lastError: string | null;
+  waitMode: 'inotify' | 'polling-backoff';
+  corruptFilesSkipped: number;
+  /** Entries whose header could not be read (skipped). */
+  unreadableEntries: number;
+}
+
+export interface JournalSourceStatus extends JournalReaderState {
+  source: string;
+  rules: number;
+}
+
+export type NodeNameSource = 'flag' | 'config' | 'NODE_NAME' | 'certificate' | 'server' | 'hostname';
+
+/** The Kubernetes reporter (outputs/kubernetes/reporter.ts). */
+export interface ReporterStatus {
+  apiServer: string;
+  /** The user the credentials authenticate as, e.g. "system:node:worker-1"; "" until known. */
+  identity: string;
+  /** Where the credentials come from, e.g. "client certificate /var/lib/kubelet/pki/…". */
+  credentials: string;
+  nodeName: string;
+  nodeNameSource: NodeNameSource | '';
+  /**
+   * The Node was read and the latest API request was served: false again after a request got no answer,
+   * 401/403 (credentials) or 429/5xx (the server failing), true after the next one that did not.
+   */
+  connected: boolean;
+  lastWriteAt: string | null;
+  lastError: string | null;
+  /** Condition changes not yet on the Node plus events waiting to be sent. */
+  pending: number;
+  conditionWrites: number;
+  events: { queued: number; held: number; sent: number; suppressed: number; failed: number };
+}
+
+export type PluginStatus = 'ok' | 'problem' | 'unknown';
+
+/** One plugin executable (sources/plugins/monitor.ts). */
+export interface PluginRunStatus {
+  plugin: string;
+  /** The NPD config file, or "[plugin] sections". */
+  group: string;
+  path: string;
+  args: string[];
+  /** The rules this run serves. */
+  rules: string[];
+  lastRun: string | null;
+  /** "exit 0", "signal SIGKILL", "not started", "still running"; null before the first run. */
+  lastExit: string | null;
+  lastStatus: PluginStatus | null;
+  lastOutput: string | null;
+  durationMs: number | null;
+  runs: number;
+  timeouts: number;
+  /** A process of this plugin exists (running now, or killed and not yet exited). */
+  running: boolean;
+  pid: number | null;
+}
+
+/** A systemd unit as the unit watcher keeps it (system/systemd/unit-watcher.ts). */
+export interface UnitState {
+  name: string;
+  /** loaded, not-found, masked, error, … */
+  loadState: string;
+  /** active, reloading, inactive, failed, activating, deactivating */
+  activeState: string;
+  /** running, auto-restart, dead, failed, start-pre, … */
+  subState: string;
+  /** The service's last result: success, exit-code, signal, core-dump, timeout, watchdog, start-limit-hit, … */
+  result: string;
+  mainPid: number;
+  /** Automatic restarts systemd made (Restart=) since the unit was loaded. */
+  nRestarts: number;
+  /** When the unit last left the inactive state (started), µs since the epoch; 0 = never. */
+  inactiveExitUs: number;
+  /** The same on CLOCK_MONOTONIC, immune to clock steps. */
+  inactiveExitMonoUs: number;
+  /** enabled, disabled, static, masked, …; empty when there is no unit file. */
+  unitFileState: string;
+  /** ID of the job queued for the unit; 0 when none. */
+  jobId: number;
+}
+
+export type HealthState =
+  /** The probe succeeded and the unit (if any) is running. */
+  | 'healthy'
+  /** Judged unhealthy: the condition is True. */
+  | 'failing'
+  /** The unit is starting, stopping, restarting itself or in its cooldown: not judged. */
+  | 'settling'
+  /** Nothing to judge yet (no probe result). */
+  | 'unknown'
+  /** No unit and nothing answering: the component is not installed here. */
+  | 'absent';
+
+/** A runtime component's health as the repair policy judges it (repair/policy.ts). */
+export interface Health {
+  state: HealthState;
+  reason: string;
+  message: string;
+  /**
+   * What a repair would do: "start" for a unit that failed and that nothing will bring back, "restart"
+   * for a running unit that does not work; undefined when a repair must not happen (stopped on purpose,
+   * no unit).
+   */
+  remedy?: 'restart' | 'start';
+}
+
+// The repair ledger's records (repair/ledger.ts), shown as the last actions.
+
+export type ActionKind = 'restart' | 'start' | 'mask';
+
+export type OutcomeResult =
+  /** The job finished and the unit is active (or masked). */
+  | 'done'
+  /** The job hung and was escalated (SIGKILL to the main process, start), then finished. */
+  | 'escalated'
+  /** systemd refused the action or the job failed. */
+  | 'failed'
+  /** Dry-run: nothing was done. */
+  | 'skipped'
+  /** The agent stopped mid-action; after its restart the unit showed the action had taken effect. */
+  | 'completed-while-down'
+  /** The agent stopped mid-action; whether it took effect is unknown. Not repeated: it counts as a repair. */
+  | 'interrupted';
+
+export interface UnitSnapshot {
+  activeState: string;
+  subState: string;
+  mainPid: number;
+  inactiveExitUs: number;
+}
+
+export interface Intent {
+  kind: 'intent';
+  id: string;
+  /** ISO 8601 */
+  at: string;
+  component: string;
+  unit: string;
+  action: ActionKind;
+  dryRun: boolean;
+  /** The condition reason that led to the action. */
+  reason: string;
+  message: string;
+  before?: UnitSnapshot;
+}
+
+export interface Outcome {
+  kind: 'outcome';
+  id: string;
+  at: string;
+  result: OutcomeResult;
+  detail: string;
+  durationMs: number;
+  after?: UnitSnapshot;
+}
+
+/** An action with its outcome, if it has one yet. */
+export interface LedgerEntry extends Intent {
+  outcome?: Outcome;
+}
+
+export type RepairMode = 'repair' | 'dry-run' | 'off';
+
+export interface ComponentStatus {
+  name: string;
+  unit: string | null;
+  health: Health;
+  failingSince: string | null;
+  unitState: UnitState | null;
+  findings: Finding[];
+  repair: { enabled: boolean; allowed: boolean; used: number; max: number; nextAllowedAt: string | null; exhausted: boolean } | null;
+  restartsInWindow: number | null;
+}
+
+/** Runtime health and repair (repair/health.ts). */
+export interface RuntimeHealthStatus {
+  mode: RepairMode;
+  bus: { connected: boolean; lastError: string };
+  components: ComponentStatus[];
+  legacyUnits: Array<{ unit: string; loadState: string; activeState: string; unitFileState: string }>;
+  lastActions: LedgerEntry[];
+  /** Counts since the agent started, by "component/action/result", for metrics. */
+  actionsTotal: Record<string, number>;
+}
+
+/** The repair gate's coordination (repair/fleet/coordinator.ts). */
+export interface CoordinationStatus {
+  enabled: boolean;
+  /** The identity was verified: acquire() may grant slots. */
+  ready: boolean;
+  /** Why disruptive repairs cannot be coordinated now; null when ready. */
+  reason: string | null;
+  /** The user the API server knows the identity as; "" until verified. */
+  identity: string;
+  credentials: string;
+  apiServer: string;
+  namespace: string;
+  slots: number;
+  /** The slot Lease this node holds, if any. */
+  held: string | null;
+  lastRefusal: { reason: string; message: string; at: string; retryAt: string | null } | null;
+  /** API requests made by the coordination identity since start. */
+  requests: number;
+}
+
+// The ladder's ledger records (repair/ladder/ledger.ts), shown as its last runs.
+
+/** The disruptive steps, in the only order they may run. */
+export const LADDER_STEPS = ['cordon', 'drain', 'reboot'] as const;
+export type LadderStep = (typeof LADDER_STEPS)[number];
+
+/** A step of a run: the disruptive ones, then waiting for health, uncordoning and giving the slot back. */
+export type StepName = LadderStep | 'verify' | 'uncordon' | 'release';
+
+export type StepResult = 'done' | 'failed' | 'skipped';
+
+export type RunResult =
+  /** The condition cleared and the node is schedulable again (if this agent had cordoned it). */
+  | 'repaired'
+  /** A step before the reboot failed (drain timed out, the reboot was refused, the slot was lost). */
+  | 'failed'
+  /** The node rebooted but was not healthy within after_boot_timeout: the reboot did not help. */
+  | 'reboot-failed'
+  /** The agent stopped mid-run (not in its own reboot); the next start undid the run. */
+  | 'interrupted'
+  /** Dry-run: nothing was done. */
+  | 'dry-run';
+
+/** What a run is, as its begin record states it. */
+export interface RunFields {
+  at: string;
+  condition: string;
+  /** lastTransitionTime of the condition: which occurrence of it the run is for. */
+  since: string;
+  dryRun: boolean;
+  steps: LadderStep[];
+  lease: string;
+  bootId: string;
+}
+
+export interface StepEntry {
+  step: StepName;
+  at: string;
+  /** The boot the step began in: a reboot step begun in another boot has happened. */
+  bootId: string;
+  outcome?: { at: string; result: StepResult; detail: string; durationMs: number };
+}
+
+export interface RunEntry extends RunFields {
+  id: string;
+  done: StepEntry[];
+  end?: { at: string; result: RunResult; detail: string };
+}
+
+export interface LadderWaiting {
+  condition: string;
+  reason: string;
+  message: string;
+  retryAt: string | null;
+}
+
+/** The disruptive ladder (repair/ladder/ladder.ts). */
+export interface LadderStatus {
+  enabled: boolean;
+  dryRun: boolean;
+  conditions: string[];
+  active: { run: string; condition: string; lease: string; step: string | null; stepSince: string | null } | null;
+  waiting: LadderWaiting[];
+  lastRuns: RunEntry[];
+}

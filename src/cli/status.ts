@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { runtimeDirOf } from '../config/load';
 import { fetchStatus } from '../outputs/status/client';
-import type { AgentStatus } from '../agent';
+import type { AgentStatus } from '../types';
 import { colourStatus, formatTable, paint } from './table';
 
 export interface StatusOptions {
@@ -14,7 +14,7 @@ export interface StatusOptions {
 export async function status(options: StatusOptions, out: NodeJS.WriteStream = process.stdout): Promise<number> {
   // A config the daemon rejected still names the socket: the daemon runs on with its last good one.
   const socket = options.socket ?? join(runtimeDirOf(options.configDir, { required: options.configDir !== undefined }), 'agent.sock');
-  const state = (await fetchStatus(socket)) as AgentStatus;
+  const state = await fetchStatus(socket);
   if (options.json) {
     out.write(`${JSON.stringify(state)}\n`);
     return 0;

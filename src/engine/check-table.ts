@@ -1,11 +1,8 @@
 // The latest result of every check, keyed by check and subject: what `status` shows and what the
 // outputs will turn into conditions.
 import type { CheckResult } from '../types';
-
-export interface RecordedResult extends CheckResult {
-  /** When the check last produced this result (ISO 8601). */
-  at: string;
-}
+import type { RecordedResult } from '../types';
+export type { RecordedResult };
 
 export interface Transitions {
   appeared: CheckResult[];

@@ -11,6 +11,8 @@ import { restartOrStart, retireLegacyUnit, type ActionResult } from './actions';
 import { ComponentMonitor, type ComponentSpec } from './component';
 import { LedgerError, RepairLedger, type LedgerEntry, type UnitSnapshot } from './ledger';
 import { budget, decide, type Budget, type Health, type RepairPolicy } from './policy';
+import type { ComponentStatus, RuntimeHealthStatus } from '../types';
+export type { ComponentStatus, RuntimeHealthStatus };
 
 /** Actions shown by `status`. */
 export const STATUS_ACTIONS = 20;
@@ -21,27 +23,6 @@ export interface RuntimeHealthOptions {
   onAction?: (unit: string, action: string, result: string) => void;
   /** Where ledger writes that fail are reported (the agent's degraded state); outcomes are then retried. */
   ledgerHealth?: WriteHealth;
-}
-
-export interface ComponentStatus {
-  name: string;
-  unit: string | null;
-  health: Health;
-  failingSince: string | null;
-  unitState: UnitState | null;
-  findings: NonNullable<ComponentMonitor['probe']>['findings'];
-  repair: { enabled: boolean; allowed: boolean; used: number; max: number; nextAllowedAt: string | null; exhausted: boolean } | null;
-  restartsInWindow: number | null;
-}
-
-export interface RuntimeHealthStatus {
-  mode: Config['repair']['mode'];
-  bus: { connected: boolean; lastError: string };
-  components: ComponentStatus[];
-  legacyUnits: Array<{ unit: string; loadState: string; activeState: string; unitFileState: string }>;
-  lastActions: LedgerEntry[];
-  /** Counts since the agent started, by "component/action/result", for metrics. */
-  actionsTotal: Record<string, number>;
 }
 
 export class RuntimeHealth {

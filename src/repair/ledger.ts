@@ -7,63 +7,12 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { WriteHealth } from '../system/degraded';
 import { JsonLinesFile } from '../system/jsonl-file';
+import type { ActionKind, OutcomeResult, UnitSnapshot, Intent, Outcome, LedgerEntry } from '../types';
+export type { ActionKind, OutcomeResult, UnitSnapshot, Intent, Outcome, LedgerEntry };
 
 export const LEDGER_FILE = 'repair-ledger.jsonl';
 /** Actions kept when the file is compacted: more than any budget window can need, enough for status. */
 const KEEP_ACTIONS = 500;
-
-export type ActionKind = 'restart' | 'start' | 'mask';
-
-export type OutcomeResult =
-  /** The job finished and the unit is active (or masked). */
-  | 'done'
-  /** The job hung and was escalated (SIGKILL to the main process, start), then finished. */
-  | 'escalated'
-  /** systemd refused the action or the job failed. */
-  | 'failed'
-  /** Dry-run: nothing was done. */
-  | 'skipped'
-  /** The agent stopped mid-action; after its restart the unit showed the action had taken effect. */
-  | 'completed-while-down'
-  /** The agent stopped mid-action; whether it took effect is unknown. Not repeated: it counts as a repair. */
-  | 'interrupted';
-
-export interface UnitSnapshot {
-  activeState: string;
-  subState: string;
-  mainPid: number;
-  inactiveExitUs: number;
-}
-
-export interface Intent {
-  kind: 'intent';
-  id: string;
-  /** ISO 8601 */
-  at: string;
-  component: string;
-  unit: string;
-  action: ActionKind;
-  dryRun: boolean;
-  /** The condition reason that led to the action. */
-  reason: string;
-  message: string;
-  before?: UnitSnapshot;
-}
-
-export interface Outcome {
-  kind: 'outcome';
-  id: string;
-  at: string;
-  result: OutcomeResult;
-  detail: string;
-  durationMs: number;
-  after?: UnitSnapshot;
-}
-
-/** An action with its outcome, if it has one yet. */
-export interface LedgerEntry extends Intent {
-  outcome?: Outcome;
-}
 
 export class LedgerError extends Error {
   override name = 'LedgerError';

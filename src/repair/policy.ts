@@ -2,6 +2,8 @@
 // whether (and when) a repair is allowed by the failure duration, cooldown, back-off and budget.
 import type { ProbeResult } from '../types';
 import type { UnitState } from '../system/systemd/unit-watcher';
+import type { HealthState, Health } from '../types';
+export type { HealthState, Health };
 
 export interface RepairPolicy {
   failureDurationMs: number;
@@ -10,30 +12,6 @@ export interface RepairPolicy {
   backoffMaxMs: number;
   maxRepairs: number;
   windowMs: number;
-}
-
-export type HealthState =
-  /** The probe succeeded and the unit (if any) is running. */
-  | 'healthy'
-  /** Judged unhealthy: the condition is True. */
-  | 'failing'
-  /** The unit is starting, stopping, restarting itself or in its cooldown: not judged. */
-  | 'settling'
-  /** Nothing to judge yet (no probe result). */
-  | 'unknown'
-  /** No unit and nothing answering: the component is not installed here. */
-  | 'absent';
-
-export interface Health {
-  state: HealthState;
-  reason: string;
-  message: string;
-  /**
-   * What a repair would do: "start" for a unit that failed and that nothing will bring back, "restart"
-   * for a running unit that does not work; undefined when a repair must not happen (stopped on purpose,
-   * no unit).
-   */
-  remedy?: 'restart' | 'start';
 }
 
 export interface JudgeInput {

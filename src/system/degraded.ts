@@ -4,16 +4,8 @@
 // and the log — until a write succeeds again.
 import { messageOf } from '../errors';
 import type { Logger } from '../types';
-
-export interface Degradation {
-  /** What cannot write: "journal-cursor", "conditions", "repair-ledger", "ladder-ledger". */
-  component: string;
-  /** The errno of the failure (ENOSPC, EROFS, EIO, …), or "ERROR" when it has none. */
-  reason: string;
-  message: string;
-  /** ISO 8601: when the component became degraded. */
-  since: string;
-}
+import type { Degradation } from '../types';
+export type { Degradation };
 
 /** One component's handle on the table, handed to the writer. */
 export interface WriteHealth {

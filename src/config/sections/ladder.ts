@@ -2,10 +2,8 @@
 // configured. Why the defaults: docs/ladder.md.
 import { key } from '../key';
 import { boolean, duration, ValueError, type ValueType } from '../values';
-
-/** The disruptive steps, in the only order they may run. */
-export const LADDER_STEPS = ['cordon', 'drain', 'reboot'] as const;
-export type LadderStep = (typeof LADDER_STEPS)[number];
+import { LADDER_STEPS, type LadderStep } from '../../types';
+export { LADDER_STEPS, type LadderStep };
 
 /**
  * When a ladder may start, in the node's local time: on `days` (0 = Sunday), from `startMinute` of the

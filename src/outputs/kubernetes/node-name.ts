@@ -3,8 +3,8 @@
 // decides: the client certificate's CN, or for tokens and exec plugins the user the API server reports
 // (SelfSubjectReview). The hostname is the last resort, as the kubelet's own default.
 import { KubeError } from './errors';
-
-export type NodeNameSource = 'flag' | 'config' | 'NODE_NAME' | 'certificate' | 'server' | 'hostname';
+import type { NodeNameSource } from '../../types';
+export type { NodeNameSource };
 
 export interface NodeNameInputs {
   /** --node-name on the command line. */

@@ -14,9 +14,11 @@ import { KubeError } from './errors';
 import { EventWriter } from './event-writer';
 import { explain, OnceLog, type Identity } from './explain';
 import { createKubeClient, whoAmI } from './connect';
-import { resolveNodeName, type NodeNameSource } from './node-name';
+import { resolveNodeName } from './node-name';
 import { Backoff } from '../../system/backoff';
 import type { EventObject, NodeObject } from './types';
+import type { ReporterStatus } from '../../types';
+export type { ReporterStatus };
 
 export type KubernetesConfig = Config['kubernetes'];
 
@@ -32,27 +34,6 @@ export interface ReporterOptions {
    * first write, so the owner's desired state can take the Node's in first.
    */
   onAdopted?: (conditions: NodeCondition[]) => void;
-}
-
-export interface ReporterStatus {
-  apiServer: string;
-  /** The user the credentials authenticate as, e.g. "system:node:worker-1"; "" until known. */
-  identity: string;
-  /** Where the credentials come from, e.g. "client certificate /var/lib/kubelet/pki/…". */
-  credentials: string;
-  nodeName: string;
-  nodeNameSource: NodeNameSource | '';
-  /**
-   * The Node was read and the latest API request was served: false again after a request got no answer,
-   * 401/403 (credentials) or 429/5xx (the server failing), true after the next one that did not.
-   */
-  connected: boolean;
-  lastWriteAt: string | null;
-  lastError: string | null;
-  /** Condition changes not yet on the Node plus events waiting to be sent. */
-  pending: number;
-  conditionWrites: number;
-  events: { queued: number; held: number; sent: number; suppressed: number; failed: number };
 }
 
 const NAMESPACE = 'default';

@@ -1,8 +1,10 @@
 // Asks the running daemon for its status over the status socket.
 import { request } from 'node:http';
 import { AgentError, messageOf } from '../../errors';
+import type { AgentStatus } from '../../types';
 
-export function fetchStatus(socketPath: string, timeoutMs = 5000): Promise<unknown> {
+/** The daemon's snapshot; the daemon and this command come from one package, so its shape is the contract's. */
+export function fetchStatus(socketPath: string, timeoutMs = 5000): Promise<AgentStatus> {
   return new Promise((resolve, reject) => {
     const fail = (why: string): void =>
       reject(
@@ -17,7 +19,7 @@ export function fetchStatus(socketPath: string, timeoutMs = 5000): Promise<unkno
       res.on('end', () => {
         if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode}`);
         try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as AgentStatus);
         } catch (err) {
           fail(`bad reply: ${messageOf(err)}`);
         }

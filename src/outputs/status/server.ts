@@ -6,8 +6,9 @@ import { createServer, type Server } from 'node:http';
 import { dirname } from 'node:path';
 import { AgentError, messageOf } from '../../errors';
 import { makeDirs } from '../../system/files';
+import type { AgentStatus } from '../../types';
 
-export type StatusProvider = () => unknown;
+export type StatusProvider = () => AgentStatus;
 
 export class StatusServer {
   private server: Server | undefined;

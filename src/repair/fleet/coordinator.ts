@@ -31,31 +31,14 @@ import {
 import { forceMarker, putMarker } from './markers';
 import { freeSlot, Semaphore, type HeldSlot } from './semaphore';
 import { background } from '../../system/background';
+import type { CoordinationStatus } from '../../types';
+export type { CoordinationStatus };
 
 export interface CoordinatorOptions {
   log: Logger;
   /** Called after every API request of the coordination identity (metrics, measurements). */
   onRequest?: (r: RequestRecord) => void;
   random?: () => number;
-}
-
-export interface CoordinationStatus {
-  enabled: boolean;
-  /** The identity was verified: acquire() may grant slots. */
-  ready: boolean;
-  /** Why disruptive repairs cannot be coordinated now; null when ready. */
-  reason: string | null;
-  /** The user the API server knows the identity as; "" until verified. */
-  identity: string;
-  credentials: string;
-  apiServer: string;
-  namespace: string;
-  slots: number;
-  /** The slot Lease this node holds, if any. */
-  held: string | null;
-  lastRefusal: { reason: string; message: string; at: string; retryAt: string | null } | null;
-  /** API requests made by the coordination identity since start. */
-  requests: number;
 }
 
 export class Coordinator implements RepairGate {

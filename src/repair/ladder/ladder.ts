@@ -11,6 +11,8 @@ import { podName } from './drain';
 import type { RunEntry } from './ledger';
 import { LadderRun, type RunContext, type RunDeps } from './run';
 import { describeWindows, inWindow, nextWindowStart } from './windows';
+import type { LadderWaiting, LadderStatus } from '../../types';
+export type { LadderWaiting, LadderStatus };
 
 export interface LadderOptions extends RunDeps {
   gate: RepairGate;
@@ -19,22 +21,6 @@ export interface LadderOptions extends RunDeps {
   /** How soon to look again after a refusal that names no time, a blocking pod or an API error (default 5 min). */
   recheckMs?: number;
   now?: () => number;
-}
-
-export interface LadderWaiting {
-  condition: string;
-  reason: string;
-  message: string;
-  retryAt: string | null;
-}
-
-export interface LadderStatus {
-  enabled: boolean;
-  dryRun: boolean;
-  conditions: string[];
-  active: { run: string; condition: string; lease: string; step: string | null; stepSince: string | null } | null;
-  waiting: LadderWaiting[];
-  lastRuns: RunEntry[];
 }
 
 /** Reasons a ladder waits before asking the gate. */

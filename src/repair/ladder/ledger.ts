@@ -4,42 +4,14 @@
 // reboot it asked for — finds the run open when it starts again and finishes it instead of starting over.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import type { LadderStep } from '../../config/sections/ladder';
 import { JsonLinesFile } from '../../system/jsonl-file';
 import type { WriteHealth } from '../../system/degraded';
+import type { StepName, StepResult, RunResult, RunFields, StepEntry, RunEntry } from '../../types';
+export type { StepName, StepResult, RunResult, StepEntry, RunEntry };
 
 export const LADDER_LEDGER_FILE = 'ladder-ledger.jsonl';
 /** Runs kept when the file is compacted (once it holds twice as many): far more than status or the retry rule need. */
 const KEEP_RUNS = 200;
-
-/** A step of a run: the disruptive ones, then waiting for health, uncordoning and giving the slot back. */
-export type StepName = LadderStep | 'verify' | 'uncordon' | 'release';
-
-export type StepResult = 'done' | 'failed' | 'skipped';
-
-export type RunResult =
-  /** The condition cleared and the node is schedulable again (if this agent had cordoned it). */
-  | 'repaired'
-  /** A step before the reboot failed (drain timed out, the reboot was refused, the slot was lost). */
-  | 'failed'
-  /** The node rebooted but was not healthy within after_boot_timeout: the reboot did not help. */
-  | 'reboot-failed'
-  /** The agent stopped mid-run (not in its own reboot); the next start undid the run. */
-  | 'interrupted'
-  /** Dry-run: nothing was done. */
-  | 'dry-run';
-
-/** What a run is, as its begin record states it. */
-interface RunFields {
-  at: string;
-  condition: string;
-  /** lastTransitionTime of the condition: which occurrence of it the run is for. */
-  since: string;
-  dryRun: boolean;
-  steps: LadderStep[];
-  lease: string;
-  bootId: string;
-}
 
 interface BeginRecord extends RunFields {
   kind: 'begin';
@@ -73,20 +45,6 @@ interface EndRecord {
 }
 
 type LedgerRecord = BeginRecord | IntentRecord | OutcomeRecord | EndRecord;
-
-export interface StepEntry {
-  step: StepName;
-  at: string;
-  /** The boot the step began in: a reboot step begun in another boot has happened. */
-  bootId: string;
-  outcome?: { at: string; result: StepResult; detail: string; durationMs: number };
-}
-
-export interface RunEntry extends RunFields {
-  id: string;
-  done: StepEntry[];
-  end?: { at: string; result: RunResult; detail: string };
-}
 
 export class LadderLedgerError extends Error {
   override name = 'LadderLedgerError';

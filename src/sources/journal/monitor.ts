@@ -12,8 +12,10 @@ import { background } from '../../system/background';
 import type { WriteHealth } from '../../system/degraded';
 import { makeDirs } from '../../system/files';
 import { CursorStore } from './cursor';
-import { JournalReader, type JournalReaderState } from './reader';
+import { JournalReader } from './reader';
 import { startPoint } from './start-point';
+import type { JournalSourceStatus } from '../../types';
+export type { JournalSourceStatus };
 
 /** journald matches FIELD=value: the same field twice means either, different fields both. As a
  * disjunction of conjunctions that is the product of each field's alternatives. */
@@ -52,11 +54,6 @@ interface Running {
   reader: JournalReader;
   cursor: CursorStore;
   monitor: LogMonitor;
-}
-
-export interface JournalSourceStatus extends JournalReaderState {
-  source: string;
-  rules: number;
 }
 
 export class JournalMonitor {

@@ -7,6 +7,8 @@ import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AgentError, messageOf } from '../../errors';
 import { loadNative, type Native, type NativeJournal, type NativeJournalBatch } from '../../system/native';
+import type { JournalReaderState } from '../../types';
+export type { JournalReaderState };
 
 export interface JournalEntry {
   /** MESSAGE; invalid UTF-8 replaced, cut to maxMessageBytes and marked "…[truncated N bytes]" (or "…[truncated]"). */
@@ -38,21 +40,6 @@ export interface JournalReaderOptions {
   batchSize: number;
   /** Problems worth a log line: a corrupt file skipped, falling back to polling, recovering. Each is said once. */
   onWarning?: (message: string) => void;
-}
-
-export interface JournalReaderState {
-  /** Started, not stopped, and the journal is open. */
-  alive: boolean;
-  /** Realtime of the last entry handed on (µs). */
-  lastEntryUs: number | null;
-  /** 0 when the last read reached the end of the journal, else how far the last entry handed on is behind now. */
-  lagMs: number | null;
-  entriesRead: number;
-  lastError: string | null;
-  waitMode: 'inotify' | 'polling-backoff';
-  corruptFilesSkipped: number;
-  /** Entries whose header could not be read (skipped). */
-  unreadableEntries: number;
 }
 
 // sd_journal_process() results.

@@ -17,6 +17,8 @@ import { buildPluginSet, type PluginSet } from './plugin-set';
 import { nextCondition, type RuleCondition } from './rule-state';
 import { cut, runPlugin, type PluginStatus, type RunOutcome } from './runner';
 import type { ConditionDefault, PluginGroup, PluginRule } from './types';
+import type { PluginRunStatus } from '../../types';
+export type { PluginRunStatus };
 
 export const OWNER = 'plugins';
 
@@ -25,28 +27,6 @@ export interface PluginMonitorOptions {
   random?: () => number;
   /** Longest random delay before a plugin's first run. */
   maxFirstDelayMs?: number;
-}
-
-/** One plugin executable as `status` shows it. */
-export interface PluginRunStatus {
-  plugin: string;
-  /** The NPD config file, or "[plugin] sections". */
-  group: string;
-  path: string;
-  args: string[];
-  /** The rules this run serves. */
-  rules: string[];
-  lastRun: string | null;
-  /** "exit 0", "signal SIGKILL", "not started", "still running"; null before the first run. */
-  lastExit: string | null;
-  lastStatus: PluginStatus | null;
-  lastOutput: string | null;
-  durationMs: number | null;
-  runs: number;
-  timeouts: number;
-  /** A process of this plugin exists (running now, or killed and not yet exited). */
-  running: boolean;
-  pid: number | null;
 }
 
 interface RuleState {

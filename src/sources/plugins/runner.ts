@@ -13,13 +13,13 @@ import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../../config/values';
 import { messageOf } from '../../errors';
 import { inspectExecutable } from './executable';
+import type { PluginStatus } from '../../types';
+export type { PluginStatus };
 
 /** NPD's maxCustomPluginBufferBytes: the most read of each of stdout and stderr. */
 export const OUTPUT_CAP_BYTES = 4096;
 /** How long output may still arrive after the plugin exited (held by a descendant that left its group). */
 const DRAIN_MS = 100;
-
-export type PluginStatus = 'ok' | 'problem' | 'unknown';
 
 export interface RunSpec {
   path: string;

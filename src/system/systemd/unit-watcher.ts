@@ -4,32 +4,11 @@
 import { EventEmitter } from 'node:events';
 import { SystemdCallError, unitPath, type SystemdBus } from './systemd-bus';
 import { background } from '../background';
+import type { UnitState } from '../../types';
+export type { UnitState };
 
 const UNIT = 'org.freedesktop.systemd1.Unit';
 const SERVICE = 'org.freedesktop.systemd1.Service';
-
-export interface UnitState {
-  name: string;
-  /** loaded, not-found, masked, error, … */
-  loadState: string;
-  /** active, reloading, inactive, failed, activating, deactivating */
-  activeState: string;
-  /** running, auto-restart, dead, failed, start-pre, … */
-  subState: string;
-  /** The service's last result: success, exit-code, signal, core-dump, timeout, watchdog, start-limit-hit, … */
-  result: string;
-  mainPid: number;
-  /** Automatic restarts systemd made (Restart=) since the unit was loaded. */
-  nRestarts: number;
-  /** When the unit last left the inactive state (started), µs since the epoch; 0 = never. */
-  inactiveExitUs: number;
-  /** The same on CLOCK_MONOTONIC, immune to clock steps. */
-  inactiveExitMonoUs: number;
-  /** enabled, disabled, static, masked, …; empty when there is no unit file. */
-  unitFileState: string;
-  /** ID of the job queued for the unit; 0 when none. */
-  jobId: number;
-}
 
 export interface UnitWatcherEvents {
   change: [state: UnitState, previous: UnitState | undefined];
