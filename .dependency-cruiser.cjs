@@ -8,6 +8,7 @@
 //   repair/ ─▶ outputs/kubernetes/index.ts (the Kubernetes client's public face, nothing else of outputs/)
 //
 // sources, engine, outputs and repair never import each other otherwise: they meet at the contract.
+// Only cli/ loads the native addon (loadNative); every other module is handed it and imports its types only.
 
 const CONTRACT = '^src/(types|errors|version)\\.ts$';
 const SYSTEM = '^src/system/';
@@ -46,6 +47,13 @@ module.exports = {
       'the support bundle reads sources and outputs; the CLI calls it, never the other way'),
     only('plan', '^src/plan\\.ts$', [...LOWER, '^src/(sources|engine|outputs|repair)/'],
       'the plan builds what the layers run'),
+    {
+      name: 'native-from-the-entry',
+      comment: 'the native addon is loaded by the entry point (cli/) and passed in; others import only its types',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/cli/', '^src/system/native\\.ts$'] },
+      to: { path: '^src/system/native\\.ts$', dependencyTypesNot: ['type-only'] },
+    },
     only('agent', '^src/agent\\.ts$', [...LOWER, '^src/(sources|engine|outputs|repair)/', '^src/plan\\.ts$'],
       'the agent wires the layers; only the CLI is above it'),
   ],

@@ -26,7 +26,7 @@ import type { PluginMonitor } from './sources/plugins/monitor';
 import { background, reportFailuresTo } from './system/background';
 import { currentBootId } from './system/boot';
 import { DegradedState } from './system/degraded';
-import type { Native } from './system/native';
+import type { NativeLoader } from './system/native';
 import { makeDirs } from './system/files';
 import { ServiceManager } from './system/sd-notify';
 import { VERSION } from './version';
@@ -35,7 +35,7 @@ export interface AgentOptions {
   configDir?: string;
   /** --node-name from the command line. */
   nodeName?: string;
-  native: () => Native;
+  native: NativeLoader;
 }
 
 const RECENT_EVENTS = 50;
@@ -50,7 +50,7 @@ export class Agent {
   private stopping = false;
   private readonly status: StatusServer;
   private readonly conditions = new ConditionTable();
-  private readonly bootId = currentBootId();
+  private readonly bootId: string;
   private readonly store: ConditionStore;
   private readonly degraded: DegradedState;
   private readonly recentEvents: RecordedEvent[] = [];
@@ -80,6 +80,7 @@ export class Agent {
     sink: ProblemSink,
   ) {
     this.sink = sink;
+    this.bootId = currentBootId(options.native);
     this.loaded = plan.loaded;
     this.startConfig = plan.loaded.config;
     this.degraded = new DegradedState(log);
@@ -116,7 +117,7 @@ export class Agent {
     };
     // The level comes from the config; errors in it are thrown, not logged.
     const log = createLogger('info', options.native);
-    const plan = makePlan(options.configDir, { log, sink });
+    const plan = makePlan(options.configDir, { log, sink, native: options.native });
     const { config } = plan.loaded;
     log.setLevel(config.agent.log_level);
     reportFailuresTo(log);
@@ -174,7 +175,7 @@ export class Agent {
     this.manager.reloading();
     let plan: Plan;
     try {
-      plan = makePlan(this.options.configDir, { log: this.log, sink: this.sink, runtimeConfig: this.startConfig });
+      plan = makePlan(this.options.configDir, { log: this.log, sink: this.sink, native: this.options.native, runtimeConfig: this.startConfig });
     } catch (err) {
       const error = messageOf(err);
       this.lastReload = { at: new Date().toISOString(), ok: false, error };
@@ -264,7 +265,13 @@ export class Agent {
   private startSources(): void {
     const { rules, loaded } = this.plan;
     if (rules && rules.sources.length > 0) {
-      const journal = new JournalMonitor(rules, loaded.config.journal, loaded.config.agent.state_dir, this.sink, this.log, this.degraded.for('journal-cursor'));
+      const journal = new JournalMonitor(rules, loaded.config.journal, {
+        stateDir: loaded.config.agent.state_dir,
+        sink: this.sink,
+        log: this.log,
+        native: this.options.native,
+        cursorHealth: this.degraded.for('journal-cursor'),
+      });
       this.journal = journal;
       try {
         journal.start();

@@ -12,6 +12,7 @@ import { LadderConfigError, ladderSettings, type LadderSettings } from './repair
 import { enabledChecks } from './sources/checks';
 import { journalDeclarations } from './sources/journal/monitor';
 import { PluginMonitor } from './sources/plugins/monitor';
+import type { NativeLoader } from './system/native';
 
 export interface Plan {
   loaded: LoadedConfig;
@@ -28,6 +29,8 @@ export interface PlanOptions {
   /** The plugins' logger and sink (the daemon's own; a quiet one for a check). */
   log: Logger;
   sink: ProblemSink;
+  /** The native addon, loaded by the entry point when a probe first needs it. */
+  native: NativeLoader;
   /**
    * The config the repair module runs with: it is read at start only, so a reload declares the types of
    * the running one. Default: the plan's own.
@@ -41,7 +44,7 @@ export function makePlan(configDir: string | undefined, opts: PlanOptions): Plan
   const { config } = loaded;
   const rules = config.journal.enabled ? buildRuleSet(loaded) : undefined;
   const plugins = config.plugins.enabled ? PluginMonitor.create(loaded, opts.log, opts.sink) : undefined;
-  const checks = enabledChecks(config);
+  const checks = enabledChecks(config, opts.native);
   let ladder: LadderSettings;
   try {
     ladder = ladderSettings(config, config.named.remediate);

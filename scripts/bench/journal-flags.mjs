@@ -36,6 +36,7 @@ import { loadConfig } from './src/config/load';
 import { LogMonitor } from './src/sources/rules/log-monitor';
 import { buildRuleSet } from './src/sources/rules/rule-set';
 import { JournalReader } from './src/sources/journal/reader';
+import { loadNative } from './src/system/native';
 import { matchGroups } from './src/sources/journal/monitor';
 import { TEST_BOOT_ID } from './test/helpers/journal-files';
 
@@ -49,7 +50,7 @@ const monitor = new LogMonitor(source, ruleSet.conditions, { event: () => matche
 let anonPeak = 0;
 let batches = 0;
 const reader = new JournalReader(
-  { files: JSON.parse(filesJson), matches: matchGroups(source.matches), sinceUs: 0, maxMessageBytes: loaded.config.journal.max_message_bytes, batchSize: 1000 },
+  { native: loadNative(), files: JSON.parse(filesJson), matches: matchGroups(source.matches), sinceUs: 0, maxMessageBytes: loaded.config.journal.max_message_bytes, batchSize: 1000 },
   (entries) => {
     for (const e of entries) monitor.process(e);
     if (++batches % 50 === 0) anonPeak = Math.max(anonPeak, anon());

@@ -61,11 +61,12 @@ function measure(argv) {
 const READER = `
 import { readFileSync } from 'node:fs';
 import { JournalReader } from './src/sources/journal/reader';
+import { loadNative } from './src/system/native';
 const files: string[] = JSON.parse(process.argv[2]!);
 const status = (key: string): number => Number(new RegExp('^' + key + ':\\\\s+(\\\\d+) kB', 'm').exec(readFileSync('/proc/self/status', 'utf8'))![1]);
 let anonPeak = 0;
 let batches = 0;
-const reader = new JournalReader({ files, matches: [], sinceUs: 0, maxMessageBytes: 16384, batchSize: 1000 }, () => {
+const reader = new JournalReader({ native: loadNative(), files, matches: [], sinceUs: 0, maxMessageBytes: 16384, batchSize: 1000 }, () => {
   if (++batches % 50 === 0) anonPeak = Math.max(anonPeak, status('RssAnon'));
 });
 const c0 = process.cpuUsage();

@@ -79,6 +79,7 @@ import { LogMonitor, type JournalSourceSpec, type LogConditionSpec } from './src
 import { loadNpdConfig } from './src/sources/rules/npd-config';
 import { buildRuleSet } from './src/sources/rules/rule-set';
 import { JournalReader } from './src/sources/journal/reader';
+import { loadNative } from './src/system/native';
 import { matchGroups } from './src/sources/journal/monitor';
 import { TEST_BOOT_ID } from './test/helpers/journal-files';
 
@@ -124,7 +125,7 @@ let read = 0;
 const total = Number(process.argv[5]);
 const tenths: number[] = [];
 const reader = new JournalReader(
-  { directory, matches: matchGroups(source.matches), sinceUs: 0, maxMessageBytes: loaded.config.journal.max_message_bytes, batchSize: 1000 },
+  { native: loadNative(), directory, matches: matchGroups(source.matches), sinceUs: 0, maxMessageBytes: loaded.config.journal.max_message_bytes, batchSize: 1000 },
   (entries) => {
     for (const e of entries) monitor.process(e);
     read += entries.length;

@@ -54,6 +54,7 @@ try {
       contents: `
         export { loadConfig } from './src/config/load';
         export { enabledChecks } from './src/sources/checks';
+        export { loadNative } from './src/system/native';
         export { runCheck } from './src/engine/run-check';
       `,
       resolveDir: root,
@@ -65,10 +66,10 @@ try {
     format: 'cjs',
     logLevel: 'warning',
   });
-  const { loadConfig, enabledChecks, runCheck } = createRequire(import.meta.url)(outfile);
+  const { loadConfig, enabledChecks, loadNative, runCheck } = createRequire(import.meta.url)(outfile);
 
   const emptyConfigDir = mkdtempSync(join(work, 'etc-'));
-  const checks = enabledChecks(loadConfig(emptyConfigDir).config).map((s) => s.check);
+  const checks = enabledChecks(loadConfig(emptyConfigDir).config, loadNative).map((s) => s.check);
 
   const cycle = () => Promise.all(checks.map((c) => runCheck(c)));
   for (let i = 0; i < 20; i++) await cycle(); // warm up the JIT and the kernel's dentry cache

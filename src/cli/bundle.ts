@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseDuration } from '../config/values';
 import { AgentError, messageOf } from '../errors';
 import { writeFileAtomic } from '../system/files';
+import { loadNative } from '../system/native';
 import { collectBundle } from '../support/bundle';
 
 export interface BundleCliOptions {
@@ -18,7 +19,7 @@ export async function bundle(options: BundleCliOptions, out: NodeJS.WriteStream 
   } catch (e) {
     throw new AgentError('CONFIG_INVALID', `--since: ${messageOf(e)}`);
   }
-  const made = await collectBundle({ sinceMs, configDir: options.configDir });
+  const made = await collectBundle({ sinceMs, configDir: options.configDir, native: loadNative });
   for (const n of made.notes) err.write(`node-health-agent: bundle: not collected: ${n}\n`);
   if (options.output === '-') {
     out.write(made.archive);

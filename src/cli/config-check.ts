@@ -6,6 +6,7 @@ import { familyKeys, familyNames, keysOf, sectionNames } from '../config/schema'
 import { AgentError } from '../errors';
 import { createLogger } from '../outputs/log';
 import { makePlan } from '../plan';
+import { loadNative } from '../system/native';
 
 /**
  * Validates the directory and prints every value, or only the sections and keys named in `only`
@@ -16,7 +17,7 @@ export function configCheck(dir: string | undefined, only: readonly string[] = [
   if (unknown.length > 0) {
     throw new AgentError('CONFIG_INVALID', `config check: no such section or key: ${unknown.join(', ')} (use a section like disk or a key like disk.interval)`);
   }
-  const { loaded } = makePlan(dir, { log: createLogger('error', undefined), sink: { condition() {}, event() {} } });
+  const { loaded } = makePlan(dir, { log: createLogger('error', undefined), sink: { condition() {}, event() {} }, native: loadNative });
   out.write(effectiveConfig(loaded, only));
   return 0;
 }

@@ -7,6 +7,7 @@ import { runtimeChecks } from '../repair/checks';
 import { runtimeProbes } from '../sources/runtime/probes';
 import { disruptionCheck } from '../repair/ladder/check';
 import type { CheckResult } from '../types';
+import { loadNative } from '../system/native';
 import { colourStatus, formatTable } from './table';
 
 export interface DiagnoseOptions {
@@ -18,10 +19,10 @@ export interface DiagnoseOptions {
 export async function diagnose(options: DiagnoseOptions, out: NodeJS.WriteStream = process.stdout): Promise<number> {
   const log = createLogger('error', undefined);
   // Plugins run once here; their conditions and events are not reported anywhere but this table.
-  const plan = makePlan(options.configDir, { log, sink: { condition() {}, event() {} } });
+  const plan = makePlan(options.configDir, { log, sink: { condition() {}, event() {} }, native: loadNative });
   const { config } = plan.loaded;
   const checks = plan.checks.map(({ check }) => check);
-  if (plan.rules) checks.push(journalCheck(plan.rules, config.journal));
+  if (plan.rules) checks.push(journalCheck(plan.rules, config.journal, loadNative));
   checks.push(...runtimeChecks(config, () => runtimeProbes(config)));
   checks.push(disruptionCheck(config, log));
   if (plan.plugins) checks.push(...plan.plugins.checks());

@@ -1,6 +1,7 @@
 // The registry of local checks: what `diagnose` runs once and the daemon runs on its schedule.
 // Stateful checks (rates) keep their previous sample, so the daemon builds this list once.
 import type { Config, SectionName } from '../config/schema';
+import type { NativeLoader } from '../system/native';
 import type { Check, ScheduledCheck } from '../types';
 import { conntrackCheck } from './probes/conntrack';
 import { diskCheck } from './probes/disk';
@@ -13,7 +14,7 @@ import { pressureCheck } from './probes/pressure';
 import { readOnlyCheck } from './probes/readonly';
 import { tcpCheck } from './probes/tcp';
 import { thermalCheck } from './probes/thermal';
-import { timeSyncCheck } from './probes/time-sync';
+import { readKernelClock, timeSyncCheck } from './probes/time-sync';
 import { zombiesCheck } from './probes/zombies';
 
 /** Sections that configure one check: they have `enabled`, `interval` and the condition keys. */
@@ -29,7 +30,8 @@ interface Healthy {
   shared?: boolean;
 }
 
-export function enabledChecks(config: Config): ScheduledCheck[] {
+/** `native`: the addon, for the probes that read the kernel through it (time_sync's adjtimex). */
+export function enabledChecks(config: Config, native: NativeLoader): ScheduledCheck[] {
   const checks: ScheduledCheck[] = [];
   const add = <S extends CheckSection>(section: S, healthy: Healthy, make: (cfg: Config[S]) => Check) => {
     const cfg = config[section];
@@ -55,6 +57,6 @@ export function enabledChecks(config: Config): ScheduledCheck[] {
   add('thermal', { reason: 'ThermalOK', message: 'every thermal zone is below its critical trip point' }, (cfg) => thermalCheck(cfg));
   add('nic', { reason: 'NICOK', message: 'network interfaces show few errors and drops' }, (cfg) => nicCheck(cfg));
   add('tcp', { reason: 'TCPRetransmitOK', message: 'TCP retransmissions are low' }, (cfg) => tcpCheck(cfg));
-  add('time_sync', { reason: 'TimeSyncOK', message: 'the clock is synchronised, or the node booted too recently to judge' }, (cfg) => timeSyncCheck(cfg));
+  add('time_sync', { reason: 'TimeSyncOK', message: 'the clock is synchronised, or the node booted too recently to judge' }, (cfg) => timeSyncCheck(cfg, () => readKernelClock(() => native().adjtimex())));
   return checks;
 }

@@ -16,7 +16,7 @@ import { ContainerdClient } from '../sources/runtime/containerd';
 import { isServed, SERVED_TIMEOUT_MS, statfsApart, type StatfsResult } from '../sources/probes/disk';
 import { mountOf, readMounts, type Mount } from '../sources/probes/mountinfo';
 import { KUBEPODS_DIRS } from '../sources/probes/pressure';
-import { loadNative } from '../system/native';
+import type { NativeLoader } from '../system/native';
 import { VERSION } from '../version';
 import { redactKubeconfig, redactText } from './redact';
 import { TarWriter } from './tar';
@@ -25,6 +25,8 @@ export interface BundleOptions {
   /** The journal window: entries from now - sinceMs on. */
   sinceMs: number;
   configDir?: string;
+  /** The native addon, for reading the journal. */
+  native: NativeLoader;
   /** How long each outside source (daemon, containerd, kubelet, a command) may take. */
   deadlineMs?: number;
   now?: Date;
@@ -138,7 +140,7 @@ export async function collectBundle(options: BundleOptions): Promise<Bundle> {
     ['journal/kernel.log', { _TRANSPORT: 'kernel' }, `the kernel's messages ${window}`],
   ] as const) {
     try {
-      const { text, entries, cut } = readJournal(match, sinceUs);
+      const { text, entries, cut } = readJournal(options.native, match, sinceUs);
       add(file, text, `${what}: ${entries} entries${cut ? ', the newest kept' : ''}`);
     } catch (err) {
       note(`${file}: cannot read the journal: ${messageOf(err)}`);
@@ -308,8 +310,8 @@ async function statfsOf(paths: readonly string[], deadlineMs: number): Promise<R
 }
 
 /** The journal's entries matching `match` from sinceUs on, one line each; the newest kept past the size limit. */
-function readJournal(match: Record<string, string>, sinceUs: number): { text: string; entries: number; cut: boolean } {
-  const journal = new (loadNative().Journal)({ matches: [match], maxMessageBytes: 16 << 10 });
+function readJournal(native: NativeLoader, match: Record<string, string>, sinceUs: number): { text: string; entries: number; cut: boolean } {
+  const journal = new (native().Journal)({ matches: [match], maxMessageBytes: 16 << 10 });
   try {
     journal.seekRealtime(Math.max(0, Math.floor(sinceUs)));
     const lines: string[] = [];

@@ -1,7 +1,7 @@
 // This boot's identity, as the journal records it (_BOOT_ID). Why not just /proc: docs/journal.md,
 // "This boot".
 import { readFileSync } from 'node:fs';
-import { loadNative, type NativeJournal } from './native';
+import type { NativeJournal, NativeLoader } from './native';
 
 const PROC_BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
@@ -27,6 +27,8 @@ export interface BootIdentity {
 }
 
 export interface BootIdOptions {
+  /** The native addon; without it (it cannot be loaded) /proc is all there is. */
+  native: NativeLoader;
   procPath?: string;
   /** A journal directory instead of the local system journal (tests). */
   directory?: string;
@@ -49,10 +51,10 @@ function cursorFields(cursor: string): { bootId: string; realtimeUs: number } | 
  * with ProtectKernelTunables= or ProtectControlGroups= gets a /proc without that mount), and then the
  * journal is the authority: the entries' boot is what rules and clear-on-reboot compare with.
  */
-export function resolveBootId(opts: BootIdOptions = {}): BootIdentity {
+export function resolveBootId(opts: BootIdOptions): BootIdentity {
   const procId = readFileSync(opts.procPath ?? PROC_BOOT_ID, 'utf8').trim().replace(/-/g, '');
   const open = (matches: Array<Record<string, string>>): NativeJournal =>
-    new (loadNative().Journal)({ ...(opts.directory !== undefined ? { directory: opts.directory } : {}), matches, maxMessageBytes: 1 });
+    new (opts.native().Journal)({ ...(opts.directory !== undefined ? { directory: opts.directory } : {}), matches, maxMessageBytes: 1 });
   const tail = (matches: Array<Record<string, string>>): string | null => {
     const j = open(matches);
     try {
@@ -77,12 +79,12 @@ export function resolveBootId(opts: BootIdOptions = {}): BootIdentity {
 let cached: BootIdentity | undefined;
 
 /** resolveBootId() for the local system, once per process: the boot cannot change while it runs. */
-export function currentBoot(): BootIdentity {
-  cached ??= resolveBootId();
+export function currentBoot(native: NativeLoader): BootIdentity {
+  cached ??= resolveBootId({ native });
   return cached;
 }
 
 /** The boot ID in the journal's _BOOT_ID form (32 hex digits, no dashes). */
-export function currentBootId(): string {
-  return currentBoot().id;
+export function currentBootId(native: NativeLoader): string {
+  return currentBoot(native).id;
 }

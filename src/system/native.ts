@@ -97,6 +97,12 @@ export interface Native {
   trimMemory(): boolean;
 }
 
+/**
+ * The addon as the entry point (cli/) hands it to what needs it: loadNative, called when first needed,
+ * so a host without the addon still runs everything that does not need it.
+ */
+export type NativeLoader = () => Native;
+
 const ADDON = 'node_health_native.node';
 const EXPORTS = ['notify', 'watchdogUsec', 'journalSend', 'Journal', 'journalProbe', 'adjtimex', 'trimMemory'] as const;
 

@@ -18,12 +18,13 @@ const DIR = '/var/lib/nha-live';
 const READER = `
 import { appendFileSync } from 'node:fs';
 import { JournalReader } from './src/sources/journal/reader';
+import { loadNative } from './src/system/native';
 import { CursorStore } from './src/sources/journal/cursor';
 const [out, cursorPath, tag] = process.argv.slice(2);
 const write = (o: object) => appendFileSync(out, JSON.stringify(o) + '\\n');
 const store = new CursorStore(cursorPath, { everyEntries: 100, everyMs: 200 });
 const reader = new JournalReader(
-  { matches: [{ SYSLOG_IDENTIFIER: tag }], cursor: store.load(), maxMessageBytes: 16384, batchSize: 1000,
+  { native: loadNative(), matches: [{ SYSLOG_IDENTIFIER: tag }], cursor: store.load(), maxMessageBytes: 16384, batchSize: 1000,
     onWarning: (warning) => write({ warning }) },
   (entries, cursor) => {
     const recvMs = performance.timeOrigin + performance.now();

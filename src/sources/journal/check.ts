@@ -4,17 +4,18 @@ import type { Config } from '../../config/schema';
 import { LogMonitor } from '../rules/log-monitor';
 import type { RuleSet } from '../rules/rule-set';
 import { currentBootId, bootTimeMs } from '../../system/boot';
+import type { NativeLoader } from '../../system/native';
 import type { ConditionReport, Finding, Check } from '../../types';
 import { matchGroups } from './monitor';
 import { JournalReader } from './reader';
 import { startPoint } from './start-point';
 
-export function journalCheck(ruleSet: RuleSet, cfg: Config['journal'], directory?: string): Check {
+export function journalCheck(ruleSet: RuleSet, cfg: Config['journal'], native: NativeLoader, directory?: string): Check {
   return {
     component: 'journal',
     name: 'rules',
     async run() {
-      const bootId = currentBootId();
+      const bootId = currentBootId(native);
       const findings: Finding[] = [];
       for (const source of ruleSet.sources) {
         const events = new Map<string, { count: number; latest: string }>();
@@ -28,6 +29,7 @@ export function journalCheck(ruleSet: RuleSet, cfg: Config['journal'], directory
         }, bootId);
         const reader = new JournalReader(
           {
+            native: native(),
             ...(directory !== undefined ? { directory } : {}),
             matches: matchGroups(source.matches),
             sinceUs: startPoint({ lookbackMs: source.lookbackMs, delayMs: source.delayMs, now: Date.now(), bootTimeMs: bootTimeMs() }),

@@ -7,10 +7,11 @@ import type { ConditionDeclaration, Logger, ProblemSink } from '../../types';
 import { EventAggregator } from '../rules/event-aggregator';
 import { LogMonitor, type JournalSourceSpec } from '../rules/log-monitor';
 import type { RuleSet } from '../rules/rule-set';
-import { currentBoot, bootTimeMs } from '../../system/boot';
+import { currentBoot, bootTimeMs, type BootIdentity } from '../../system/boot';
 import { background } from '../../system/background';
 import type { WriteHealth } from '../../system/degraded';
 import { makeDirs } from '../../system/files';
+import type { NativeLoader } from '../../system/native';
 import { CursorStore } from './cursor';
 import { JournalReader } from './reader';
 import { startPoint } from './start-point';
@@ -56,54 +57,62 @@ interface Running {
   monitor: LogMonitor;
 }
 
+export interface JournalMonitorDeps {
+  stateDir: string;
+  sink: ProblemSink;
+  log: Logger;
+  /** The native addon (sd-journal). */
+  native: NativeLoader;
+  /** Where failed cursor saves are reported (the agent's degraded state). */
+  cursorHealth?: WriteHealth;
+  /** Read these instead of the system journal (tests). */
+  directory?: string;
+}
+
 export class JournalMonitor {
   private readonly running: Running[] = [];
   private readonly aggregator: EventAggregator;
   private ticker: NodeJS.Timeout | undefined;
-  private readonly boot = currentBoot();
+  private readonly boot: BootIdentity;
 
   constructor(
     private readonly ruleSet: RuleSet,
     private readonly cfg: Config['journal'],
-    private readonly stateDir: string,
-    private readonly sink: ProblemSink,
-    private readonly log: Logger,
-    /** Where failed cursor saves are reported (the agent's degraded state). */
-    private readonly cursorHealth?: WriteHealth,
-    /** Read these instead of the system journal (tests). */
-    private readonly directory?: string,
+    private readonly deps: JournalMonitorDeps,
   ) {
-    this.aggregator = new EventAggregator(cfg.event_window, (e) => sink.event(e));
+    this.boot = currentBoot(deps.native);
+    this.aggregator = new EventAggregator(cfg.event_window, (e) => deps.sink.event(e));
   }
 
   start(): void {
-    const dir = join(this.stateDir, 'journal');
+    const dir = join(this.deps.stateDir, 'journal');
     makeDirs(dir, 0o700);
     if (this.boot.source === 'journal') {
-      this.log.info(`journal: this boot is ${this.boot.id} as the journal records it; /proc shows this process ${this.boot.procId} (a container's own boot ID hidden by the unit's sandboxing)`);
+      this.deps.log.info(`journal: this boot is ${this.boot.id} as the journal records it; /proc shows this process ${this.boot.procId} (a container's own boot ID hidden by the unit's sandboxing)`);
     }
     for (const source of this.ruleSet.sources) {
       const cursor = new CursorStore(join(dir, `${source.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.cursor`), {
         everyEntries: this.cfg.cursor_every_entries,
         everyMs: this.cfg.cursor_every,
-        ...(this.cursorHealth ? { health: this.cursorHealth } : {}),
-        ...(this.sink.settle ? { before: () => this.sink.settle?.() ?? true } : {}),
+        ...(this.deps.cursorHealth ? { health: this.deps.cursorHealth } : {}),
+        ...(this.deps.sink.settle ? { before: () => this.deps.sink.settle?.() ?? true } : {}),
       });
       const saved = cursor.load();
       const monitor = new LogMonitor(source, this.ruleSet.conditions, {
         event: (e) => this.aggregator.report(e),
-        condition: (c) => this.sink.condition(c),
+        condition: (c) => this.deps.sink.condition(c),
       }, this.boot.id);
       const reader = new JournalReader(
         {
-          ...(this.directory !== undefined ? { directory: this.directory } : {}),
+          native: this.deps.native(),
+          ...(this.deps.directory !== undefined ? { directory: this.deps.directory } : {}),
           matches: matchGroups(source.matches),
           // A saved cursor that no longer parses falls back to the start point, not the tail.
           ...(saved !== undefined ? { cursor: saved } : {}),
           sinceUs: startPoint({ lookbackMs: source.lookbackMs, delayMs: source.delayMs, now: Date.now(), bootTimeMs: bootTimeMs() }),
           maxMessageBytes: this.cfg.max_message_bytes,
           batchSize: 1000,
-          onWarning: (m) => this.log.warning(`journal source ${source.name}: ${m}`),
+          onWarning: (m) => this.deps.log.warning(`journal source ${source.name}: ${m}`),
         },
         (entries, position) => {
           for (const e of entries) monitor.process(e);
@@ -114,7 +123,7 @@ export class JournalMonitor {
       );
       this.running.push({ source, reader, cursor, monitor });
       reader.start();
-      this.log.info(`journal source ${source.name}: ${source.rules.length} rules, ${saved ? 'resuming after the saved position' : 'first start, reading back the lookback window'}`);
+      this.deps.log.info(`journal source ${source.name}: ${source.rules.length} rules, ${saved ? 'resuming after the saved position' : 'first start, reading back the lookback window'}`);
     }
     this.ticker = setInterval(() => this.tick(), 1000);
     this.ticker.unref();

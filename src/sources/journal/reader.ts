@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AgentError, messageOf } from '../../errors';
-import { loadNative, type Native, type NativeJournal, type NativeJournalBatch } from '../../system/native';
+import type { Native, NativeJournal, NativeJournalBatch } from '../../system/native';
 import type { JournalReaderState } from '../../types';
 export type { JournalReaderState };
 
@@ -26,6 +26,8 @@ export interface JournalEntry {
 }
 
 export interface JournalReaderOptions {
+  /** The native addon (sd-journal). */
+  native: Native;
   /** Open the system journal (default) or a directory / explicit files (tests, benchmarks). */
   directory?: string;
   files?: string[];
@@ -162,7 +164,7 @@ export class JournalReader {
     private readonly onBatch: (entries: JournalEntry[], cursor: string) => void,
   ) {
     validate(opts);
-    this.native = loadNative();
+    this.native = opts.native;
   }
 
   /** Opens the journal, positions it and reads from then on as entries arrive. Throws when it cannot open. */

@@ -5,7 +5,7 @@
 // the clock unsynchronised itself. A node whose clock is wrong fails TLS certificate checks (not yet
 // valid, expired), and leases and token expiry go wrong with it.
 import type { Config } from '../../config/schema';
-import { loadNative, type NativeTimex } from '../../system/native';
+import type { NativeTimex } from '../../system/native';
 import type { CheckStatus, Finding, Check } from '../../types';
 import { reasonFor } from './levels';
 import { hostFs, type HostFs } from './procfs';
@@ -123,7 +123,7 @@ export function judgeTimeSync(tx: NativeTimex, uptimeS: number, cfg: Config['tim
 }
 
 /** The running kernel's clock state; throws the addon's error with what to do when adjtimex is denied. */
-export function readKernelClock(adjtimex: () => NativeTimex = () => loadNative().adjtimex()): NativeTimex {
+export function readKernelClock(adjtimex: () => NativeTimex): NativeTimex {
   try {
     return adjtimex();
   } catch (err) {
@@ -142,7 +142,7 @@ export function readKernelClock(adjtimex: () => NativeTimex = () => loadNative()
 
 export function timeSyncCheck(
   cfg: Config['time_sync'],
-  read: () => NativeTimex = () => readKernelClock(),
+  read: () => NativeTimex,
   fs: HostFs = hostFs,
 ): Check {
   return {

@@ -13,6 +13,7 @@ import { DegradedState } from '../../../src/system/degraded';
 import { writeJournal, type SourceEntry } from '../../helpers/journal-files';
 import { configDir } from '../../helpers/tmp';
 import { Tmpfs } from '../../helpers/tmpfs';
+import { loadNative } from '../../../src/system/native';
 
 async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -40,11 +41,14 @@ t.test('a full state directory: the rules go on, the cursor waits in memory and 
   const monitor = new JournalMonitor(
     buildRuleSet(loaded),
     loaded.config.journal,
-    fs.path,
-    { condition() {}, event: (e) => void events.push(e.message) },
-    createLogger('error', undefined),
-    degraded.for('journal-cursor'),
-    journalDir,
+    {
+      stateDir: fs.path,
+      sink: { condition() {}, event: (e) => void events.push(e.message) },
+      log: createLogger('error', undefined),
+      native: loadNative,
+      cursorHealth: degraded.for('journal-cursor'),
+      directory: journalDir,
+    },
   );
   t.teardown(() => monitor.stop());
   const cursorFile = join(fs.path, 'journal', 'kernel.cursor');

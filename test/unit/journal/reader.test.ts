@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { JournalReader, type JournalEntry, type JournalReaderOptions } from '../../../src/sources/journal/reader';
 import { TEST_BOOT_ID, writeJournal, type SourceEntry } from '../../helpers/journal-files';
+import { loadNative } from '../../../src/system/native';
 
 const T0 = 1_760_000_000_000_000;
 
@@ -33,7 +34,7 @@ interface Collected {
 function reader(opts: Partial<JournalReaderOptions>, onEach?: () => void): { r: JournalReader; got: Collected } {
   const got: Collected = { entries: [], batches: [], cursors: [], warnings: [] };
   const r = new JournalReader(
-    { matches: [], maxMessageBytes: 16384, batchSize: 1000, sinceUs: 0, onWarning: (m) => got.warnings.push(m), ...opts },
+    { native: loadNative(), matches: [], maxMessageBytes: 16384, batchSize: 1000, sinceUs: 0, onWarning: (m) => got.warnings.push(m), ...opts },
     (entries, cursor) => {
       got.entries.push(...entries);
       got.batches.push(entries.length);

@@ -13,6 +13,7 @@ import { matchGroups } from '../../../src/sources/journal/monitor';
 import { JournalReader } from '../../../src/sources/journal/reader';
 import { TEST_BOOT_ID, writeJournal, type SourceEntry } from '../../helpers/journal-files';
 import { configDir } from '../../helpers/tmp';
+import { loadNative } from '../../../src/system/native';
 
 const T0 = 1_765_000_000_000_000;
 const OOM = (pid: number, comm: string): string =>
@@ -47,7 +48,7 @@ function raised(dir: string, source: JournalSourceSpec, conditions: Map<string, 
       if (c.status === 'True') out.push(`condition ${c.type}`);
     },
   }, TEST_BOOT_ID);
-  const reader = new JournalReader({ directory: dir, matches: matchGroups(source.matches), sinceUs: 0, maxMessageBytes: 16384, batchSize: 1000 }, (batch) => {
+  const reader = new JournalReader({ native: loadNative(), directory: dir, matches: matchGroups(source.matches), sinceUs: 0, maxMessageBytes: 16384, batchSize: 1000 }, (batch) => {
     for (const e of batch) monitor.process(e);
   });
   try {

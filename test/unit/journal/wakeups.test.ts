@@ -9,6 +9,7 @@ import t from 'tap';
 import { writeJournal, type SourceEntry } from '../../helpers/journal-files';
 
 const readerTs = resolve(__dirname, '../../../src/sources/journal/reader.ts');
+const nativeTs = resolve(__dirname, '../../../src/system/native.ts');
 // The hooks tap runs this file with, so the child can load TypeScript too.
 const tsHooks = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
 const T0 = 1_760_000_000_000_000;
@@ -26,9 +27,10 @@ const lines = (n: number, from: number): SourceEntry[] =>
 // stops the reader and closes stdin, after which nothing should keep the process alive.
 const CHILD = `
 const { JournalReader } = require(${JSON.stringify(readerTs)});
+const { loadNative } = require(${JSON.stringify(nativeTs)});
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 const r = new JournalReader(
-  { directory: process.argv[1], matches: [], maxMessageBytes: 1000, batchSize: 100, onWarning: (m) => out({ warning: m }) },
+  { native: loadNative(), directory: process.argv[1], matches: [], maxMessageBytes: 1000, batchSize: 100, onWarning: (m) => out({ warning: m }) },
   (entries) => out({ batch: entries.map((e) => e.message) }),
 );
 r.start();

@@ -6,9 +6,10 @@ import type { Check, Finding } from '../../../src/types';
 import { runCheck } from '../../../src/engine/run-check';
 import { enabledChecks } from '../../../src/sources/checks';
 import { configDir } from '../../helpers/tmp';
+import { loadNative } from '../../../src/system/native';
 
 t.test('every probe is registered with its interval; a disabled one is not', async (t) => {
-  const all = enabledChecks(loadConfig(configDir({})).config);
+  const all = enabledChecks(loadConfig(configDir({})).config, loadNative);
   t.same(
     all.map((s) => [s.check.name, s.intervalMs]),
     [
@@ -17,13 +18,13 @@ t.test('every probe is registered with its interval; a disabled one is not', asy
       ['thermal', 30_000], ['nic', 30_000], ['tcp', 30_000], ['time_sync', 60_000],
     ],
   );
-  const some = enabledChecks(loadConfig(configDir({ 'a.ini': '[zombies]\nenabled = false\n[tcp]\ninterval = 5s\n' })).config);
+  const some = enabledChecks(loadConfig(configDir({ 'a.ini': '[zombies]\nenabled = false\n[tcp]\ninterval = 5s\n' })).config, loadNative);
   t.notOk(some.some((s) => s.check.name === 'zombies'));
   t.equal(some.find((s) => s.check.name === 'tcp')?.intervalMs, 5_000);
 });
 
 t.test('the default cycle on this host: every check answers, none is unknown, all well under 100 ms', async (t) => {
-  const checks = enabledChecks(loadConfig(configDir({})).config);
+  const checks = enabledChecks(loadConfig(configDir({})).config, loadNative);
   const started = performance.now();
   const results = (await Promise.all(checks.map(({ check }) => runCheck(check)))).flat();
   const elapsed = performance.now() - started;

@@ -10,6 +10,7 @@ import {
   timeSyncCheck,
 } from '../../../src/sources/probes/time-sync';
 import { defaults, fakeFs } from './fake-fs';
+import { loadNative } from '../../../src/system/native';
 
 const cfg = defaults.time_sync;
 const DAY = 86_400;
@@ -127,7 +128,7 @@ t.test('the check reads /proc/uptime beside the clock state; a denied adjtimex s
 });
 
 t.test('on this host the check reads the live kernel and agrees with libc adjtimex', async (t) => {
-  const [live, more] = await timeSyncCheck(cfg).run();
+  const [live, more] = await timeSyncCheck(cfg, () => readKernelClock(() => loadNative().adjtimex())).run();
   t.equal(more, undefined, 'one finding');
   t.match(live, { subject: '', status: /^(ok|warning|problem)$/, reason: /^Time[A-Za-z]+$/ });
   const py = spawnSync('python3', ['-c', 'import ctypes, ctypes.util; print(ctypes.CDLL(ctypes.util.find_library("c")).adjtimex(ctypes.byref(ctypes.create_string_buffer(256))))'], {
