@@ -2,7 +2,8 @@
 // test/unit/layering.test.ts runs this through dependency-cruiser; a new import against an arrow or a new
 // cycle fails it. An arrow is "A may import B".
 //
-//   cli/ ─▶ agent.ts ─▶ plan.ts ─▶ sources/ engine/ outputs/ repair/       (cli/ may import anything)
+//   cli/ ─▶ agent.ts ─▶ plan.ts ─▶ registry.ts ─▶ sources/, repair/
+//   agent.ts, plan.ts ─▶ sources/ engine/ outputs/ repair/                 (cli/ may import anything)
 //   cli/ ─▶ support/ ─▶ sources/, outputs/
 //   every folder above ─▶ config/ ─▶ system/ ─▶ contract (types.ts, errors.ts, version.ts)
 //   repair/ ─▶ outputs/kubernetes/index.ts (the Kubernetes client's public face, nothing else of outputs/)
@@ -45,8 +46,10 @@ module.exports = {
       'repair takes the Kubernetes client from its public face only'),
     only('support', '^src/support/', [...LOWER, '^src/sources/', '^src/outputs/'],
       'the support bundle reads sources and outputs; the CLI calls it, never the other way'),
-    only('plan', '^src/plan\\.ts$', [...LOWER, '^src/(sources|engine|outputs|repair)/'],
-      'the plan builds what the layers run'),
+    only('registry', '^src/registry\\.ts$', [...LOWER, '^src/(sources|repair)/'],
+      'the registry lists every kind of source: sources/, and runtime health in repair/'),
+    only('plan', '^src/plan\\.ts$', [...LOWER, '^src/(sources|engine|outputs|repair)/', '^src/registry\\.ts$'],
+      'the plan builds what the layers run, the sources through the registry'),
     {
       name: 'native-from-the-entry',
       comment: 'the native addon is loaded by the entry point (cli/) and passed in; others import only its types',

@@ -3,23 +3,17 @@
 // `config check` passes is one that `run` starts and a reload applies.
 import type { Config } from './config/schema';
 import { loadConfig, type LoadedConfig } from './config/load';
-import type { ConditionDeclaration, Logger, ProblemSink, ScheduledCheck } from './types';
-import { buildRuleSet, type RuleSet } from './sources/rules/rule-set';
+import type { ConditionDeclaration, Logger, PlannedSource, ProblemSink, ScheduledCheck } from './types';
 import { AgentError } from './errors';
 import { KUBELET_CONDITION_TYPES } from './outputs/kubernetes/types';
-import { RuntimeHealth } from './repair/health';
 import { LadderConfigError, ladderSettings, type LadderSettings } from './repair/ladder/settings';
-import { enabledChecks } from './sources/checks';
-import { journalDeclarations } from './sources/journal/monitor';
-import { PluginMonitor } from './sources/plugins/monitor';
+import { sourceKinds } from './registry';
 import type { NativeLoader } from './system/native';
 
 export interface Plan {
   loaded: LoadedConfig;
-  rules: RuleSet | undefined;
-  /** Built (configs read, executables checked), not started. */
-  plugins: PluginMonitor | undefined;
-  checks: ScheduledCheck[];
+  /** What each source kind of the registry planned (built, not started), by its name, in registry order. */
+  sources: Map<string, PlannedSource>;
   ladder: LadderSettings;
   /** Every condition type the plan's sources report, each with its one owner. */
   declarations: ConditionDeclaration[];
@@ -29,22 +23,21 @@ export interface PlanOptions {
   /** The plugins' logger and sink (the daemon's own; a quiet one for a check). */
   log: Logger;
   sink: ProblemSink;
-  /** The native addon, loaded by the entry point when a probe first needs it. */
+  /** The native addon, loaded by the entry point when a source first needs it. */
   native: NativeLoader;
-  /**
-   * The config the repair module runs with: it is read at start only, so a reload declares the types of
-   * the running one. Default: the plan's own.
-   */
-  runtimeConfig?: Config;
+  /** The running plan, on a reload: sources read at start only are kept from it, with their declarations. */
+  running?: Plan;
 }
 
 /** Loads and validates everything; throws AgentError (CONFIG_*) naming the file, line or section. */
 export function makePlan(configDir: string | undefined, opts: PlanOptions): Plan {
   const loaded = loadConfig(configDir, { required: configDir !== undefined });
   const { config } = loaded;
-  const rules = config.journal.enabled ? buildRuleSet(loaded) : undefined;
-  const plugins = config.plugins.enabled ? PluginMonitor.create(loaded, opts.log, opts.sink) : undefined;
-  const checks = enabledChecks(config, opts.native);
+  const sources = new Map<string, PlannedSource>();
+  for (const kind of sourceKinds(opts.native)) {
+    const planned = kind.startOnly && opts.running ? opts.running.sources.get(kind.name) : kind.plan(loaded, { log: opts.log, sink: opts.sink });
+    if (planned) sources.set(kind.name, planned);
+  }
   let ladder: LadderSettings;
   try {
     ladder = ladderSettings(config, config.named.remediate);
@@ -52,32 +45,48 @@ export function makePlan(configDir: string | undefined, opts: PlanOptions): Plan
     if (err instanceof LadderConfigError) throw new AgentError('CONFIG_INVALID', err.message);
     throw err;
   }
-  const declarations = declare(rules, plugins, checks, opts.runtimeConfig ?? config);
-  return { loaded, rules, plugins, checks, ladder, declarations };
+  return { loaded, sources, ladder, declarations: declare([...sources.values()]) };
+}
+
+/** The checks the engine schedules, of every source. */
+export function scheduledChecks(plan: Plan): ScheduledCheck[] {
+  return [...plan.sources.values()].flatMap((s) => s.checks ?? []);
+}
+
+/** The sections read at start only that differ between the running config and `next`, as warnings. */
+export function restartOnlyChanges(running: Config, next: Config): string[] {
+  const warnings: string[] = [];
+  for (const key of ['state_dir', 'runtime_dir'] as const) {
+    if (next.agent[key] !== running.agent[key]) warnings.push(`[agent] ${key} changed to ${next.agent[key]}; it takes effect at the next restart`);
+  }
+  for (const section of ['kubernetes', 'metrics', 'repair', 'containerd', 'kubelet', 'kube_proxy', 'coordination', 'ladder'] as const) {
+    if (JSON.stringify(next[section]) !== JSON.stringify(running[section])) {
+      warnings.push(`[${section}] changed; it takes effect at the next restart (systemctl restart node-health-agent)`);
+    }
+  }
+  if (JSON.stringify([...next.named.remediate]) !== JSON.stringify([...running.named.remediate])) {
+    warnings.push('[remediate "…"] changed; it takes effect at the next restart (systemctl restart node-health-agent)');
+  }
+  return warnings;
+}
+
+/** Logs a plan a reload rejected, one line per error, each with the file it names. */
+export function logRejected(log: Logger, error: string, generation: number): void {
+  for (const line of error.split('\n')) {
+    const file = /^([^:]+):\d+:/.exec(line)?.[1];
+    log.error(`reload rejected, keeping generation ${generation}: ${line}`, file ? { file } : {});
+  }
 }
 
 /**
- * One owner per condition type. Shared types join an owner that already declares them: the repair
- * module's Frequent…Restart types (when journal rules own them) and the read-only probe's
- * ReadonlyFilesystem (the journal rule of that name sees the same fact).
+ * One owner per condition type. Shared types join an owner that already declares them, so they come
+ * after every source's own: the repair module's Frequent…Restart types (when journal rules own them) and
+ * the read-only probe's ReadonlyFilesystem (the journal rule of that name sees the same fact).
  */
-function declare(
-  rules: RuleSet | undefined,
-  plugins: PluginMonitor | undefined,
-  checks: ScheduledCheck[],
-  runtimeConfig: Config,
-): ConditionDeclaration[] {
-  const probes = checks.flatMap(({ section, condition: c }): ConditionDeclaration[] =>
-    c ? [{ type: c.type, owner: `[${section}]`, reason: c.reason, message: c.message, setAfter: c.setAfter, clearAfter: c.clearAfter, shared: c.shared }] : [],
-  );
-  const runtime = RuntimeHealth.conditionDeclarations(runtimeConfig);
+function declare(sources: readonly PlannedSource[]): ConditionDeclaration[] {
   const candidates = [
-    ...(rules ? journalDeclarations(rules) : []),
-    ...(plugins?.declarations() ?? []),
-    ...probes.filter((p) => !p.shared),
-    ...runtime.filter((r) => !r.shared),
-    ...probes.filter((p) => p.shared),
-    ...runtime.filter((r) => r.shared),
+    ...sources.flatMap((s) => s.declarations.filter((d) => !d.shared)),
+    ...sources.flatMap((s) => s.declarations.filter((d) => d.shared)),
   ];
   const all: ConditionDeclaration[] = [];
   const owners = new Map<string, string>();

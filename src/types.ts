@@ -165,6 +165,77 @@ export interface ScheduledCheck {
   condition?: CheckCondition;
 }
 
+// ── Sources: every kind of source (host probes, journal rules, plugins, runtime health) is one SourceKind,
+// listed once in the registry (src/sources.ts). The plan asks each kind for its part of the config; the
+// agent starts, stops and shows what the kinds planned without knowing any of them.
+
+/** One kind of source. `Config` is the loaded configuration (config/load.ts; the contract imports no layer). */
+export interface SourceKind<Config> {
+  /** As the log names it ("journal", "plugins", "probes", "runtime"). */
+  readonly name: string;
+  /** Read at start only: a reload keeps the running source and its declarations (a restart applies changes). */
+  readonly startOnly?: boolean;
+  /**
+   * Reads and checks this kind's part of the config; opens and starts nothing (`config check` and
+   * `diagnose` plan too). Undefined when the config turns it off. Throws AgentError naming the file,
+   * line or section.
+   */
+  plan(config: Config, ctx: SourcePlanContext): PlannedSource | undefined;
+}
+
+export interface SourcePlanContext {
+  log: Logger;
+  sink: ProblemSink;
+}
+
+/** A source built from the config, not started. */
+export interface PlannedSource {
+  /** The condition types it reports (the plan gives each one owner; shared ones join an owner). */
+  readonly declarations: readonly ConditionDeclaration[];
+  /** Checks the engine runs on their intervals (host probes): findings to the check table, conditions to the engine. */
+  readonly checks?: readonly ScheduledCheck[];
+  /** What `diagnose` runs once for this source. */
+  diagnose?(): Check[];
+  /**
+   * Opens what it keeps (the repair ledger) and reports nothing yet: a source that cannot open fails the
+   * start before the saved conditions are touched. Throws what the operator must fix.
+   */
+  open(env: SourceEnv): Promise<RunningSource>;
+}
+
+/** What a source is given when it starts. */
+export interface SourceEnv {
+  sink: ProblemSink;
+  log: Logger;
+  /** The state directory (journal cursors, the repair ledger). */
+  stateDir: string;
+  /** Where a writer to the state directory reports failed and recovered writes, by component ("journal-cursor"). */
+  health(component: string): WriteHealth;
+  /** Told of each repair action once its result is known (metrics). */
+  repaired(unit: string, action: string, result: string): void;
+}
+
+export interface RunningSource {
+  /** Starts reporting to env.sink; called once its declarations are in the condition table and the saved state is restored. */
+  start(): void;
+  stop(): Promise<void> | void;
+  /** Its part of the status snapshot. */
+  status(): Partial<SourcesStatus>;
+}
+
+/** The parts of the status snapshot sources fill; a source that is off leaves its part empty. */
+export interface SourcesStatus {
+  journal: JournalSourceStatus[];
+  plugins: PluginRunStatus[];
+  runtime: RuntimeHealthStatus | null;
+}
+
+/** One writer's handle on the degraded state (system/degraded.ts). */
+export interface WriteHealth {
+  failed(err: unknown): void;
+  recovered(): void;
+}
+
 // ── The log every layer writes to; implemented in outputs/log.ts.
 
 export type LogLevel = 'error' | 'warning' | 'info' | 'debug';
@@ -227,7 +298,7 @@ export interface RepairGate {
 // metrics and the agent read them without importing the layers that make them.
 
 /** What the daemon shows; the JSON of `status --json`. */
-export interface AgentStatus {
+export interface AgentStatus extends SourcesStatus {
   version: string;
   pid: number;
   startedAt: string;
@@ -238,10 +309,7 @@ export interface AgentStatus {
   conditions: NodeCondition[];
   recentEvents: RecordedEvent[];
   degraded: Degradation[];
-  journal: JournalSourceStatus[];
   kubernetes: ReporterStatus | null;
-  plugins: PluginRunStatus[];
-  runtime: RuntimeHealthStatus | null;
   coordination: CoordinationStatus | null;
   ladder: LadderStatus | null;
 }

@@ -2,11 +2,8 @@
 import { createLogger } from '../outputs/log';
 import { makePlan } from '../plan';
 import { runCheck } from '../engine/run-check';
-import { journalCheck } from '../sources/journal/check';
-import { runtimeChecks } from '../repair/checks';
-import { runtimeProbes } from '../sources/runtime/probes';
 import { disruptionCheck } from '../repair/ladder/check';
-import type { CheckResult } from '../types';
+import type { Check, CheckResult } from '../types';
 import { loadNative } from '../system/native';
 import { colourStatus, formatTable } from './table';
 
@@ -21,11 +18,9 @@ export async function diagnose(options: DiagnoseOptions, out: NodeJS.WriteStream
   // Plugins run once here; their conditions and events are not reported anywhere but this table.
   const plan = makePlan(options.configDir, { log, sink: { condition() {}, event() {} }, native: loadNative });
   const { config } = plan.loaded;
-  const checks = plan.checks.map(({ check }) => check);
-  if (plan.rules) checks.push(journalCheck(plan.rules, config.journal, loadNative));
-  checks.push(...runtimeChecks(config, () => runtimeProbes(config)));
-  checks.push(disruptionCheck(config, log));
-  if (plan.plugins) checks.push(...plan.plugins.checks());
+  const of = (source: string): Check[] => plan.sources.get(source)?.diagnose?.() ?? [];
+  // The table's order: the host first, then what reads it (journal, runtime, disruption), plugins last.
+  const checks = [...of('probes'), ...of('journal'), ...of('runtime'), disruptionCheck(config, log), ...of('plugins')];
   const results = (await Promise.all(checks.map((check) => runCheck(check)))).flat();
 
   if (options.json) {

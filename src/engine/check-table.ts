@@ -1,6 +1,6 @@
 // The latest result of every check, keyed by check and subject: what `status` shows and what the
 // outputs will turn into conditions.
-import type { CheckResult } from '../types';
+import type { CheckResult, NodeCondition } from '../types';
 import type { RecordedResult } from '../types';
 export type { RecordedResult };
 
@@ -37,4 +37,12 @@ export class CheckTable {
   all(): RecordedResult[] {
     return [...this.results.values()].flat();
   }
+}
+
+/** One line of what the daemon sees, for the service manager's STATUS=. */
+export function statusLine(generation: number, results: readonly CheckResult[], conditions: readonly NodeCondition[]): string {
+  const bad = results.filter((r) => r.status === 'problem').length;
+  const warn = results.filter((r) => r.status === 'warning').length;
+  const active = conditions.filter((c) => c.status !== 'False').length;
+  return `config generation ${generation}; ${results.length} findings, ${bad} problems, ${warn} warnings; ${active} conditions set`;
 }

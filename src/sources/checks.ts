@@ -1,8 +1,9 @@
-// The registry of local checks: what `diagnose` runs once and the daemon runs on its schedule.
-// Stateful checks (rates) keep their previous sample, so the daemon builds this list once.
+// The registry of host probes: what `diagnose` runs once and the daemon runs on its schedule, one line
+// per probe. Stateful checks (rates) keep their previous sample, so the daemon builds this list once.
+import type { LoadedConfig } from '../config/load';
 import type { Config, SectionName } from '../config/schema';
 import type { NativeLoader } from '../system/native';
-import type { Check, ScheduledCheck } from '../types';
+import type { Check, ConditionDeclaration, ScheduledCheck, SourceKind } from '../types';
 import { conntrackCheck } from './probes/conntrack';
 import { diskCheck } from './probes/disk';
 import { fileHandlesCheck } from './probes/file-handles';
@@ -59,4 +60,28 @@ export function enabledChecks(config: Config, native: NativeLoader): ScheduledCh
   add('tcp', { reason: 'TCPRetransmitOK', message: 'TCP retransmissions are low' }, (cfg) => tcpCheck(cfg));
   add('time_sync', { reason: 'TimeSyncOK', message: 'the clock is synchronised, or the node booted too recently to judge' }, (cfg) => timeSyncCheck(cfg, () => readKernelClock(() => native().adjtimex())));
   return checks;
+}
+
+/**
+ * The host probes as a source kind (src/registry.ts): the engine runs their checks, and a probe whose
+ * section names a `condition` owns that type (engine/probe-conditions.ts turns its findings into reports).
+ */
+export function probeSource(native: NativeLoader): SourceKind<LoadedConfig> {
+  return {
+    name: 'probes',
+    plan({ config }) {
+      const checks = enabledChecks(config, native);
+      return {
+        declarations: checks.flatMap(({ section, condition: c }): ConditionDeclaration[] =>
+          c ? [{ type: c.type, owner: `[${section}]`, reason: c.reason, message: c.message, setAfter: c.setAfter, clearAfter: c.clearAfter, shared: c.shared }] : [],
+        ),
+        checks,
+        diagnose: () => checks.map(({ check }) => check),
+        // The engine runs the checks: nothing to open, start or show besides.
+        async open() {
+          return { start() {}, stop() {}, status: () => ({}) };
+        },
+      };
+    },
+  };
 }

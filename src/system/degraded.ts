@@ -3,15 +3,8 @@
 // this table shows which component is degraded and why — in `status`, the node_health_degraded metric
 // and the log — until a write succeeds again.
 import { messageOf } from '../errors';
-import type { Logger } from '../types';
-import type { Degradation } from '../types';
-export type { Degradation };
-
-/** One component's handle on the table, handed to the writer. */
-export interface WriteHealth {
-  failed(err: unknown): void;
-  recovered(): void;
-}
+import type { Degradation, Logger, WriteHealth } from '../types';
+export type { Degradation, WriteHealth };
 
 export class DegradedState {
   private readonly entries = new Map<string, Degradation>();

@@ -1,6 +1,7 @@
 // File system helpers with the failure modes a daemon needs.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, resolve, sep } from 'node:path';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
+import { AgentError, messageOf } from '../errors';
 
 /**
  * mkdir -p that fails on the first component it cannot create. Node's own recursive mkdir loops
@@ -57,5 +58,20 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     fsyncSync(dir);
   } finally {
     closeSync(dir);
+  }
+}
+
+/** Creates the state directory and proves it takes writes (a read-only filesystem fails even for root). */
+export function ensureWritableDir(dir: string): void {
+  const probe = join(dir, `.write-test-${process.pid}`);
+  try {
+    makeDirs(dir, 0o700);
+    writeFileSync(probe, '');
+    unlinkSync(probe);
+  } catch (err) {
+    throw new AgentError(
+      'STATE_DIR_UNWRITABLE',
+      `${dir}: state directory is not writable (${messageOf(err)}); fix it or set [agent] state_dir`,
+    );
   }
 }

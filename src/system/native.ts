@@ -146,3 +146,4 @@ export function loadNative(): Native {
     `native addon could not be loaded from ${tried.join('; ')}; run \`npm run build:native\` (from source) or reinstall the package`,
   );
 }
+

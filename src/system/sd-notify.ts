@@ -4,6 +4,7 @@ import type { Native } from './native';
 
 export class ServiceManager {
   private readonly enabled: boolean;
+  private watchdogTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly native: () => Native,
@@ -38,6 +39,21 @@ export class ServiceManager {
   watchdogIntervalMs(): number {
     if (!this.enabled) return 0;
     return Math.floor(this.native().watchdogUsec() / 2000);
+  }
+
+  /**
+   * Pets the watchdog from a timer on the main loop, when the unit sets WatchdogSec=: a blocked or
+   * stopped loop stops the pets and systemd restarts the service.
+   */
+  startWatchdog(): void {
+    const every = this.watchdogIntervalMs();
+    if (every <= 0) return;
+    this.watchdogTimer = setInterval(() => this.watchdog(), every);
+    this.watchdogTimer.unref();
+  }
+
+  stopWatchdog(): void {
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
   }
 
   private send(state: string): void {

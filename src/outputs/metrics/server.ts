@@ -65,7 +65,7 @@ export class AgentMetrics {
   /** Reason last set per condition type, so a new reason clears the old one's series (as NPD does). */
   private readonly reasons = new Map<string, string>();
   private reporter: (() => ReporterStatus) | undefined;
-  private runtime: (() => RepairBudgets) | undefined;
+  private runtime: (() => RepairBudgets | null) | undefined;
   private ladder: (() => LadderStep) | undefined;
 
   constructor(private readonly startedAt: Date = new Date()) {
@@ -93,7 +93,7 @@ export class AgentMetrics {
       'Whether the repair budget of a component is used up (1): the agent no longer repairs it until repairs leave the window.',
       'gauge',
       () =>
-        (this.runtime?.().components ?? []).flatMap((c) =>
+        (this.runtime?.()?.components ?? []).flatMap((c) =>
           c.repair?.enabled && c.repair.allowed && c.unit ? [[{ component: c.name, unit: c.unit }, c.repair.exhausted ? 1 : 0] as [Labels, number]] : [],
         ),
     );
@@ -147,8 +147,8 @@ export class AgentMetrics {
     this.reporter = status;
   }
 
-  /** Exposes the repair budgets of the runtime components. */
-  watchRuntime(status: (() => RepairBudgets) | undefined): void {
+  /** Exposes the repair budgets of the runtime components (null while runtime health does not run). */
+  watchRuntime(status: (() => RepairBudgets | null) | undefined): void {
     this.runtime = status;
   }
 

@@ -1,11 +1,12 @@
 // The disruptive ladder put together for a known Node: its own Kubernetes client (the kubelet's
-// credentials), the coordination gate, logind for the reboot, and the ledger the caller opened.
+// credentials), the coordination gate, logind for the reboot, and its ledger; and when it may start.
 import type { Config } from '../../config/schema';
 import { createKubeClient, type KubeClient, type RequestRecord } from '../../outputs/kubernetes';
-import type { EventReport, Logger, NodeCondition } from '../../types';
+import { background } from '../../system/background';
+import type { CoordinationStatus, EventReport, LadderStatus, Logger, NodeCondition, ReporterStatus, WriteHealth } from '../../types';
 import { Coordinator } from '../fleet/coordinator';
 import { Ladder } from './ladder';
-import type { LadderLedger } from './ledger';
+import { LadderLedger } from './ledger';
 import { Login1 } from './login1';
 import { NodeApi } from './node-api';
 import type { LadderSettings } from './settings';
@@ -69,4 +70,69 @@ export function startLadder(o: LadderAssemblyOptions): LadderAssembly {
       client.close();
     },
   };
+}
+
+export interface DisruptiveRepairOptions extends Omit<LadderAssemblyOptions, 'node' | 'ledger' | 'eventsQueued'> {
+  /** Where failed writes of the ladder's ledger are reported. */
+  ledgerHealth: WriteHealth;
+  /** The Kubernetes reporter; undefined when [kubernetes] is off. */
+  reporter: { whenAdopted(): Promise<unknown>; status(): ReporterStatus } | undefined;
+  /** The agent is stopping: a ladder whose Node is read only now does not start. */
+  stopping(): boolean;
+  /** The ladder started (metrics watch it). */
+  started?(ladder: Ladder): void;
+}
+
+/**
+ * The ladder and its gate, started once the Node is known (after the reporter adopted it). It also
+ * starts when disabled if its ledger holds an unfinished run: a reboot it asked for must still be
+ * followed up. Throws LadderLedgerError when the ledger cannot be read.
+ */
+export class DisruptiveRepair {
+  private readonly ledger: LadderLedger;
+  private assembly: LadderAssembly | undefined;
+
+  constructor(o: DisruptiveRepairOptions) {
+    const { config, settings, log, reporter } = o;
+    const ledger = LadderLedger.open(config.agent.state_dir, o.ledgerHealth);
+    this.ledger = ledger;
+    for (const w of ledger.warnings) log.warning(w, { code: 'LEDGER_LINE_SKIPPED', file: ledger.path });
+    if (!settings.enabled && !ledger.unfinished()) return;
+    if (!reporter) {
+      log.warning('[ladder] is enabled but [kubernetes] is not: the ladder needs the Node, so it does not run');
+      return;
+    }
+    for (const type of settings.conditions.keys()) {
+      if (!o.condition(type)) log.warning(`[remediate "${type}"]: this agent reports no condition ${type}, so it never starts a ladder`, { condition: type });
+    }
+    void background('starting the ladder', async () => {
+      await reporter.whenAdopted();
+      if (o.stopping()) return;
+      this.assembly = startLadder({
+        ...o,
+        node: reporter.status().nodeName,
+        ledger,
+        eventsQueued: () => reporter.status().events.queued,
+      });
+      o.started?.(this.assembly.ladder);
+    });
+  }
+
+  conditionChanged(c: NodeCondition): void {
+    this.assembly?.ladder.conditionChanged(c);
+  }
+
+  ladderStatus(): LadderStatus | null {
+    return this.assembly?.ladder.status() ?? null;
+  }
+
+  coordinationStatus(): CoordinationStatus | null {
+    return this.assembly?.coordinator.status() ?? null;
+  }
+
+  /** A run in progress stays open in the ledger and the slot is kept: both must outlive our reboot. */
+  async stop(): Promise<void> {
+    await this.assembly?.stop();
+    this.ledger.close();
+  }
 }
