@@ -60,10 +60,10 @@ fi
 
 npm ci --no-audit --no-fund
 
-# The test cluster's kube-apiserver and etcd, and the VM ground's kube-controller-manager and kubelet,
+# The test cluster's kube-apiserver and etcd, and the VM ground's kube-controller-manager, kube-scheduler and kubelet,
 # built from their Go modules and cached (see docs/testing.md for the cold times; seconds afterwards).
-echo "setup: building the test cluster (kube-apiserver, etcd, kube-controller-manager, kubelet) if not cached"
-bash scripts/cluster/build.sh kube-controller-manager kubelet >/dev/null
+echo "setup: building the test cluster (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubelet) if not cached"
+bash scripts/cluster/build.sh kube-controller-manager kube-scheduler kubelet >/dev/null
 
 # The small tools and modules the tests read (Prometheus' exposition parser, NPD's shipped configs):
 # built here, never inside a test.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test cluster's binaries from their Go modules at pinned versions: kube-apiserver and etcd,
-# and when asked for kubectl, kube-controller-manager and the kubelet (the VM ground's node), cached under
-# the user cache directory so a second run takes a moment.
+# and when asked for kubectl, kube-controller-manager, kube-scheduler and the kubelet (the VM ground's
+# node), cached under the user cache directory so a second run takes a moment.
 #
-#   build.sh [--check] [kubectl|kube-controller-manager|kubelet]...
+#   build.sh [--check] [kubectl|kube-controller-manager|kube-scheduler|kubelet]...
 #                          builds what is missing; prints the directory holding the binaries
 #                          --check: builds nothing, fails naming what is missing
 #
@@ -31,8 +31,8 @@ check_only=false
 if [[ ${1:-} == --check ]]; then check_only=true; shift; fi
 want=(kube-apiserver etcd)
 for extra in "$@"; do
-  [[ $extra =~ ^(kubectl|kube-controller-manager|kubelet)$ ]] ||
-    die "usage: build.sh [--check] [kubectl|kube-controller-manager|kubelet]... (not '$extra')"
+  [[ $extra =~ ^(kubectl|kube-controller-manager|kube-scheduler|kubelet)$ ]] ||
+    die "usage: build.sh [--check] [kubectl|kube-controller-manager|kube-scheduler|kubelet]... (not '$extra')"
   want+=("$extra")
 done
 

@@ -25,6 +25,10 @@ usage: cluster.sh up NAME [NODE]...       start a cluster; NODEs get credentials
                                            run kube-controller-manager against the cluster (built by
                                            setup: build.sh kube-controller-manager); start returns once
                                            its controllers work (the default ServiceAccount exists)
+       cluster.sh scheduler NAME start|stop
+                                           run kube-scheduler against the cluster (built by setup:
+                                           build.sh kube-scheduler); it binds the pods that name no
+                                           node, such as a DaemonSet's; start returns once it is ready
        cluster.sh kubectl NAME [ARG]...    kubectl as the admin (built on first use)
        cluster.sh status NAME              print PIDs, ports and paths
        cluster.sh down NAME                stop everything and remove the cluster's directory
@@ -245,6 +249,29 @@ start_controller_manager() {
   die "kube-controller-manager made no ServiceAccount within ${READY_TIMEOUT}s; the end of its log ($dir/controller-manager.log):"$'\n'"$(tail -n 20 "$dir/controller-manager.log")"
 }
 
+# kube-scheduler as the admin, no leader election, its port on a free loopback port only for /readyz
+# (always allowed; no lookup of the cluster's front-proxy CA, which this cluster does not have). The
+# DaemonSet controller does not bind its pods (since Kubernetes 1.17): it gives each a node affinity for
+# its node and leaves the binding to the scheduler.
+start_scheduler() {
+  local dir=$1 bin port i
+  load_env "$dir"
+  alive "$dir/scheduler.pid" && return 0
+  bin=$(bash "$HERE/build.sh" --check kube-scheduler) || die "kube-scheduler is not built: run scripts/setup.sh"
+  port=$(free_ports 1)
+  spawn "$dir/scheduler.pid" "$dir/scheduler.log" "$bin/kube-scheduler" \
+    --kubeconfig="$dir/admin.kubeconfig" --authentication-kubeconfig="$dir/admin.kubeconfig" \
+    --authorization-kubeconfig="$dir/admin.kubeconfig" --authentication-skip-lookup --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$dir/scheduler-certs" --v=1
+  for ((i = 0; i < READY_TIMEOUT * 5; i++)); do
+    alive "$dir/scheduler.pid" ||
+      die "kube-scheduler exited; the end of its log ($dir/scheduler.log):"$'\n'"$(tail -n 20 "$dir/scheduler.log")"
+    [[ $(curl -sk --max-time 2 "https://127.0.0.1:$port/readyz" 2>/dev/null) == ok ]] && return 0
+    sleep 0.2
+  done
+  die "kube-scheduler not ready within ${READY_TIMEOUT}s; the end of its log ($dir/scheduler.log):"$'\n'"$(tail -n 20 "$dir/scheduler.log")"
+}
+
 # The node's credentials under $dir/nodes/NODE as a kubeadm node has them at /: etc/kubernetes/kubelet.conf
 # pointing at var/lib/kubelet/pki/kubelet-client-current.pem (certificate and key in one file, a symlink
 # to a timestamped file). The kubeconfig names the pem by a path relative to itself, which resolves to
@@ -435,6 +462,18 @@ cmd_controller_manager() {
   esac
 }
 
+cmd_scheduler() {
+  [[ $# -eq 2 ]] || usage
+  local dir
+  dir=$(cluster_dir "$1")
+  load_env "$dir"
+  case $2 in
+    start) start_scheduler "$dir" ;;
+    stop) stop_process "$dir/scheduler.pid" ;;
+    *) usage ;;
+  esac
+}
+
 cmd_env() {
   [[ $# -eq 1 ]] || usage
   local dir
@@ -455,7 +494,7 @@ cmd_status() {
   echo "dir=$dir"
   echo "server=$SERVER"
   echo "etcd=http://127.0.0.1:$ETCD_PORT"
-  for p in etcd apiserver controller-manager; do
+  for p in etcd apiserver controller-manager scheduler; do
     if alive "$dir/$p.pid"; then echo "$p.pid=$(cut -d' ' -f1 "$dir/$p.pid")"; else echo "$p.pid="; fi
   done
   [[ -d $dir/nodes ]] && for p in "$dir"/nodes/*/; do
@@ -479,10 +518,11 @@ cmd_down() {
   local dir
   dir=$(cluster_dir "$1")
   [[ -d $dir ]] || return 0
+  stop_process "$dir/scheduler.pid"
   stop_process "$dir/controller-manager.pid"
   stop_process "$dir/apiserver.pid"
   stop_process "$dir/etcd.pid"
-  alive "$dir/controller-manager.pid" || alive "$dir/apiserver.pid" || alive "$dir/etcd.pid" &&
+  alive "$dir/scheduler.pid" || alive "$dir/controller-manager.pid" || alive "$dir/apiserver.pid" || alive "$dir/etcd.pid" &&
     die "could not stop the processes of '$1'"
   rm -rf "$dir"
 }
@@ -507,6 +547,7 @@ case $command in
   rotate) cmd_rotate "$@" ;;
   apiserver) cmd_apiserver "$@" ;;
   controller-manager) cmd_controller_manager "$@" ;;
+  scheduler) cmd_scheduler "$@" ;;
   kubectl) cmd_kubectl "$@" ;;
   status) cmd_status "$@" ;;
   down) cmd_down "$@" ;;

@@ -124,6 +124,11 @@ export class Cluster {
     await check(['controller-manager', this.name, 'stop']);
   }
 
+  /** Runs kube-scheduler, which binds pods that name no node (a DaemonSet's), until `down`. */
+  async startScheduler(): Promise<void> {
+    await check(['scheduler', this.name, 'start'], 120_000);
+  }
+
   async down(): Promise<void> {
     if (this.stopped) return;
     await check(['down', this.name]);
@@ -221,7 +226,9 @@ export class Cluster {
           res.on('data', (d: Buffer) => chunks.push(d));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : undefined) as T });
+            // JSON from the API; text from /metrics (Prometheus' format) and the like.
+            const json = /json/.test(res.headers['content-type'] ?? '');
+            resolve({ status: res.statusCode ?? 0, body: (text ? (json ? JSON.parse(text) : text) : undefined) as T });
           });
         },
       );
