@@ -291,6 +291,7 @@ t.test('the ladder on a real node: cordon, drain through the budget, reboot thro
   // that is not healthy never ends it; the reboot does). Which came first is noted, not judged.
   let webGoneAt: number | undefined;
   const watchWeb = waitFor('web gone from the API', async () => ((await pod('web')) === undefined ? (webGoneAt = Date.now()) : undefined), TIMEOUT_MS, 1000);
+  watchWeb.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
 
   // ── Reboot ───────────────────────────────────────────────────────────────────────────────────────
   const qemuPid = vm.info.pid;
