@@ -302,7 +302,7 @@ t.test('the ladder on a real node: cordon, drain through the budget, reboot thro
   }, TIMEOUT_MS, 3000);
   const bootedAt = Date.now();
   await watchWeb;
-  t.comment(`budget relaxed → eviction accepted: ${acceptedAt - relaxedAt} ms (the agent's back-off is 0.5–1 s doubling to 30 s); accepted → web gone from the API: ${(webGoneAt ?? 0) - acceptedAt} ms, ${(webGoneAt ?? 0) < bootedAt - 5000 ? 'before the reboot (the kubelet ended it)' : 'around the new boot (the kubelet of the old boot had not ended it within its grace period)'}`);
+  t.comment(`budget relaxed → eviction accepted: ${acceptedAt - relaxedAt} ms (the agent's back-off is 0.5–1 s doubling to 30 s); accepted → web gone from the API: ${(webGoneAt ?? 0) - acceptedAt} ms, ${(webGoneAt ?? 0) < bootedAt - 5000 ? 'well before the new boot was seen' : 'around the new boot'}`);
   const status = await runScript(vmScript, ['status', vm.name]);
   t.match(status.stdout, new RegExp(`^pid=${qemuPid}$`, 'm'), 'the same qemu process: the guest rebooted inside it');
   // Through the reboot, the pods the drain left are still bound to the node, never evicted.
