@@ -26,13 +26,20 @@ need_root() {
 # completion the way an interactive shell does; qemu, qemu-img and mmdebstrap build and boot the VM ground
 # (scripts/vm) for the tests that need a real kernel, jq writes its local OCI images (build-essential's
 # static libc links their pause program); libfaketime steps the agent's own wall clock in a box (which
-# shares the host's clock and may not set it). Go (1.26.7 or newer) must be on PATH: it builds nfpm,
-# the test cluster and Prometheus.
+# shares the host's clock and may not set it). The arm64 package: the cross compiler, binutils (strip) and
+# libsystemd for arm64 (a foreign dpkg architecture) build its addon; qemu-system-arm boots it in the arm64
+# guest, whose image mmdebstrap builds through qemu-user-static and binfmt-support. Go (1.26.7 or newer)
+# must be on PATH: it builds nfpm, the test cluster and Prometheus.
 apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
   lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs bindfs man-db groff-base bash-completion
-  qemu-system-x86 qemu-utils mmdebstrap libfaketime jq)
+  qemu-system-x86 qemu-utils mmdebstrap libfaketime jq
+  g++-aarch64-linux-gnu binutils-aarch64-linux-gnu libsystemd-dev:arm64 qemu-system-arm qemu-user-static binfmt-support)
 if $build_only; then
   apt_packages=(build-essential python3 pkg-config libsystemd-dev)
+elif ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  need_root
+  echo "setup: adding the arm64 architecture to dpkg (libsystemd-dev:arm64 for the arm64 addon)"
+  dpkg --add-architecture arm64
 fi
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -78,3 +85,13 @@ bash scripts/prometheus/build.sh >/dev/null
 # images, cached by a hash of its build scripts and the kubelet (instant when cached).
 echo "setup: building the VM image if not cached"
 bash scripts/vm/build-image.sh >/dev/null
+
+# The arm64 guest's image: mmdebstrap configures its packages with qemu-user, which binfmt_misc must
+# hand aarch64 programs to (a container may start without binfmt_misc mounted).
+if [ "$(head -n 1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null)" != enabled ]; then
+  need_root
+  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  update-binfmts --enable qemu-aarch64
+fi
+echo "setup: building the arm64 VM image if not cached"
+bash scripts/vm/build-image.sh arm64 >/dev/null

@@ -5,7 +5,9 @@
 # small initrd (virtio + ext4 only). The image, kernel and initrd are cached under the data directory,
 # keyed by a hash of the build scripts, the guest files and the kubelet, so a second run is instant.
 # Prints the directory holding them.
-#   usage: scripts/vm/build-image.sh            (NODE_HEALTH_VM_DATA_DIR: cache root, default /var/tmp/node-health-vm)
+# arm64: the same guest for qemu-system-aarch64, without the Kubernetes node's parts (no kubelet, no local
+# images). mmdebstrap runs the image's arm64 maintainer scripts through qemu-user (binfmt_misc).
+#   usage: scripts/vm/build-image.sh [amd64|arm64]     (NODE_HEALTH_VM_DATA_DIR: cache root, default /var/tmp/node-health-vm)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -13,10 +15,11 @@ readonly SUITE=bookworm
 readonly MIRROR=${NODE_HEALTH_VM_MIRROR:-http://deb.debian.org/debian}
 readonly DATA_DIR=${NODE_HEALTH_VM_DATA_DIR:-/var/tmp/node-health-vm}
 readonly IMAGE_SIZE=3G
+readonly ARCH=${1:-amd64}
 # What the tests need inside besides systemd: containerd and runc (a node's runtime), e2fsprogs and
 # dmsetup (filesystems over device-mapper for hung-task tests), procps and kmod (ps, modprobe),
 # containernetworking-plugins (the pods' network) and busybox-static (the workload image's one binary).
-readonly PACKAGES=(systemd systemd-sysv dbus udev containerd runc linux-image-amd64 e2fsprogs dmsetup procps kmod
+readonly PACKAGES=(systemd systemd-sysv dbus udev containerd runc "linux-image-$ARCH" e2fsprogs dmsetup procps kmod
   containernetworking-plugins busybox-static)
 # The only modules the initrd needs to mount the root disk: the whole-disk initrd is 4x bigger and slower.
 readonly INITRD_MODULES=(virtio_pci virtio_blk ext4)
@@ -26,18 +29,28 @@ die() {
   exit 2
 }
 
+[[ $# -le 1 && ( $ARCH == amd64 || $ARCH == arm64 ) ]] || die "usage: build-image.sh [amd64|arm64]"
 [[ $(id -u) -eq 0 ]] || die "building the image must run as root (mmdebstrap, mkfs.ext4 -d keep file owners)"
 command -v mmdebstrap >/dev/null || die "mmdebstrap not found: run scripts/setup.sh (apt-get install mmdebstrap)"
 command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found: run scripts/setup.sh (apt-get install e2fsprogs)"
-command -v jq >/dev/null || die "jq not found: run scripts/setup.sh (apt-get install jq)"
-[[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] && command -v gcc >/dev/null ||
-  die "gcc and a static libc are needed for the pause image: run scripts/setup.sh (apt-get install gcc libc6-dev)"
-# The kubelet as setup built it; never built here (minutes of Go build inside a test's VM start).
-kubelet=$(bash "$here/../cluster/build.sh" --check kubelet) || die "the kubelet is not built: run scripts/setup.sh"
-kubelet=$kubelet/kubelet
-
-key=$(cat "$0" "$here"/customize.sh "$here"/guest-agent.* "$here"/node/* "$here"/images/* "$kubelet" | sha256sum | cut -c1-16)
-out="$DATA_DIR/image-$key"
+if [[ $ARCH == amd64 ]]; then
+  command -v jq >/dev/null || die "jq not found: run scripts/setup.sh (apt-get install jq)"
+  [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] && command -v gcc >/dev/null ||
+    die "gcc and a static libc are needed for the pause image: run scripts/setup.sh (apt-get install gcc libc6-dev)"
+  # The kubelet as setup built it; never built here (minutes of Go build inside a test's VM start).
+  kubelet=$(bash "$here/../cluster/build.sh" --check kubelet) || die "the kubelet is not built: run scripts/setup.sh"
+  kubelet=$kubelet/kubelet
+  key=$(cat "$0" "$here"/customize.sh "$here"/guest-agent.* "$here"/node/* "$here"/images/* "$kubelet" | sha256sum | cut -c1-16)
+  out="$DATA_DIR/image-$key"
+else
+  # mmdebstrap runs the foreign image's maintainer scripts (and customize.sh its systemctl) through
+  # qemu-user: binfmt_misc must hand aarch64 binaries to it.
+  [[ $(cat /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null | head -1) == enabled ]] ||
+    die "arm64 binaries do not run here (no enabled qemu-aarch64 in /proc/sys/fs/binfmt_misc): run scripts/setup.sh (qemu-user-static, binfmt-support)"
+  kubelet=
+  key=$(cat "$0" "$here"/customize.sh "$here"/guest-agent.* | sha256sum | cut -c1-16)
+  out="$DATA_DIR/image-$ARCH-$key"
+fi
 if [[ -f $out/rootfs.img && -f $out/vmlinuz && -f $out/initrd.img ]]; then
   echo "$out"
   exit 0
@@ -49,7 +62,7 @@ trap 'rm -rf "$work"' EXIT
 root="$work/root"
 started=$(date +%s)
 
-mmdebstrap --variant=minbase --include="$(IFS=,; echo "${PACKAGES[*]}")" \
+mmdebstrap --variant=minbase --architectures="$ARCH" --include="$(IFS=,; echo "${PACKAGES[*]}")" \
   --essential-hook="mkdir -p \"\$1/etc/initramfs-tools/conf.d\" \"\$1/usr/share/initramfs-tools/modules.d\"" \
   --essential-hook="echo MODULES=list > \"\$1/etc/initramfs-tools/conf.d/node-health-vm.conf\"" \
   --essential-hook="printf '%s\n' ${INITRD_MODULES[*]} > \"\$1/usr/share/initramfs-tools/modules.d/node-health-vm\"" \

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # mmdebstrap's customize hook for build-image.sh: turns the unpacked root ($1) into a bootable VM ground.
-#   usage: customize.sh ROOT SCRIPTS_DIR KUBELET
+#   usage: customize.sh ROOT SCRIPTS_DIR [KUBELET]     (without KUBELET: no Kubernetes node parts)
 set -euo pipefail
 root=$1
 src=$2
-kubelet=$3
+kubelet=${3:-}
 
 echo node-health-vm >"$root/etc/hostname"
 printf '127.0.0.1 localhost\n127.0.1.1 node-health-vm\n' >"$root/etc/hosts"
@@ -29,6 +29,18 @@ chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
 install -m 0755 "$src/guest-agent.sh" "$root/usr/local/sbin/nha-guest-agent"
 install -m 0644 "$src/guest-agent.service" "$root/etc/systemd/system/nha-guest-agent.service"
 chroot "$root" systemctl enable nha-guest-agent.service >/dev/null 2>&1
+
+# Timers that would take the dpkg lock or scan disks while a test runs.
+for unit in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
+  systemd-networkd-wait-online.service; do
+  ln -sf /dev/null "$root/etc/systemd/system/$unit"
+done
+
+# Keep the image small: package lists and apt's caches are not needed to boot.
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
+
+# The rest makes the guest a Kubernetes node; an image built without a kubelet is only the ground.
+[[ -n $kubelet ]] || exit 0
 
 # The node: the kubelet under systemd (started once a test puts credentials in place), containerd set up
 # for it, a bridge network for pods from Debian's CNI plugins.
@@ -78,12 +90,3 @@ done
 for image in pause busybox; do
   "$root/usr/bin/ctr" --address "$images/containerd.sock" -n k8s.io images import "$images/$image.tar" >/dev/null
 done
-
-# Timers that would take the dpkg lock or scan disks while a test runs.
-for unit in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
-  systemd-networkd-wait-online.service; do
-  ln -sf /dev/null "$root/etc/systemd/system/$unit"
-done
-
-# Keep the image small: package lists and apt's caches are not needed to boot.
-rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb

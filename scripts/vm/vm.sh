@@ -14,8 +14,10 @@ readonly FORWARD_ADDR=10.0.2.100
 
 usage() {
   cat >&2 <<'EOF2'
-usage: vm.sh up NAME [--forward PORT] [--memory MB] [--cpus N]
+usage: vm.sh up NAME [--arch amd64|arm64] [--forward PORT] [--memory MB] [--cpus N]
                                      boot a VM; returns when its systemd reports running (or degraded).
+                                     --arch: the guest's architecture (default amd64; arm64 under
+                                     qemu-system-aarch64, a guest without the kubelet)
                                      --forward: the guest's 10.0.2.100:PORT reaches 127.0.0.1:PORT on the host
        vm.sh exec NAME [--timeout S] -- CMD [ARG]...
                                      run CMD in the VM as root; its exit code is returned (125: not run)
@@ -38,10 +40,11 @@ check_name() {
     { echo "vm: invalid VM name '$1': use 1-63 lowercase letters, digits and '-'" >&2; exit 2; }
 }
 
+# The tools a command needs; `up` names its architecture's qemu (TOOL:PACKAGE) first.
 check_host() {
   [[ $(id -u) -eq 0 ]] || { echo "vm: must run as root (the image keeps root-owned files)" >&2; exit 2; }
   local tool pkg
-  for tool in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils mmdebstrap:mmdebstrap node:nodejs; do
+  for tool in "$@" qemu-img:qemu-utils mmdebstrap:mmdebstrap node:nodejs; do
     pkg=${tool#*:}
     command -v "${tool%%:*}" >/dev/null ||
       { echo "vm: ${tool%%:*} not found: run scripts/setup.sh (apt-get install $pkg)" >&2; exit 2; }
@@ -85,18 +88,29 @@ channel() {
 cmd_up() {
   local name=$1
   shift
-  local forward='' memory=2048 cpus=2
+  local arch=amd64 forward='' memory=2048 cpus=2
   while [[ $# -gt 0 ]]; do
     case $1 in
+      --arch) [[ ${2:-} == amd64 || ${2:-} == arm64 ]] || die "--arch needs amd64 or arm64"; arch=$2; shift 2 ;;
       --forward) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--forward needs a port number"; forward=$2; shift 2 ;;
       --memory) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--memory needs a size in MB"; memory=$2; shift 2 ;;
       --cpus) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--cpus needs a number"; cpus=$2; shift 2 ;;
       *) usage ;;
     esac
   done
+  # The machine of each architecture: a PC (q35) with its 16550 serial, or Arm's virt board with its
+  # PL011; the same virtio devices on PCI for both.
+  local qemu machine console
+  case $arch in
+    amd64) qemu=qemu-system-x86_64 machine=(-machine q35 -cpu max) console=ttyS0 ;;
+    # pauth-impdef: TCG's pointer authentication with QEMU's cheap hash instead of the architected
+    # QARMA, which the kernel's return-address signing makes a large share of the guest's time.
+    arm64) qemu=qemu-system-aarch64 machine=(-machine virt -cpu max,pauth-impdef=on) console=ttyAMA0 ;;
+  esac
+  check_host "$qemu:qemu-system-$([[ $arch == amd64 ]] && echo x86 || echo arm)"
   local dir=$RUN_DIR/$name image started
   [[ ! -e $dir ]] || die "a VM named '$name' exists already (vm.sh down $name)"
-  image=$(bash "$here/build-image.sh") || die "the image could not be built"
+  image=$(bash "$here/build-image.sh" "$arch") || die "the image could not be built"
   mkdir -p "$dir/share"
   # A VM that does not come up is removed again, whatever stopped it.
   trap 'cmd_down "$name" >/dev/null 2>&1 || true' EXIT
@@ -109,10 +123,10 @@ cmd_up() {
   fi
   started=$(date +%s%N)
   # KVM cannot run a stock kernel on every host (a paravirtual /dev/kvm lacks vmx/svm); TCG always can.
-  qemu-system-x86_64 -name "nha-$name" -nodefaults -no-user-config -display none \
-    -machine q35 -accel tcg,thread=multi -cpu max -smp "$cpus" -m "$memory" \
+  "$qemu" -name "nha-$name" -nodefaults -no-user-config -display none \
+    "${machine[@]}" -accel tcg,thread=multi -smp "$cpus" -m "$memory" \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 loglevel=4 systemd.unified_cgroup_hierarchy=1 net.ifnames=0" \
+    -append "root=/dev/vda rw console=$console loglevel=4 systemd.unified_cgroup_hierarchy=1 net.ifnames=0" \
     -drive "file=$dir/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe,discard=unmap" \
     -device virtio-serial-pci \
     -chardev "socket,id=cmd,path=$dir/cmd.sock,server=on,wait=off" \
@@ -180,7 +194,9 @@ command=$1
 shift
 case $command in
   list) [[ -d $RUN_DIR ]] && ls -1 "$RUN_DIR"; exit 0 ;;
-  up | exec | cp | down | status) [[ $# -ge 1 ]] || usage; check_name "$1"; check_host ;;
+  # up checks the host once it knows the architecture.
+  up) [[ $# -ge 1 ]] || usage; check_name "$1" ;;
+  exec | cp | down | status) [[ $# -ge 1 ]] || usage; check_name "$1"; check_host ;;
   *) usage ;;
 esac
 case $command in

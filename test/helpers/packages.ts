@@ -1,4 +1,5 @@
-// The .deb and .rpm for tests, built once per change of their inputs with scripts/package.sh (amd64).
+// The .deb and .rpm for tests, built once per change of their inputs with scripts/package.sh (amd64 by
+// default; arm64 with the cross-built addon).
 // Test files run in parallel processes: a lock file lets one of them build while the others wait, and a
 // stamp holding a hash of every input lets later callers reuse the packages as long as nothing changed.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,10 +16,18 @@ export interface Packages {
 
 const root = join(__dirname, '../..');
 const dist = join(root, 'dist');
-const stampFile = join(dist, '.packages-amd64.json');
 const lockFile = join(dist, '.packages.lock');
 const bundle = join(dist, 'node-health-agent.js');
-const addon = join(dist, 'node_health_native.node');
+
+export type PackageArch = 'amd64' | 'arm64';
+
+/** Where scripts/build-native.sh puts the addon of each architecture, and its argument for it. */
+const ADDON: Record<PackageArch, { path: string; nativeArch: string }> = {
+  amd64: { path: 'dist/node_health_native.node', nativeArch: 'x64' },
+  arm64: { path: 'dist/arm64/node_health_native.node', nativeArch: 'arm64' },
+};
+
+const stampFile = (arch: PackageArch): string => join(dist, `.packages-${arch}.json`);
 const LOCK_WAIT_MS = 15 * 60_000;
 
 /** Every file under dir (recursively) whose name passes keep. */
@@ -32,7 +41,7 @@ function filesUnder(dir: string, keep: (name: string) => boolean = () => true): 
 }
 
 /** What goes into the packages; the runtime is named by package.json (config.nodeRuntime). */
-function inputs(): string[] {
+function inputs(arch: PackageArch): string[] {
   return [
     'package.json',
     'nfpm.yaml',
@@ -43,16 +52,16 @@ function inputs(): string[] {
     ...filesUnder(join(root, 'etc'), (n) => n.endsWith('.ini')).map((p) => relative(root, p)),
     'dist/node-health-agent.js',
     'dist/node-health-agent.js.map',
-    'dist/node_health_native.node',
+    ADDON[arch].path,
     'dist/man/node-health-agent.8.gz',
     'dist/man/node-health.ini.5.gz',
     'dist/completion/node-health-agent',
   ].sort();
 }
 
-function inputHash(): string {
+function inputHash(arch: PackageArch): string {
   const h = createHash('sha256');
-  for (const rel of inputs()) {
+  for (const rel of inputs(arch)) {
     h.update(`${rel}\0`);
     h.update(readFileSync(join(root, rel)));
     h.update('\0');
@@ -60,9 +69,9 @@ function inputHash(): string {
   return h.digest('hex');
 }
 
-function fromStamp(hash: string): Packages | undefined {
+function fromStamp(arch: PackageArch, hash: string): Packages | undefined {
   try {
-    const s = JSON.parse(readFileSync(stampFile, 'utf8')) as { hash?: unknown; deb?: unknown; rpm?: unknown };
+    const s = JSON.parse(readFileSync(stampFile(arch), 'utf8')) as { hash?: unknown; deb?: unknown; rpm?: unknown };
     if (s.hash !== hash || typeof s.deb !== 'string' || typeof s.rpm !== 'string') return undefined;
     const pkgs = { deb: join(root, s.deb), rpm: join(root, s.rpm) };
     return existsSync(pkgs.deb) && existsSync(pkgs.rpm) ? pkgs : undefined;
@@ -76,14 +85,15 @@ function newestMtime(files: string[]): number {
 }
 
 /** Rebuilds the bundle or the addon when a source is newer than it (npm test builds the bundle first). */
-function buildOutputsIfStale(): void {
+function buildOutputsIfStale(arch: PackageArch): void {
   const tsSources = filesUnder(join(root, 'src'), (n) => n.endsWith('.ts'));
   if (!existsSync(bundle) || statSync(bundle).mtimeMs < newestMtime(tsSources)) {
     execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
   }
   const nativeSources = filesUnder(join(root, 'src/native'));
+  const addon = join(root, ADDON[arch].path);
   if (!existsSync(addon) || statSync(addon).mtimeMs < newestMtime(nativeSources)) {
-    execFileSync('npm', ['run', '-s', 'build:native'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('npm', ['run', '-s', 'build:native', '--', ADDON[arch].nativeArch], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   }
 }
 
@@ -133,16 +143,16 @@ function lock(): void {
   }
 }
 
-/** Builds the packages unless the ones in dist/ were built from the current inputs; returns their paths. */
-export function ensurePackages(): Packages {
+/** Builds the packages for `arch` unless the ones in dist/ were built from the current inputs; returns their paths. */
+export function ensurePackages(arch: PackageArch = 'amd64'): Packages {
   mkdirSync(dist, { recursive: true });
   lock();
   try {
-    buildOutputsIfStale();
-    const hash = inputHash();
-    const ready = fromStamp(hash);
+    buildOutputsIfStale(arch);
+    const hash = inputHash(arch);
+    const ready = fromStamp(arch, hash);
     if (ready) return ready;
-    const res = spawnSync('bash', [join(root, 'scripts/package.sh'), 'amd64'], { cwd: root, encoding: 'utf8' });
+    const res = spawnSync('bash', [join(root, 'scripts/package.sh'), arch], { cwd: root, encoding: 'utf8' });
     if (res.status !== 0) {
       throw new Error(`scripts/package.sh failed (exit ${res.status ?? res.signal}):\n${res.stderr}${res.stdout}`);
     }
@@ -150,7 +160,7 @@ export function ensurePackages(): Packages {
     const deb = lines.find((l) => l.endsWith('.deb'));
     const rpm = lines.find((l) => l.endsWith('.rpm'));
     if (!deb || !rpm) throw new Error(`scripts/package.sh named no .deb and .rpm; it printed:\n${res.stdout}`);
-    writeFileSync(stampFile, `${JSON.stringify({ hash, deb, rpm })}\n`);
+    writeFileSync(stampFile(arch), `${JSON.stringify({ hash, deb, rpm })}\n`);
     return { deb: join(root, deb), rpm: join(root, rpm) };
   } finally {
     unlinkSync(lockFile);

@@ -15,6 +15,8 @@ const UP_TIMEOUT_MS = 20 * 60_000;
 export interface VmOptions {
   /** A port on the host's loopback the guest reaches at FORWARD_ADDRESS:port. */
   forward?: number;
+  /** The guest's architecture (default amd64); arm64 runs under qemu-system-aarch64, without the kubelet. */
+  arch?: 'amd64' | 'arm64';
 }
 
 /** Where the guest reaches the forwarded host port (vm.sh up --forward). */
@@ -45,7 +47,7 @@ export class Vm {
     // Registered first: vm.sh removes a VM that failed to boot, but not one whose `up` was interrupted.
     let vm: Vm | undefined;
     t.teardown(() => (vm ? vm.down() : runScript(vmScript, ['down', name])));
-    const args = ['up', name, ...(opts.forward ? ['--forward', String(opts.forward)] : [])];
+    const args = ['up', name, ...(opts.arch ? ['--arch', opts.arch] : []), ...(opts.forward ? ['--forward', String(opts.forward)] : [])];
     const up = await runScript(vmScript, args, undefined, UP_TIMEOUT_MS);
     if (up.code !== 0) throw new Error(`VM ${name} did not come up (vm.sh exit ${up.code}): ${up.stderr.trim()}`);
     const status = await runScript(vmScript, ['status', name]);
