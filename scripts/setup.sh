@@ -28,12 +28,14 @@ need_root() {
 # static libc links their pause program); libfaketime steps the agent's own wall clock in a box (which
 # shares the host's clock and may not set it). The arm64 package: the cross compiler, binutils (strip) and
 # libsystemd for arm64 (a foreign dpkg architecture) build its addon; qemu-system-arm boots it in the arm64
-# guest, whose image mmdebstrap builds through qemu-user-static and binfmt-support. Go (1.26.7 or newer)
-# must be on PATH: it builds nfpm, the test cluster and Prometheus.
+# guest, whose image mmdebstrap builds through qemu-user-static and binfmt-support (arch-test: mmdebstrap
+# checks with it that arm64 programs run). Go (1.26.7 or newer) must be on PATH: it builds nfpm, the test
+# cluster and Prometheus.
 apt_packages=(build-essential python3 pkg-config libsystemd-dev systemd systemd-container dbus containerd
   lintian rpm systemd-journal-remote openssl git curl strace e2fsprogs bindfs man-db groff-base bash-completion
   qemu-system-x86 qemu-utils mmdebstrap libfaketime jq
-  g++-aarch64-linux-gnu binutils-aarch64-linux-gnu libsystemd-dev:arm64 qemu-system-arm qemu-user-static binfmt-support)
+  g++-aarch64-linux-gnu binutils-aarch64-linux-gnu libsystemd-dev:arm64 qemu-system-arm qemu-user-static binfmt-support
+  arch-test)
 if $build_only; then
   apt_packages=(build-essential python3 pkg-config libsystemd-dev)
 elif ! dpkg --print-foreign-architectures | grep -qx arm64; then

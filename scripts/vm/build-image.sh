@@ -47,6 +47,7 @@ else
   # qemu-user: binfmt_misc must hand aarch64 binaries to it.
   [[ $(cat /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null | head -1) == enabled ]] ||
     die "arm64 binaries do not run here (no enabled qemu-aarch64 in /proc/sys/fs/binfmt_misc): run scripts/setup.sh (qemu-user-static, binfmt-support)"
+  command -v arch-test >/dev/null || die "arch-test not found: run scripts/setup.sh (apt-get install arch-test)"
   kubelet=
   key=$(cat "$0" "$here"/customize.sh "$here"/guest-agent.* | sha256sum | cut -c1-16)
   out="$DATA_DIR/image-$ARCH-$key"
