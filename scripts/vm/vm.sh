@@ -100,12 +100,12 @@ cmd_up() {
   done
   # The machine of each architecture: a PC (q35) with its 16550 serial, or Arm's virt board with its
   # PL011; the same virtio devices on PCI for both.
-  local qemu machine console
+  local qemu machine cpu console
   case $arch in
-    amd64) qemu=qemu-system-x86_64 machine=(-machine q35 -cpu max) console=ttyS0 ;;
+    amd64) qemu=qemu-system-x86_64 machine=q35 cpu=max console=ttyS0 ;;
     # pauth-impdef: TCG's pointer authentication with QEMU's cheap hash instead of the architected
     # QARMA, which the kernel's return-address signing makes a large share of the guest's time.
-    arm64) qemu=qemu-system-aarch64 machine=(-machine virt -cpu max,pauth-impdef=on) console=ttyAMA0 ;;
+    arm64) qemu=qemu-system-aarch64 machine=virt cpu=max,pauth-impdef=on console=ttyAMA0 ;;
   esac
   check_host "$qemu:qemu-system-$([[ $arch == amd64 ]] && echo x86 || echo arm)"
   local dir=$RUN_DIR/$name image started
@@ -124,7 +124,7 @@ cmd_up() {
   started=$(date +%s%N)
   # KVM cannot run a stock kernel on every host (a paravirtual /dev/kvm lacks vmx/svm); TCG always can.
   "$qemu" -name "nha-$name" -nodefaults -no-user-config -display none \
-    "${machine[@]}" -accel tcg,thread=multi -smp "$cpus" -m "$memory" \
+    -machine "$machine" -accel tcg,thread=multi -cpu "$cpu" -smp "$cpus" -m "$memory" \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
     -append "root=/dev/vda rw console=$console loglevel=4 systemd.unified_cgroup_hierarchy=1 net.ifnames=0" \
     -drive "file=$dir/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe,discard=unmap" \
