@@ -221,7 +221,12 @@ export class Cluster {
           res.on('data', (d: Buffer) => chunks.push(d));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : undefined) as T });
+            // A throw here would be an uncaught exception that ends the test: a non-JSON answer is an error of the request.
+            try {
+              resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : undefined) as T });
+            } catch {
+              reject(new Error(`${method} ${path}: HTTP ${res.statusCode ?? 0} with a body that is not JSON: ${JSON.stringify(text.slice(0, 200))}`));
+            }
           });
         },
       );
