@@ -211,7 +211,9 @@ export class Cluster {
           ...tls,
           headers: {
             Accept: 'application/json',
-            ...(data ? { 'Content-Type': contentType } : {}),
+            // Content-Length always: Node sends a DELETE's body with neither a length nor chunking, and the
+            // server then reads it as the start of the next request on the kept-alive connection.
+            ...(data ? { 'Content-Type': contentType, 'Content-Length': data.length } : {}),
             ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}),
           },
           timeout: 30_000,

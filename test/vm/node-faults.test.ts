@@ -155,7 +155,7 @@ t.test('faults of a real node', async (t) => {
     const totalAfter = Number(/^full .* total=(\d+)$/m.exec(await vm.check(['cat', `${cgroup}/memory.pressure`]))?.[1]);
     t.ok(totalAfter > totalBefore, `the kernel counted the stalls in kubepods.slice (full total ${totalBefore} → ${totalAfter} µs)`);
     // Not left to load the node for the next subtest.
-    const deleted = await cluster.admin('DELETE', '/api/v1/namespaces/default/pods/thrash', { gracePeriodSeconds: 0 });
+    const deleted = await cluster.admin('DELETE', '/api/v1/namespaces/default/pods/thrash?gracePeriodSeconds=0');
     t.equal(deleted.status, 200, 'pod thrash deleted');
   });
 
