@@ -216,7 +216,9 @@ export class Cluster {
           ...tls,
           headers: {
             Accept: 'application/json',
-            ...(data ? { 'Content-Type': contentType } : {}),
+            // Content-Length always: Node sends a DELETE's body with neither a length nor chunking, and the
+            // server then reads it as the start of the next request on the kept-alive connection.
+            ...(data ? { 'Content-Type': contentType, 'Content-Length': data.length } : {}),
             ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}),
           },
           timeout: 30_000,
@@ -226,9 +228,14 @@ export class Cluster {
           res.on('data', (d: Buffer) => chunks.push(d));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            // JSON from the API; text from /metrics (Prometheus' format) and the like.
+            // JSON from the API; text from /metrics (Prometheus' format) and the like. A throw here would be an
+            // uncaught exception that ends the test: JSON that does not parse is an error of the request.
             const json = /json/.test(res.headers['content-type'] ?? '');
-            resolve({ status: res.statusCode ?? 0, body: (text ? (json ? JSON.parse(text) : text) : undefined) as T });
+            try {
+              resolve({ status: res.statusCode ?? 0, body: (text ? (json ? JSON.parse(text) : text) : undefined) as T });
+            } catch {
+              reject(new Error(`${method} ${path}: HTTP ${res.statusCode ?? 0} with a body that is not JSON: ${JSON.stringify(text.slice(0, 200))}`));
+            }
           });
         },
       );

@@ -3,9 +3,10 @@
 // cannot run VMs makes Vm.up throw with the reason, so a missing prerequisite fails the test.
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { runScript, type ExecOptions, type ExecResult, type TeardownHost } from './box';
-import type { Cluster } from './cluster';
+import { Cluster, waitFor } from './cluster';
+import { ensurePackages } from './packages';
 
 export const vmScript = join(__dirname, '../../scripts/vm/vm.sh');
 
@@ -153,4 +154,50 @@ export async function joinKubelet(vm: Vm, cluster: Cluster, node: string): Promi
 /** The host port of the cluster's API server: the one the VM forwards. */
 export function clusterPort(cluster: Cluster): number {
   return Number(new URL(cluster.server).port);
+}
+
+/** What `node-health-agent status --json` in the VM says, the parts the VM tests read. */
+export interface VmAgentStatus {
+  checks: Array<{ component: string; check: string; subject?: string; status: string; reason: string; message: string }>;
+  conditions: Array<{ type: string; status: string; reason: string; message: string }>;
+  recentEvents: Array<{ reason: string; message: string; count?: number; source?: string }>;
+}
+
+/** The installed agent's live state in the VM (its status socket); throws while it does not answer. */
+export async function agentStatus(vm: Vm): Promise<VmAgentStatus> {
+  return JSON.parse(await vm.check(['node-health-agent', 'status', '--json'])) as VmAgentStatus;
+}
+
+/** A real node of the test cluster with the agent installed from the .deb (agentNode). */
+export interface AgentNode {
+  cluster: Cluster;
+  vm: Vm;
+  /** The Node's name (the guest's hostname). */
+  node: string;
+  /** Whether the Node's Ready condition is True now. */
+  ready(): Promise<boolean>;
+}
+
+/** Kubelet start → Node Ready under TCG on a loaded 2-core machine. */
+const NODE_READY_TIMEOUT_MS = 300_000;
+
+/**
+ * Boots a VM that joins a fresh test cluster as Node `<prefix>-<pid>` with the real kubelet, waits for it
+ * to be Ready, starts kube-controller-manager (its ServiceAccount controller makes the "default" account
+ * pods are admitted with), writes `config` as /etc/node-health/50-vm-test.ini and installs the .deb with
+ * `dpkg -i` (the package starts the shipped unit, which finds the kubelet's kubeconfig).
+ */
+export async function agentNode(t: TeardownHost, prefix: string, config: string): Promise<AgentNode> {
+  const { deb } = ensurePackages();
+  const node = `${prefix}-${process.pid}`;
+  const cluster = await Cluster.up(t, []);
+  const vm = await Vm.up(t, prefix, { forward: clusterPort(cluster) });
+  await joinKubelet(vm, cluster, node);
+  const ready = async (): Promise<boolean> => (await cluster.condition(node, 'Ready'))?.status === 'True';
+  await waitFor(`Node ${node} Ready`, async () => (await ready()) || undefined, NODE_READY_TIMEOUT_MS, 2000);
+  await cluster.startControllerManager();
+  await vm.sh('umask 022; mkdir -p /etc/node-health && cat > /etc/node-health/50-vm-test.ini', { input: config });
+  await vm.copyIn(deb, '/var/tmp/');
+  await vm.check(['dpkg', '-i', `/var/tmp/${basename(deb)}`], { timeoutMs: 600_000 });
+  return { cluster, vm, node, ready };
 }

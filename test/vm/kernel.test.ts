@@ -1,6 +1,6 @@
 // The installed .deb on a real kernel (a Debian 12 VM, scripts/vm): the shipped unit under cgroup v2
 // with its memory limits in force, and detection from the kernel's own lines — a real memory-cgroup OOM
-// kill, real hung tasks — while a line a user-space process writes to /dev/kmsg is not the kernel's.
+// kill, real hung tasks (a hung journal thread sets KernelDeadlock) — while a line a user-space process writes to /dev/kmsg is not the kernel's.
 // One VM serves every subtest; they run in order and each waits for its own evidence.
 import { basename } from 'node:path';
 import t from 'tap';
@@ -105,7 +105,7 @@ t.test('the .deb on a real kernel', async (t) => {
     t.not(deadlock?.status, 'True', `KernelDeadlock not raised (${deadlock?.reason ?? 'absent'})`);
   });
 
-  t.test('real hung tasks on a suspended device-mapper target are TaskHung events', async (t) => {
+  t.test('real hung tasks on a suspended device-mapper target are TaskHung events, a hung jbd2 KernelDeadlock', async (t) => {
     const before = (await events('TaskHung')).length;
     // An ext4 over a dm-linear target with dirty data: with the target suspended, `sync` waits in D
     // state, and so does the filesystem's journal thread; the kernel reports both after the timeout.
@@ -133,9 +133,16 @@ t.test('the .deb on a real kernel', async (t) => {
       return tasks.has('sync') && [...tasks].some((n) => n.startsWith('jbd2/')) ? lines : undefined;
     }, DETECT_TIMEOUT_MS, 2000);
     t.comment(`the kernel's first hung-task lines: ${hung.join(' | ')}`);
-    // No shipped rule names jbd2 or sync (only docker, containerd and the kubelet are KernelDeadlock):
-    // each report is one TaskHung. Once the kernel has stopped reporting and the last window closed,
-    // the events stand for exactly the kernel's lines.
+    // A hung journal thread is also KernelDeadlock (rule FilesystemJournalHung): every writer of that
+    // filesystem waits behind it. A hung sync is not: it is one of those writers.
+    const deadlock = await waitFor('KernelDeadlock True from the hung journal thread', async () => {
+      const c = (await status()).conditions.find((x) => x.type === 'KernelDeadlock');
+      return c?.status === 'True' ? c : undefined;
+    }, DETECT_TIMEOUT_MS, 2000);
+    t.equal(deadlock.reason, 'FilesystemJournalHung');
+    t.match(deadlock.message, /task jbd2\/dm-\d+-8:\d+ blocked for more than \d+ seconds\./, "carrying the kernel's line for jbd2");
+    // Every report is also one TaskHung, the journal thread's too. Once the kernel has stopped reporting
+    // and the last window closed, the events stand for exactly the kernel's lines.
     const settled = await waitFor('TaskHung events for every hung-task line', async () => {
       const lines = await kernelLines('blocked for more than');
       const e = (await events('TaskHung')).slice(before);

@@ -3,11 +3,9 @@
 // memory limit is OOM-killed by the kernel and the agent raises OOMKilling on the Node once per kill; a
 // hung kubelet (SIGSTOP) is restarted by the agent over D-Bus, a killed one that systemd does not bring
 // back is started, and the Node is Ready again; a kubelet stopped on purpose is reported, never started.
-import { basename } from 'node:path';
 import t from 'tap';
-import { Cluster, waitFor, type EventView } from '../helpers/cluster';
-import { ensurePackages } from '../helpers/packages';
-import { clusterPort, joinKubelet, LOCAL_IMAGES, Vm } from '../helpers/vm';
+import { waitFor, type EventView } from '../helpers/cluster';
+import { agentNode, LOCAL_IMAGES } from '../helpers/vm';
 
 /** Kubelet start → Node Ready, kernel line → event, under TCG (code runs 5–20× slower than the host). */
 const TIMEOUT_MS = 300_000;
@@ -35,18 +33,7 @@ interface PodView {
 t.setTimeout(40 * 60_000);
 
 t.test('the agent on a real node', async (t) => {
-  const { deb } = ensurePackages();
-  const node = `vm-agent-${process.pid}`;
-  const cluster = await Cluster.up(t, []);
-  const vm = await Vm.up(t, 'vm-agent', { forward: clusterPort(cluster) });
-  await joinKubelet(vm, cluster, node);
-  const ready = async (): Promise<boolean> => (await cluster.condition(node, 'Ready'))?.status === 'True';
-  await waitFor(`Node ${node} Ready`, async () => (await ready()) || undefined, TIMEOUT_MS, 2000);
-  await cluster.startControllerManager();
-
-  await vm.sh('umask 022; mkdir -p /etc/node-health && cat > /etc/node-health/50-vm-test.ini', { input: CONFIG });
-  await vm.copyIn(deb, '/var/tmp/');
-  await vm.check(['dpkg', '-i', `/var/tmp/${basename(deb)}`], { timeoutMs: 600_000 });
+  const { cluster, vm, node, ready } = await agentNode(t, 'vm-agent', CONFIG);
   const events = async (reason: string): Promise<EventView[]> => (await cluster.events(node)).filter((e) => e.reason === reason);
 
   t.test("the agent reports on the Node with the kubelet's credentials", async (t) => {
