@@ -62,7 +62,8 @@ fi
 # Go-built tools at pinned versions, cached in GOBIN (default ~/go/bin) so a second run is instant.
 gobin="$(go env GOPATH)/bin"
 nfpm_version=$(node -p "require('./package.json').config.nfpm")
-if ! "$gobin/nfpm" --version 2>/dev/null | grep -q "${nfpm_version#v}"; then
+# The module version Go recorded in the binary: a `go install` build reports "dev" in `nfpm --version`.
+if ! go version -m "$gobin/nfpm" 2>/dev/null | grep -qE "^[[:space:]]+mod[[:space:]]+github.com/goreleaser/nfpm/v2[[:space:]]+$nfpm_version[[:space:]]"; then
   echo "setup: building nfpm $nfpm_version"
   GOFLAGS=-mod=mod go install "github.com/goreleaser/nfpm/v2/cmd/nfpm@$nfpm_version"
 fi
