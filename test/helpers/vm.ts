@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { runScript, type ExecOptions, type ExecResult, type TeardownHost } from './box';
 import { Cluster, waitFor } from './cluster';
-import { ensurePackages } from './packages';
 
 export const vmScript = join(__dirname, '../../scripts/vm/vm.sh');
 
@@ -168,14 +167,16 @@ export async function agentStatus(vm: Vm): Promise<VmAgentStatus> {
   return JSON.parse(await vm.check(['node-health-agent', 'status', '--json'])) as VmAgentStatus;
 }
 
-/** A real node of the test cluster with the agent installed from the .deb (agentNode). */
-export interface AgentNode {
+/** A real node of the test cluster: the VM's kubelet joined and Ready (readyNode). */
+export interface ReadyNode {
   cluster: Cluster;
   vm: Vm;
   /** The Node's name (the guest's hostname). */
   node: string;
   /** Whether the Node's Ready condition is True now. */
   ready(): Promise<boolean>;
+  /** Milliseconds from `systemctl start kubelet` to the Node Ready. */
+  readyMs: number;
 }
 
 /** Kubelet start → Node Ready under TCG on a loaded 2-core machine. */
@@ -183,21 +184,32 @@ const NODE_READY_TIMEOUT_MS = 300_000;
 
 /**
  * Boots a VM that joins a fresh test cluster as Node `<prefix>-<pid>` with the real kubelet, waits for it
- * to be Ready, starts kube-controller-manager (its ServiceAccount controller makes the "default" account
- * pods are admitted with), writes `config` as /etc/node-health/50-vm-test.ini and installs the .deb with
- * `dpkg -i` (the package starts the shipped unit, which finds the kubelet's kubeconfig).
+ * to be Ready and starts kube-controller-manager (its ServiceAccount controller makes the "default"
+ * account pods are admitted with). Booting and joining cost minutes under TCG: the tests of a real node
+ * share one (test/vm/node.test.ts).
  */
-export async function agentNode(t: TeardownHost, prefix: string, config: string): Promise<AgentNode> {
-  const { deb } = ensurePackages();
+export async function readyNode(t: TeardownHost, prefix: string): Promise<ReadyNode> {
   const node = `${prefix}-${process.pid}`;
   const cluster = await Cluster.up(t, []);
   const vm = await Vm.up(t, prefix, { forward: clusterPort(cluster) });
+  const started = Date.now();
   await joinKubelet(vm, cluster, node);
   const ready = async (): Promise<boolean> => (await cluster.condition(node, 'Ready'))?.status === 'True';
-  await waitFor(`Node ${node} Ready`, async () => (await ready()) || undefined, NODE_READY_TIMEOUT_MS, 2000);
+  await waitFor(`Node ${node} Ready`, async () => (await ready()) || undefined, NODE_READY_TIMEOUT_MS, 2000).catch(async (err: unknown) => {
+    const log = await vm.exec(['journalctl', '-u', 'kubelet', '-n', '40', '--no-pager']);
+    throw new Error(`${String(err)}; the kubelet's journal:\n${log.stdout}`);
+  });
+  const readyMs = Date.now() - started;
   await cluster.startControllerManager();
+  return { cluster, vm, node, ready, readyMs };
+}
+
+/**
+ * Writes `config` as /etc/node-health/50-vm-test.ini and installs the .deb `deb` with `dpkg -i` (the
+ * package starts the shipped unit, which finds the kubelet's kubeconfig on a joined node).
+ */
+export async function installAgent(vm: Vm, deb: string, config: string): Promise<void> {
   await vm.sh('umask 022; mkdir -p /etc/node-health && cat > /etc/node-health/50-vm-test.ini', { input: config });
   await vm.copyIn(deb, '/var/tmp/');
   await vm.check(['dpkg', '-i', `/var/tmp/${basename(deb)}`], { timeoutMs: 600_000 });
-  return { cluster, vm, node, ready };
 }
