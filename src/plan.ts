@@ -7,7 +7,8 @@ import type { ConditionDeclaration, Logger, PlannedSource, ProblemSink, Schedule
 import { AgentError } from './errors';
 import { KUBELET_CONDITION_TYPES } from './outputs/kubernetes/types';
 import { LadderConfigError, ladderSettings, type LadderSettings } from './repair/ladder/settings';
-import { sourceKinds } from './registry';
+import { registeredSections, sourceKinds } from './registry';
+import type { HostProbe } from './sources/probes/probe';
 import type { NativeLoader } from './system/native';
 
 export interface Plan {
@@ -27,14 +28,16 @@ export interface PlanOptions {
   native: NativeLoader;
   /** The running plan, on a reload: sources read at start only are kept from it, with their declarations. */
   running?: Plan;
+  /** The host probes, when not the registry's own (a test adds one). */
+  probes?: readonly HostProbe[];
 }
 
 /** Loads and validates everything; throws AgentError (CONFIG_*) naming the file, line or section. */
 export function makePlan(configDir: string | undefined, opts: PlanOptions): Plan {
-  const loaded = loadConfig(configDir, { required: configDir !== undefined });
+  const loaded = loadConfig(configDir, { required: configDir !== undefined, sections: registeredSections(opts.probes) });
   const { config } = loaded;
   const sources = new Map<string, PlannedSource>();
-  for (const kind of sourceKinds(opts.native)) {
+  for (const kind of sourceKinds(opts.native, opts.probes)) {
     const planned = kind.startOnly && opts.running ? opts.running.sources.get(kind.name) : kind.plan(loaded, { log: opts.log, sink: opts.sink });
     if (planned) sources.set(kind.name, planned);
   }

@@ -2,10 +2,12 @@
 // the same plan `run` and reload build (rules, plugins, probes, ladder, condition owners), so a config it
 // passes is one the daemon starts with and a reload applies.
 import { effectiveConfig } from '../config/effective';
-import { familyKeys, familyNames, keysOf, sectionNames } from '../config/schema';
+import { familyKeys, familyNames, sectionsOf } from '../config/schema';
 import { AgentError } from '../errors';
 import { createLogger } from '../outputs/log';
 import { makePlan } from '../plan';
+import { registeredSections } from '../registry';
+import type { HostProbe } from '../sources/probes/probe';
 import { loadNative } from '../system/native';
 
 /**
@@ -23,9 +25,9 @@ export function configCheck(dir: string | undefined, only: readonly string[] = [
 }
 
 /** What `config check` accepts to select: every section and family, and every section.key. */
-export function configKeyWords(): string[] {
+export function configKeyWords(probes?: readonly HostProbe[]): string[] {
   return [
-    ...sectionNames().flatMap((s) => [s, ...keysOf(s).map((k) => `${s}.${k}`)]),
+    ...sectionsOf(registeredSections(probes)).flatMap(({ name, keys }) => [name, ...Object.keys(keys).map((k) => `${name}.${k}`)]),
     ...familyNames().flatMap((f) => [f, ...Object.keys(familyKeys(f)).map((k) => `${f}.${k}`)]),
   ];
 }

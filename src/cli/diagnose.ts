@@ -3,6 +3,7 @@ import { createLogger } from '../outputs/log';
 import { makePlan } from '../plan';
 import { runCheck } from '../engine/run-check';
 import { disruptionCheck } from '../repair/ladder/check';
+import type { HostProbe } from '../sources/probes/probe';
 import type { Check, CheckResult } from '../types';
 import { loadNative } from '../system/native';
 import { colourStatus, formatTable } from './table';
@@ -10,13 +11,15 @@ import { colourStatus, formatTable } from './table';
 export interface DiagnoseOptions {
   configDir?: string;
   json?: boolean;
+  /** The host probes, when not the registry's own (a test adds one). */
+  probes?: readonly HostProbe[];
 }
 
 /** Returns the exit code: 0 healthy, 1 a problem or an undecided check. */
 export async function diagnose(options: DiagnoseOptions, out: NodeJS.WriteStream = process.stdout): Promise<number> {
   const log = createLogger('error', undefined);
   // Plugins run once here; their conditions and events are not reported anywhere but this table.
-  const plan = makePlan(options.configDir, { log, sink: { condition() {}, event() {} }, native: loadNative });
+  const plan = makePlan(options.configDir, { log, sink: { condition() {}, event() {} }, native: loadNative, probes: options.probes });
   const { config } = plan.loaded;
   const of = (source: string): Check[] => plan.sources.get(source)?.diagnose?.() ?? [];
   // The table's order: the host first, then what reads it (journal, runtime, disruption), plugins last.

@@ -5,6 +5,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { DEFAULT_CONFIG_DIR, loadConfig } from '../config/load';
+import { registeredSections } from '../registry';
 import type { JournalSourceSpec } from '../sources/rules/log-monitor';
 import { buildRuleSet } from '../sources/rules/rule-set';
 import { RuleTester, type LineResult } from '../sources/rules/rule-tester';
@@ -26,7 +27,7 @@ const DEFAULT_SOURCE = 'kernel';
 /** Returns the exit code (0); bad config or input throws an AgentError (exit 2). */
 export async function rulesTest(options: RulesTestOptions, out: NodeJS.WritableStream = process.stdout, stdin: Readable = process.stdin): Promise<number> {
   const dir = options.configDir;
-  const loaded = loadConfig(dir, { required: dir !== undefined });
+  const loaded = loadConfig(dir, { required: dir !== undefined, sections: registeredSections() });
   const tester = new RuleTester(buildRuleSet(loaded));
   const sourceNamed = (name: string, given: boolean): JournalSourceSpec => {
     const source = tester.source(name);

@@ -12,12 +12,11 @@ import {
   familyKeys,
   familyNames,
   schema,
-  sectionNames,
-  specOf,
+  sectionsOf,
+  type AnySection,
   type Config,
   type FamilyName,
   type KeySpec,
-  type SectionName,
 } from './schema';
 import { absolutePath, ValueError } from './values';
 
@@ -32,6 +31,8 @@ export interface Origin {
 
 export interface LoadedConfig {
   config: Config;
+  /** Every fixed section, in order: the agent's own and those the registry handed in. */
+  sections: readonly AnySection[];
   /** The files read, in merge order. */
   files: string[];
   /** Where each "section.key" that was set in a file came from; absent keys have their default. */
@@ -41,13 +42,15 @@ export interface LoadedConfig {
 export interface LoadOptions {
   /** A missing directory is an error when the operator named it; the default one may be absent. */
   required?: boolean;
+  /** The sections sources declare (the registry's); without them a file setting one is refused as unknown. */
+  sections?: readonly AnySection[];
 }
 
 export function loadConfig(dir: string = DEFAULT_CONFIG_DIR, options: LoadOptions = {}): LoadedConfig {
-  const { config, files, origins, errors } = readConfig(dir, options);
-  if (errors.length === 0) errors.push(...crossChecks(config, origins));
+  const { config, sections, files, origins, errors, bySection } = readConfig(dir, options);
+  if (errors.length === 0) errors.push(...crossChecks(config, sections, bySection, origins));
   if (errors.length > 0) throw new AgentError('CONFIG_INVALID', inFileOrder(errors, files).join('\n'));
-  return { config, files, origins };
+  return { config, sections, files, origins };
 }
 
 /**
@@ -60,8 +63,10 @@ export function runtimeDirOf(dir: string = DEFAULT_CONFIG_DIR, options: LoadOpti
 }
 
 /** Every file read and every key parsed; a key that does not parse is left out and named in `errors`. */
-function readConfig(dir: string, options: LoadOptions): LoadedConfig & { errors: string[] } {
+function readConfig(dir: string, options: LoadOptions): LoadedConfig & { errors: string[]; bySection: Map<string, Record<string, unknown>> } {
   const files = listConfigFiles(dir, options.required ?? false);
+  const sections = sectionsOf(options.sections ?? []);
+  const byName = new Map(sections.map((s) => [s.name, s]));
   const errors: string[] = [];
   const raw = new Map<string, { value: string; origin: Origin }>();
   // Named sections seen, with the line of their first header (where a missing required key is reported).
@@ -76,7 +81,7 @@ function readConfig(dir: string, options: LoadOptions): LoadedConfig & { errors:
       if (err instanceof AgentError) throw err;
       throw new AgentError('CONFIG_UNREADABLE', `${file}: cannot read config file: ${messageOf(err)}`, { cause: err });
     }
-    for (const entry of scanIni(file, textContent, errors)) {
+    for (const entry of scanIni(file, textContent, byName, errors)) {
       if (entry.key === undefined) {
         const { family, name } = entry.address;
         if (family === undefined || name === undefined) continue;
@@ -111,7 +116,9 @@ function readConfig(dir: string, options: LoadOptions): LoadedConfig & { errors:
   };
 
   const values: Record<string, unknown> = {};
-  for (const section of sectionNames()) values[section] = parseSection(sectionAddress(section));
+  const bySection = new Map(sections.map((s) => [s.name, parseSection(sectionAddress(s))]));
+  for (const [name, parsed] of bySection) if (name in schema) values[name] = parsed;
+  values.registered = new Map([...bySection].filter(([name]) => !(name in schema)));
   const named: Record<string, Map<string, unknown>> = {};
   for (const family of familyNames()) {
     const parsed = new Map<string, unknown>();
@@ -120,7 +127,7 @@ function readConfig(dir: string, options: LoadOptions): LoadedConfig & { errors:
   }
   values.named = named;
 
-  return { config: values as unknown as Config, files, origins, errors };
+  return { config: values as unknown as Config, sections, files, origins, errors, bySection };
 }
 
 /** Where a key lives: a fixed section like [disk] or a named one like [rule "OOMKilling"]. */
@@ -129,13 +136,13 @@ interface Address {
   label: string;
   /** Prefix of origin ids: disk or rule "OOMKilling". */
   id: string;
-  specs: Record<string, KeySpec<unknown>>;
+  specs: Readonly<Record<string, KeySpec<unknown>>>;
   family?: FamilyName;
   name?: string;
 }
 
-function sectionAddress(section: SectionName): Address {
-  return { label: `[${section}]`, id: section, specs: schema[section] as Record<string, KeySpec<unknown>> };
+function sectionAddress(section: AnySection): Address {
+  return { label: `[${section.name}]`, id: section.name, specs: section.keys };
 }
 
 function familyAddress(family: FamilyName, name: string): Address {
@@ -199,7 +206,7 @@ interface IniEntry {
   line: number;
 }
 
-function* scanIni(file: string, content: string, errors: string[]): Generator<IniEntry> {
+function* scanIni(file: string, content: string, sections: ReadonlyMap<string, AnySection>, errors: string[]): Generator<IniEntry> {
   const seen = new Map<string, number>();
   let address: Address | undefined;
   let sectionLine = 0;
@@ -212,7 +219,7 @@ function* scanIni(file: string, content: string, errors: string[]): Generator<In
 
     const header = /^\[([^\]]*)\]$/.exec(line);
     if (header) {
-      address = parseHeader((header[1] as string).trim(), at, errors);
+      address = parseHeader((header[1] as string).trim(), at, sections, errors);
       sectionLine = lineNo;
       if (address) yield { address, key: undefined, value: '', line: lineNo };
       continue;
@@ -254,7 +261,7 @@ function* scanIni(file: string, content: string, errors: string[]): Generator<In
   }
 }
 
-function parseHeader(text: string, at: string, errors: string[]): Address | undefined {
+function parseHeader(text: string, at: string, sections: ReadonlyMap<string, AnySection>, errors: string[]): Address | undefined {
   const named = /^([a-z_]+)\s+"([^"]+)"$/.exec(text);
   if (named) {
     const [, family, name] = named as unknown as [string, string, string];
@@ -262,54 +269,36 @@ function parseHeader(text: string, at: string, errors: string[]): Address | unde
     errors.push(`${at}: unknown named section [${family} "…"]${suggest(family, familyNames())}`);
     return undefined;
   }
-  if (text in schema) return sectionAddress(text as SectionName);
-  errors.push(`${at}: unknown section [${text}]${suggest(text, [...sectionNames(), ...familyNames().map((f) => `${f} "<name>"`)])}`);
+  const section = sections.get(text);
+  if (section) return sectionAddress(section);
+  errors.push(`${at}: unknown section [${text}]${suggest(text, [...sections.keys(), ...familyNames().map((f) => `${f} "<name>"`)])}`);
   return undefined;
 }
 
-function crossChecks(config: Config, origins: Map<string, Origin>): string[] {
+function crossChecks(
+  config: Config,
+  sections: readonly AnySection[],
+  bySection: ReadonlyMap<string, Record<string, unknown>>,
+  origins: Map<string, Origin>,
+): string[] {
   const errors: string[] = [];
   const at = (...ids: string[]): string => {
     const origin = ids.map((id) => origins.get(id)).find((o) => o !== undefined);
     return origin ? `${where(origin)}: ` : '';
   };
-  // [section, key that must be lower or equal, key that must be higher or equal]. For "available"
-  // memory less is worse, so its critical level is the lower one.
-  const pairs: Array<[SectionName, string, string]> = [
-    ['disk', 'space_warning', 'space_critical'],
-    ['disk', 'inodes_warning', 'inodes_critical'],
-    ['memory', 'available_critical', 'available_warning'],
-    ['pressure', 'memory_warning', 'memory_critical'],
-    ['pressure', 'io_warning', 'io_critical'],
-    ['pids', 'warning', 'critical'],
-    ['file_handles', 'warning', 'critical'],
-    ['conntrack', 'warning', 'critical'],
-    ['zombies', 'warning', 'critical'],
-    ['thermal', 'critical_margin', 'warning_margin'],
-    ['nic', 'errors_warning', 'errors_critical'],
-    ['nic', 'drops_warning', 'drops_critical'],
-    ['tcp', 'retransmit_warning', 'retransmit_critical'],
-    ['time_sync', 'max_error_warning', 'max_error_critical'],
-  ];
   if (config.coordination.kubeconfig && config.coordination.token_file) {
     errors.push(`${at('coordination.token_file', 'coordination.kubeconfig')}[coordination] sets both kubeconfig and token_file; set one of them`);
   }
-  for (const [section, low, high] of pairs) {
-    const values = config[section] as Record<string, unknown>;
-    if ((values[low] as number) > (values[high] as number)) {
+  for (const section of sections) {
+    const { name } = section;
+    const values = bySection.get(name) ?? {};
+    for (const [low, high] of section.ordered ?? []) {
+      if ((values[low] as number) <= (values[high] as number)) continue;
       // Show the values as written (85%, 256Mi), not as parsed.
-      const shown = (name: string) => origins.get(`${section}.${name}`)?.text ?? specOf(section, name)?.default;
-      errors.push(
-        `${at(`${section}.${low}`, `${section}.${high}`)}[${section}] ${low} (${shown(low)}) must not exceed ${high} (${shown(high)})`,
-      );
+      const shown = (key: string) => origins.get(`${name}.${key}`)?.text ?? section.keys[key]?.default;
+      errors.push(`${at(`${name}.${low}`, `${name}.${high}`)}[${name}] ${low} (${shown(low)}) must not exceed ${high} (${shown(high)})`);
     }
-  }
-  const both = config.kernel_taint.problem_flags.filter((f) => config.kernel_taint.warning_flags.includes(f));
-  if (both.length > 0) {
-    errors.push(
-      `${at('kernel_taint.warning_flags', 'kernel_taint.problem_flags')}[kernel_taint] ${both.join(', ')} listed in both ` +
-        'problem_flags and warning_flags; keep each flag in one list',
-    );
+    for (const e of section.check?.(values) ?? []) errors.push(`${at(...e.keys.map((k) => `${name}.${k}`))}[${name}] ${e.message}`);
   }
   return errors;
 }

@@ -9,7 +9,10 @@ import { hostname, release } from 'node:os';
 import { join, relative } from 'node:path';
 import { effectiveConfig } from '../config/effective';
 import { loadConfig, type LoadedConfig } from '../config/load';
-import { specOf, type SectionName } from '../config/schema';
+import { schema, settingsOf as sectionSettings, type Keys } from '../config/schema';
+import { probeSections } from '../sources/checks';
+import { diskSection } from '../sources/probes/disk';
+import { readonlySection } from '../sources/probes/readonly';
 import { messageOf } from '../errors';
 import { fetchStatus } from '../outputs/status/client';
 import { ContainerdClient } from '../sources/runtime/containerd';
@@ -97,7 +100,7 @@ export async function collectBundle(options: BundleOptions): Promise<Bundle> {
   // Configuration.
   let loaded: LoadedConfig | undefined;
   try {
-    loaded = loadConfig(options.configDir, { required: options.configDir !== undefined });
+    loaded = loadConfig(options.configDir, { required: options.configDir !== undefined, sections: probeSections() });
     add('config/effective.ini', effectiveConfig(loaded), 'the merged configuration, with the file:line of each value');
   } catch (err) {
     add('config/error.txt', `${messageOf(err)}\n`, 'why the configuration could not be loaded');
@@ -223,8 +226,8 @@ export async function collectBundle(options: BundleOptions): Promise<Bundle> {
 
 function settingsOf(loaded: LoadedConfig | undefined): Settings {
   // The schema's default of a key, parsed, for when the configuration cannot be loaded.
-  const fallback = <T>(section: SectionName, key: string): T => {
-    const spec = specOf(section, key);
+  const fallback = <T>(section: string, key: string, keys: Keys = (schema as Record<string, Keys>)[section] ?? {}): T => {
+    const spec = keys[key];
     if (!spec || spec.default === undefined) throw new Error(`bundle: no default for [${section}] ${key}`);
     return spec.type.parse(spec.default) as T;
   };
@@ -241,8 +244,8 @@ function settingsOf(loaded: LoadedConfig | undefined): Settings {
       ...new Set([
         '/',
         stateDir,
-        ...(c?.disk.paths ?? fallback<string[]>('disk', 'paths')),
-        ...(c?.readonly.paths ?? fallback<string[]>('readonly', 'paths')),
+        ...(c ? sectionSettings(c, diskSection).paths : fallback<string[]>('disk', 'paths', diskSection.keys)),
+        ...(c ? sectionSettings(c, readonlySection).paths : fallback<string[]>('readonly', 'paths', readonlySection.keys)),
       ]),
     ],
     kubeconfigs,

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { keysOf, sectionNames } from '../../src/config/schema';
+import { sectionsOf } from '../../src/config/schema';
+import { registeredSections } from '../../src/registry';
 import type { NodeCondition } from '../../src/types';
 import { bin, daemonConfig, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
 
@@ -29,9 +30,9 @@ const diskIni = (mount: string, extra = '') =>
   `[disk]\ninterval = 1s\npaths = ${mount}\nspace_critical = 99.9%\ninodes_critical = 99.9%\nspace_warning = 99.8%\ninodes_warning = 99.8%\n` +
   `set_after = 2\nclear_after = 2\n${extra}` +
   // Keep the rest of the host out of it: of the probes, only [disk] runs.
-  sectionNames()
-    .filter((s) => s !== 'disk' && keysOf(s).includes('set_after'))
-    .map((s) => `[${s}]\nenabled = false\n`)
+  sectionsOf(registeredSections())
+    .filter((s) => s.name !== 'disk' && 'set_after' in s.keys)
+    .map((s) => `[${s.name}]\nenabled = false\n`)
     .join('');
 
 t.test('a filled filesystem sets DiskFull after set_after runs and freeing it clears it', async (t) => {

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../src/config/load';
+import { defaultsOf } from '../unit/sources/fake-fs';
 import { runCheck } from '../../src/engine/run-check';
-import { diskCheck, SERVED_TIMEOUT_MS } from '../../src/sources/probes/disk';
+import { diskCheck, diskSection, SERVED_TIMEOUT_MS } from '../../src/sources/probes/disk';
 import { hungFuseMount } from '../helpers/hung-mount';
 
 const MOUNTS = 6;
@@ -38,7 +38,7 @@ t.test('six FUSE mounts that never answer: each named within its deadline, other
   const base = mkdtempSync('/tmp/nha-hung-');
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const hung = Array.from({ length: MOUNTS }, (_, i) => hungFuseMount(t, join(base, `m${i}`), `hung${i}`));
-  const check = diskCheck(loadConfig('/nonexistent').config.disk);
+  const check = diskCheck(defaultsOf(diskSection));
 
   for (const round of [1, 2]) {
     const started = Date.now();

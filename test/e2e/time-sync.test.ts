@@ -2,12 +2,12 @@
 // kernel the box shares with this host and judges it as the probe does here.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { judgeTimeSync } from '../../src/sources/probes/time-sync';
+import { judgeTimeSync, timeSyncSection } from '../../src/sources/probes/time-sync';
 import { loadNative } from '../../src/system/native';
 import type { CheckResult } from '../../src/types';
 import { Box } from '../helpers/box';
 import { ensurePackages } from '../helpers/packages';
-import { defaults } from '../unit/sources/fake-fs';
+import { defaultsOf } from '../unit/sources/fake-fs';
 
 t.test('diagnose in a node in a box shows the time_sync finding of the shared kernel clock', async (t) => {
   const { deb } = ensurePackages();
@@ -25,7 +25,7 @@ t.test('diagnose in a node in a box shows the time_sync finding of the shared ke
 
   // The same kernel read from this host, judged with the same defaults: the same verdict.
   const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-  const here = judgeTimeSync(loadNative().adjtimex(), uptime, defaults.time_sync);
+  const here = judgeTimeSync(loadNative().adjtimex(), uptime, defaultsOf(timeSyncSection));
   t.match(inBox, { component: 'host', subject: '', status: here.status, reason: here.reason });
   t.not(inBox?.status, 'unknown', inBox?.message);
   if (here.status !== 'ok') t.match(inBox?.message, /chronyd, ntpd or systemd-timesyncd/, 'says what to check');

@@ -1,6 +1,7 @@
 // One bad value for every section and named-section family of the config schema: the fault matrix reloads
 // each and expects the reload rejected, so a section added to the schema is covered without a test change.
-import { families, schema, type KeySpec } from '../../src/config/schema';
+import { families, sectionsOf, type KeySpec } from '../../src/config/schema';
+import { registeredSections } from '../../src/registry';
 
 export interface BadValue {
   /** The section header as written, e.g. `[disk]` or `[rule "fault"]`. */
@@ -22,7 +23,7 @@ function rejected(spec: KeySpec<unknown>): string | undefined {
   return undefined;
 }
 
-function firstBad(keys: Record<string, KeySpec<unknown>>, header: string): BadValue {
+function firstBad(keys: Readonly<Record<string, KeySpec<unknown>>>, header: string): BadValue {
   for (const [key, spec] of Object.entries(keys)) {
     const value = rejected(spec);
     if (value !== undefined) return { header, key, value };
@@ -32,7 +33,7 @@ function firstBad(keys: Record<string, KeySpec<unknown>>, header: string): BadVa
 
 export function badValues(): BadValue[] {
   return [
-    ...Object.entries(schema).map(([name, keys]) => firstBad(keys as Record<string, KeySpec<unknown>>, `[${name}]`)),
+    ...sectionsOf(registeredSections()).map(({ name, keys }) => firstBad(keys, `[${name}]`)),
     ...Object.entries(families).map(([name, keys]) => firstBad(keys as Record<string, KeySpec<unknown>>, `[${name} "fault"]`)),
   ];
 }

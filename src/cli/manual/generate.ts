@@ -4,30 +4,33 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { families, schema } from '../../config/schema';
+import { families, sectionsOf } from '../../config/schema';
 import type { KeySpec } from '../../config/key';
+import { registeredSections } from '../../registry';
+import type { HostProbe } from '../../sources/probes/probe';
 import { VERSION } from '../../version';
 import { configKeyWords } from '../config-check';
 import { buildProgram } from '../main';
 import { bashCompletion } from './completion';
 import { configPage, commandPage, type ConfigSection } from './man';
 
-/** The schema's sections and named-section families as the man page lists them. */
-export function configSections(): { sections: ConfigSection[]; families: ConfigSection[] } {
+/** The sections (the agent's and those the registry's sources declare) and named-section families as the man page lists them. */
+export function configSections(probes?: readonly HostProbe[]): { sections: ConfigSection[]; families: ConfigSection[] } {
   const asKeys = (v: object): Record<string, KeySpec<unknown>> => v as Record<string, KeySpec<unknown>>;
   return {
-    sections: Object.entries(schema).map(([name, keys]) => ({ header: `[${name}]`, keys: asKeys(keys) })),
+    sections: sectionsOf(registeredSections(probes)).map(({ name, keys }) => ({ header: `[${name}]`, keys })),
     families: Object.entries(families).map(([name, keys]) => ({ header: `[${name} "name"]`, keys: asKeys(keys) })),
   };
 }
 
-export function manualFiles(): Record<string, string> {
+/** `probes`: the host probes, when not the registry's own (a test adds one). */
+export function manualFiles(probes?: readonly HostProbe[]): Record<string, string> {
   const program = buildProgram();
-  const { sections, families: named } = configSections();
+  const { sections, families: named } = configSections(probes);
   return {
     'man/node-health-agent.8': commandPage(program, VERSION),
     'man/node-health.ini.5': configPage(sections, named, program.name(), VERSION),
-    'completion/node-health-agent': bashCompletion(program, { 'section.key': configKeyWords() }),
+    'completion/node-health-agent': bashCompletion(program, { 'section.key': configKeyWords(probes) }),
   };
 }
 

@@ -98,7 +98,7 @@ export function commandPage(program: Command, version: string): string {
 export interface ConfigSection {
   /** [disk] or [rule "name"] */
   header: string;
-  keys: Record<string, KeySpec<unknown>>;
+  keys: Readonly<Record<string, KeySpec<unknown>>>;
 }
 
 export function configPage(

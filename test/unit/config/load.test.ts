@@ -1,16 +1,22 @@
 import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
-import { keysOf, sectionNames, specOf } from '../../../src/config/schema';
+import { loadConfig as loadWith, type LoadOptions } from '../../../src/config/load';
+import { settingsOf, type Config } from '../../../src/config/schema';
+import { registeredSections } from '../../../src/registry';
+import { diskSection } from '../../../src/sources/probes/disk';
 import { errorOf } from '../../helpers/errors';
 import { configDir } from '../../helpers/tmp';
+
+/** The loader with the registry's sections, as the daemon calls it. */
+const loadConfig = (dir: string, options: LoadOptions = {}) => loadWith(dir, { ...options, sections: registeredSections() });
+const disk = (config: Config) => settingsOf(config, diskSection);
 
 t.test('an absent default directory means defaults; a named one must exist', async (t) => {
   const { config, files } = loadConfig('/nonexistent/node-health');
   t.same(files, []);
-  t.equal(config.disk.interval, 30_000);
-  t.equal(config.disk.space_critical, 95);
+  t.equal(disk(config).interval, 30_000);
+  t.equal(disk(config).space_critical, 95);
   const err = errorOf(() => loadConfig('/nonexistent/node-health', { required: true }));
   t.equal(err.code, 'CONFIG_UNREADABLE');
   t.match(err.message, '/nonexistent/node-health');
@@ -24,8 +30,8 @@ t.test('files merge in byte order, later files win key by key', async (t) => {
   });
   const { config, files, origins } = loadConfig(dir);
   t.same(files, [join(dir, '10-base.ini'), join(dir, '20-site.ini')]);
-  t.equal(config.disk.interval, 120_000);
-  t.equal(config.disk.space_warning, 70);
+  t.equal(disk(config).interval, 120_000);
+  t.equal(disk(config).space_warning, 70);
   t.same(origins.get('disk.interval'), { file: join(dir, '20-site.ini'), line: 2, text: '2m' });
 });
 
@@ -112,13 +118,14 @@ t.test('named sections: merged across files, required keys named with file:line'
 
 t.test('the shipped etc/ files load and document every key with its default', async (t) => {
   const shipped = join(__dirname, '../../../etc');
-  const { config } = loadConfig(shipped, { required: true });
-  t.equal(config.disk.enabled, true);
+  const { config, sections } = loadConfig(shipped, { required: true });
+  t.equal(disk(config).enabled, true);
   const text = readFileSync(join(shipped, 'node-health.ini'), 'utf8');
-  for (const section of sectionNames()) {
+  t.ok(sections.length > registeredSections().length, 'the agent\'s sections and the registered ones');
+  for (const { name: section, keys } of sections) {
     t.match(text, `[${section}]`, `section [${section}] is shipped`);
-    for (const name of keysOf(section)) {
-      t.match(text, `;${name} = ${specOf(section, name)?.default}\n`, `[${section}] ${name} shows its default`);
+    for (const [name, spec] of Object.entries(keys)) {
+      t.match(text, `;${name} = ${spec.default}\n`, `[${section}] ${name} shows its default`);
     }
   }
 });
@@ -127,7 +134,7 @@ t.test("a duration beyond the timer limit is refused at load, naming file:line, 
   const msg = errorOf(() => loadConfig(configDir({ 'a.ini': '[disk]\n\ninterval = 30d\n' }))).message;
   t.match(msg, /a\.ini:3: \[disk\] interval: 720h is above the maximum 2147483647ms \(about 24\.8 days/);
   // The largest value a timer takes is still accepted.
-  t.equal(loadConfig(configDir({ 'a.ini': '[disk]\ninterval = 2147483647ms\n' })).config.disk.interval, 2 ** 31 - 1);
+  t.equal(disk(loadConfig(configDir({ 'a.ini': '[disk]\ninterval = 2147483647ms\n' })).config).interval, 2 ** 31 - 1);
   // A source's lookback is a span to read back over, not a wait: no timer limit.
   const long = loadConfig(configDir({ 'a.ini': '[source "k"]\nmatches = _TRANSPORT=kernel\nlookback = 400d\n' }));
   t.equal(long.config.named.source.get("k")?.lookback, 400 * 86_400_000);

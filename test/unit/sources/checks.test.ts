@@ -1,15 +1,21 @@
 // The registry, runCheck's deadline, and the probe sections' cross-key rules in the config loader.
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { loadConfig as loadWith } from '../../../src/config/load';
+import { settingsOf } from '../../../src/config/schema';
 import { AgentError } from '../../../src/errors';
 import type { Check, Finding } from '../../../src/types';
 import { runCheck } from '../../../src/engine/run-check';
-import { enabledChecks } from '../../../src/sources/checks';
+import { enabledChecks, probeSections, PROBES } from '../../../src/sources/checks';
+import { kernelTaintSection } from '../../../src/sources/probes/kernel-taint';
 import { configDir } from '../../helpers/tmp';
 import { loadNative } from '../../../src/system/native';
 
+/** The loader with the probes' sections, as the daemon calls it. */
+const loadConfig = (dir: string) => loadWith(dir, { sections: probeSections() });
+
 t.test('every probe is registered with its interval; a disabled one is not', async (t) => {
   const all = enabledChecks(loadConfig(configDir({})).config, loadNative);
+  t.same(all.map((s) => s.section), PROBES.map((p) => p.section.name), 'every registered probe runs by default, in registry order');
   t.same(
     all.map((s) => [s.check.name, s.intervalMs]),
     [
@@ -63,7 +69,7 @@ t.test('taint flags: letters only, each in one list', async (t) => {
     /a\.ini:2: \[kernel_taint\] D listed in both problem_flags and warning_flags; keep each flag in one list/,
   );
   const { config } = loadConfig(configDir({ 'a.ini': '[kernel_taint]\nproblem_flags = D, M, B, W\nwarning_flags =\n' }));
-  t.same(config.kernel_taint.warning_flags, []);
+  t.same(settingsOf(config, kernelTaintSection).warning_flags, []);
 });
 
 t.test('a check that hangs is Unknown at its deadline and is not started again beside itself', async (t) => {

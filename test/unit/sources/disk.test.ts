@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { defaultsOf } from './fake-fs';
 import { runCheck } from '../../../src/engine/run-check';
-import { diskCheck, isServed, selectFilesystems, type ApartOutcome, type StatfsResult } from '../../../src/sources/probes/disk';
+import { diskCheck, diskSection, isServed, selectFilesystems, type ApartOutcome, type StatfsResult } from '../../../src/sources/probes/disk';
 import { parseMountinfo } from '../../../src/sources/probes/mountinfo';
 
 const fixture = (name: string): string => readFileSync(join(__dirname, '../../fixtures/proc', name), 'utf8');
-const defaults = loadConfig('/nonexistent').config.disk;
+const defaults = defaultsOf(diskSection);
 
 t.test('mountinfo: real filesystems once per device, escaped paths decoded', async (t) => {
   const mounts = parseMountinfo(fixture('mountinfo-kubeadm-node.txt'));

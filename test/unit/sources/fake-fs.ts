@@ -2,12 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../../src/config/load';
+import { settingsOf, type Keys, type SectionSpec, type Values } from '../../../src/config/schema';
 import type { HostFs } from '../../../src/sources/probes/procfs';
 
 export const fixture = (name: string): string => readFileSync(join(__dirname, '../../fixtures/proc', name), 'utf8');
 
-/** The shipped defaults of every section. */
-export const defaults = loadConfig('/nonexistent/node-health').config;
+/** A probe's settings at their shipped defaults. */
+export function defaultsOf<K extends Keys>(section: SectionSpec<K>): Values<K> {
+  return settingsOf(loadConfig('/nonexistent/node-health', { sections: [section] }).config, section);
+}
 
 function errno(code: string, path: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: fake, open '${path}'`), { code });

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { decodeTaint, judgeTaint, kernelTaintCheck } from '../../../src/sources/probes/kernel-taint';
-import { defaults, fakeFs } from './fake-fs';
+import { decodeTaint, judgeTaint, kernelTaintCheck, kernelTaintSection } from '../../../src/sources/probes/kernel-taint';
+import { defaultsOf, fakeFs } from './fake-fs';
 
-const cfg = defaults.kernel_taint;
+const cfg = defaultsOf(kernelTaintSection);
 const bit = (n: number) => 2 ** n;
 
 t.test('decodes the bit mask into letters in bit order, unknown bits by number', async (t) => {

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { judgeMemory, memoryCheck, memorySample, parseMeminfo } from '../../../src/sources/probes/memory';
-import { defaults, fakeFs, fixture } from './fake-fs';
+import { judgeMemory, memoryCheck, memorySample, parseMeminfo, memorySection } from '../../../src/sources/probes/memory';
+import { defaultsOf, fakeFs, fixture } from './fake-fs';
 
-const cfg = defaults.memory;
+const cfg = defaultsOf(memorySection);
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { judgePressure, parsePressure, pressureCheck, type Psi } from '../../../src/sources/probes/pressure';
-import { defaults, fakeFs, fixture } from './fake-fs';
+import { judgePressure, parsePressure, pressureCheck, type Psi, pressureSection } from '../../../src/sources/probes/pressure';
+import { defaultsOf, fakeFs, fixture } from './fake-fs';
 
-const cfg = defaults.pressure;
+const cfg = defaultsOf(pressureSection);
 
 t.test('parses captured PSI files, system-wide and of a cgroup', async (t) => {
   const memory = parsePressure(fixture('pressure-memory-host.txt'), 'memory');

@@ -1,8 +1,8 @@
 // NIC error/drop rates and the TCP retransmission rate: judged between two samples.
 import t from 'tap';
-import { ignored, judgeNic, nicCheck, parseNetDev } from '../../../src/sources/probes/nic';
-import { judgeRetransmits, parseSnmp, tcpCheck, tcpCounters } from '../../../src/sources/probes/tcp';
-import { defaults, fakeFs, fixture } from './fake-fs';
+import { ignored, judgeNic, nicCheck, parseNetDev, nicSection } from '../../../src/sources/probes/nic';
+import { judgeRetransmits, parseSnmp, tcpCheck, tcpCounters, tcpSection } from '../../../src/sources/probes/tcp';
+import { defaultsOf, fakeFs, fixture } from './fake-fs';
 
 /** A clock the test moves. */
 function clock() {
@@ -18,14 +18,14 @@ t.test('parses a captured /proc/net/dev', async (t) => {
 });
 
 t.test('ignore patterns: exact names and a trailing *', async (t) => {
-  const skip = defaults.nic.ignore;
+  const skip = defaultsOf(nicSection).ignore;
   t.same(['lo', 'eth0', 'veth1a2b', 'cali123', 'ens5', 'ifb0', 'kube-ipvs0', 'flannel.1'].filter((n) => !ignored(n, skip)), ['eth0', 'ens5', 'flannel.1']);
 });
 
 t.test('rates: errors per second first, then drops; figures and limits in the message', async (t) => {
   const base = { rxPackets: 0, txPackets: 0, errors: 0, drops: 0 };
   const after = (errors: number, drops: number) => ({ rxPackets: 30000, txPackets: 30000, errors, drops });
-  const judge = (errors: number, drops: number) => judgeNic('eth0', base, after(errors, drops), 30, defaults.nic);
+  const judge = (errors: number, drops: number) => judgeNic('eth0', base, after(errors, drops), 30, defaultsOf(nicSection));
   t.same([judge(0, 0).status, judge(0, 0).reason], ['ok', 'NICOK']);
   t.equal(judge(0, 0).message, 'eth0: 0.0/s errors and 0.0/s drops over the last 30 s, 2,000/s packets');
   t.same([judge(60, 0).status, judge(60, 0).reason], ['warning', 'NICErrorsHigh']);
@@ -39,7 +39,7 @@ t.test('rates: errors per second first, then drops; figures and limits in the me
 t.test('the NIC check: a baseline first, then rates; new or reset interfaces start over', async (t) => {
   const files = { '/proc/net/dev': fixture('net-dev-host-1.txt') };
   const c = clock();
-  const check = nicCheck(defaults.nic, fakeFs(files), c.now);
+  const check = nicCheck(defaultsOf(nicSection), fakeFs(files), c.now);
   const first = await check.run();
   t.same(first.map((f) => [f.status, f.reason]), [['ok', 'NICBaseline']]);
   t.match(first[0]?.message, /^baseline taken; rates are judged from the next run \(since boot: eth0 0 errors, 0 drops in 49,294 packets\)$/);
@@ -66,7 +66,7 @@ t.test('the NIC check: a baseline first, then rates; new or reset interfaces sta
 
 t.test('only ignored interfaces: nothing to watch', async (t) => {
   const only = 'h\nh\n    lo:    3193      29    0    0    0     0          0         0     3193      29    0    0    0     0       0          0\n';
-  const [f] = await nicCheck(defaults.nic, fakeFs({ '/proc/net/dev': only })).run();
+  const [f] = await nicCheck(defaultsOf(nicSection), fakeFs({ '/proc/net/dev': only })).run();
   t.match(f, { status: 'ok', reason: 'NICOK', message: /^no interfaces to watch/ });
 });
 
@@ -80,7 +80,7 @@ t.test('parses captured /proc/net/snmp pairs of name and value lines', async (t)
 });
 
 t.test('retransmissions: a share of segments sent, not judged on too few', async (t) => {
-  const cfg = defaults.tcp;
+  const cfg = defaultsOf(tcpSection);
   const judge = (sent: number, again: number) => judgeRetransmits({ outSegs: 0, retransSegs: 0 }, { outSegs: sent, retransSegs: again }, 30, cfg);
   t.same([judge(100_000, 100).status, judge(100_000, 100).reason], ['ok', 'TCPRetransmitOK']);
   t.equal(judge(100_000, 100).message, '0.1% of TCP segments retransmitted in the last 30 s (100 of 100,000)');
@@ -95,7 +95,7 @@ t.test('retransmissions: a share of segments sent, not judged on too few', async
 t.test('the TCP check over the captured pair of samples, then a hand-made lossy one', async (t) => {
   const files = { '/proc/net/snmp': fixture('net-snmp-host-1.txt') };
   const c = clock();
-  const check = tcpCheck(defaults.tcp, fakeFs(files), c.now);
+  const check = tcpCheck(defaultsOf(tcpSection), fakeFs(files), c.now);
   const first = await check.run();
   t.same(first.map((f) => [f.status, f.reason]), [['ok', 'TCPBaseline']]);
   t.match(first[0]?.message, 'since boot: 0 of 20,439 segments retransmitted (0.0%)', 'zero shows as 0.0%');
@@ -114,7 +114,7 @@ t.test('the TCP check over the captured pair of samples, then a hand-made lossy 
 });
 
 t.test('the live host: baseline, then a judgement', async (t) => {
-  for (const check of [nicCheck(defaults.nic), tcpCheck(defaults.tcp)]) {
+  for (const check of [nicCheck(defaultsOf(nicSection)), tcpCheck(defaultsOf(tcpSection))]) {
     const first = await check.run();
     t.match(first.at(-1), { status: 'ok', reason: /Baseline$|^NICOK$/ }, check.name);
     await new Promise((r) => setTimeout(r, 50));

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import t from 'tap';
 import { parseMountinfo } from '../../../src/sources/probes/mountinfo';
-import { findReadOnly, kernelStoppedWrites, readOnlyCheck } from '../../../src/sources/probes/readonly';
+import { findReadOnly, kernelStoppedWrites, readOnlyCheck, readonlySection } from '../../../src/sources/probes/readonly';
 import { hostFs } from '../../../src/sources/probes/procfs';
-import { defaults, fakeFs, fixture } from './fake-fs';
+import { defaultsOf, fakeFs, fixture } from './fake-fs';
 
-const cfg = defaults.readonly;
+const cfg = defaultsOf(readonlySection);
 const never = () => false;
 
 t.test('ext4 since 6.15: emergency_ro in the super options (captured on this host after a real ext4 error)', async (t) => {

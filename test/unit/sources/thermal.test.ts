@@ -1,8 +1,8 @@
 import t from 'tap';
-import { judgeZone, thermalCheck } from '../../../src/sources/probes/thermal';
-import { defaults, fakeFs } from './fake-fs';
+import { judgeZone, thermalCheck, thermalSection } from '../../../src/sources/probes/thermal';
+import { defaultsOf, fakeFs } from './fake-fs';
 
-const cfg = defaults.thermal;
+const cfg = defaultsOf(thermalSection);
 
 t.test('judged by the distance to the critical trip point', async (t) => {
   const zone = (temp: number) => judgeZone({ name: 'thermal_zone0', type: 'x86_pkg_temp', temp, critical: 100000 }, cfg);

@@ -8,11 +8,12 @@ import {
   readKernelClock,
   statusFlags,
   timeSyncCheck,
+  timeSyncSection,
 } from '../../../src/sources/probes/time-sync';
-import { defaults, fakeFs } from './fake-fs';
+import { defaultsOf, fakeFs } from './fake-fs';
 import { loadNative } from '../../../src/system/native';
 
-const cfg = defaults.time_sync;
+const cfg = defaultsOf(timeSyncSection);
 const DAY = 86_400;
 
 // A clock chronyd keeps: synchronised, maxerror tens of ms, a trained frequency.

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { hostFs } from '../../../src/sources/probes/procfs';
-import { judgeZombies, parseStat, readProcesses, zombieParents, zombiesCheck } from '../../../src/sources/probes/zombies';
-import { defaults, fakeFs, fixture } from './fake-fs';
+import { judgeZombies, parseStat, readProcesses, zombieParents, zombiesCheck, zombiesSection } from '../../../src/sources/probes/zombies';
+import { defaultsOf, fakeFs, fixture } from './fake-fs';
 
-const cfg = defaults.zombies;
+const cfg = defaultsOf(zombiesSection);
 
 t.test('parses captured stat lines, including a command name with ") ("', async (t) => {
   t.same(parseStat(fixture('stat-zombie-host.txt')), { pid: 27143, comm: 'odd) (name', state: 'Z', ppid: 27142 });

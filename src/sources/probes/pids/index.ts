@@ -2,10 +2,24 @@
 // left, fork and clone fail for everyone: containers do not start, the kubelet cannot exec probes. This
 // is the kubelet's pid.available signal, computed as the kubelet does: the total of /proc/loadavg's
 // "running/total" field against min(kernel.pid_max, kernel.threads-max).
-import type { Config } from '../../config/schema';
-import type { Finding, Check } from '../../types';
-import { count, levelAbove, pct, reasonFor } from './levels';
-import { hostFs, parseNumberFile, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { percent } from '../../../config/values';
+import type { Finding, Check } from '../../../types';
+import { count, levelAbove, pct, reasonFor } from '../levels';
+import { hostFs, parseNumberFile, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const pidsSection = section({
+  name: 'pids',
+  keys: {
+    ...probe('Check tasks (processes and threads) in use against min(kernel.pid_max, kernel.threads-max).', '30s', 'PIDLimitNear'),
+    warning: key(percent, '80%', 'Share of the task limit in use that is a warning.'),
+    critical: key(percent, '90%', 'Share of the task limit in use that is a problem.'),
+  },
+  ordered: [['warning', 'critical']],
+});
+export type PidsSettings = Values<typeof pidsSection.keys>;
 
 /** The "running/total" field of /proc/loadavg: tasks runnable now, tasks that exist. */
 export function parseLoadavgTasks(text: string): { running: number; total: number } {
@@ -20,7 +34,7 @@ export interface PidSample {
   threadsMax: number;
 }
 
-export function judgePids(s: PidSample, cfg: Config['pids']): Finding {
+export function judgePids(s: PidSample, cfg: PidsSettings): Finding {
   const limit = Math.min(s.pidMax, s.threadsMax);
   const usedPct = (s.tasks / limit) * 100;
   const status = levelAbove(usedPct, cfg.warning, cfg.critical);
@@ -40,7 +54,7 @@ export function judgePids(s: PidSample, cfg: Config['pids']): Finding {
   };
 }
 
-export function pidsCheck(cfg: Config['pids'], fs: HostFs = hostFs): Check {
+export function pidsCheck(cfg: PidsSettings, fs: HostFs = hostFs): Check {
   const number = (path: string) => parseNumberFile(fs.read(path), path);
   return {
     component: 'host',
@@ -55,3 +69,9 @@ export function pidsCheck(cfg: Config['pids'], fs: HostFs = hostFs): Check {
     },
   };
 }
+
+export const pidsProbe = defineProbe({
+  section: pidsSection,
+  healthy: { reason: 'PIDUsageOK', message: 'the task limit is far' },
+  make: (cfg) => pidsCheck(cfg),
+});

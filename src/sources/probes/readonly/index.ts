@@ -7,10 +7,26 @@
 // - ext4 since 6.15: the superblock stays "rw" and ext4 adds "emergency_ro" (after errors) or
 //   "shutdown" (after a forced shutdown) to the super options;
 // - a remount: the mount itself says "ro" (the same mount ID that was "rw" before).
-import type { Config } from '../../config/schema';
-import type { Finding, Check } from '../../types';
-import { mountOf, parseMountinfo, type Mount } from './mountinfo';
-import { hostFs, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { absolutePath, listOf } from '../../../config/values';
+import type { Finding, Check } from '../../../types';
+import { mountOf, parseMountinfo, type Mount } from '../mountinfo';
+import { hostFs, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const readonlySection = section({
+  name: 'readonly',
+  keys: {
+    ...probe('Report filesystems that should be writable but have become read-only.', '30s', 'ReadonlyFilesystem'),
+    paths: key(
+      listOf(absolutePath),
+      '/var/lib/kubelet, /var/lib/containerd, /var/log',
+      'Paths whose filesystem must always be writable.',
+    ),
+  },
+});
+export type ReadonlySettings = Values<typeof readonlySection.keys>;
 
 // Filesystems that hold no data of their own, or are read-only by design: never judged unless listed.
 const NOT_WRITABLE_TYPES = new Set([
@@ -97,7 +113,7 @@ function readHostMountinfo(fs: HostFs): string {
   }
 }
 
-export function readOnlyCheck(cfg: Config['readonly'], fs: HostFs = hostFs): Check {
+export function readOnlyCheck(cfg: ReadonlySettings, fs: HostFs = hostFs): Check {
   // Mounts seen writable, kept while they exist so a later remount to ro is recognised as one.
   let writable = new Set<string>();
   return {
@@ -134,3 +150,9 @@ export function readOnlyCheck(cfg: Config['readonly'], fs: HostFs = hostFs): Che
     },
   };
 }
+
+export const readonlyProbe = defineProbe({
+  section: readonlySection,
+  healthy: { reason: 'FilesystemIsNotReadOnly', message: 'Filesystem is not read-only', shared: true },
+  make: (cfg) => readOnlyCheck(cfg),
+});

@@ -1,9 +1,23 @@
 // Open file handles (struct file) on the whole node against fs.file-max. When the table is full every
 // open(), socket() and pipe() fails with ENFILE, whatever each process's own ulimit says.
-import type { Config } from '../../config/schema';
-import type { Finding, Check } from '../../types';
-import { count, levelAbove, pct, reasonFor } from './levels';
-import { hostFs, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { percent } from '../../../config/values';
+import type { Finding, Check } from '../../../types';
+import { count, levelAbove, pct, reasonFor } from '../levels';
+import { hostFs, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const fileHandlesSection = section({
+  name: 'file_handles',
+  keys: {
+    ...probe('Check allocated file handles against fs.file-max.', '30s', 'FileHandleLimitNear'),
+    warning: key(percent, '80%', 'Share of fs.file-max allocated that is a warning.'),
+    critical: key(percent, '90%', 'Share of fs.file-max allocated that is a problem.'),
+  },
+  ordered: [['warning', 'critical']],
+});
+export type FileHandlesSettings = Values<typeof fileHandlesSection.keys>;
 
 /** /proc/sys/fs/file-nr: allocated handles, free allocated handles (always 0 since 2.6), the maximum. */
 export function parseFileNr(text: string): { allocated: number; max: number } {
@@ -15,7 +29,7 @@ export function parseFileNr(text: string): { allocated: number; max: number } {
   return { allocated: allocated - free, max };
 }
 
-export function judgeFileHandles(s: { allocated: number; max: number }, cfg: Config['file_handles']): Finding {
+export function judgeFileHandles(s: { allocated: number; max: number }, cfg: FileHandlesSettings): Finding {
   const usedPct = (s.allocated / s.max) * 100;
   const status = levelAbove(usedPct, cfg.warning, cfg.critical);
   const what = `${count(s.allocated)} of ${count(s.max)} file handles in use (${pct(usedPct)} of fs.file-max)`;
@@ -31,7 +45,7 @@ export function judgeFileHandles(s: { allocated: number; max: number }, cfg: Con
   };
 }
 
-export function fileHandlesCheck(cfg: Config['file_handles'], fs: HostFs = hostFs): Check {
+export function fileHandlesCheck(cfg: FileHandlesSettings, fs: HostFs = hostFs): Check {
   return {
     component: 'host',
     name: 'file_handles',
@@ -40,3 +54,9 @@ export function fileHandlesCheck(cfg: Config['file_handles'], fs: HostFs = hostF
     },
   };
 }
+
+export const fileHandlesProbe = defineProbe({
+  section: fileHandlesSection,
+  healthy: { reason: 'FileHandleUsageOK', message: 'the file handle limit is far' },
+  make: (cfg) => fileHandlesCheck(cfg),
+});

@@ -4,11 +4,30 @@
 // kernel then raises by 500 µs every second until the daemon sets it again; at 16 s the kernel marks
 // the clock unsynchronised itself. A node whose clock is wrong fails TLS certificate checks (not yet
 // valid, expired), and leases and token expiry go wrong with it.
-import type { Config } from '../../config/schema';
-import type { NativeTimex } from '../../system/native';
-import type { CheckStatus, Finding, Check } from '../../types';
-import { reasonFor } from './levels';
-import { hostFs, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { duration } from '../../../config/values';
+import type { NativeTimex } from '../../../system/native';
+import type { CheckStatus, Finding, Check } from '../../../types';
+import { reasonFor } from '../levels';
+import { hostFs, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const timeSyncSection = section({
+  name: 'time_sync',
+  keys: {
+    ...probe('Check that an NTP daemon keeps the kernel clock synchronised (adjtimex), and its maximum error.', '1m', 'TimeNotSynchronized'),
+    boot_grace: key(duration(), '10m', 'After boot, how long the clock may stay unsynchronised before that is a problem (a warning until then).'),
+    max_error_warning: key(duration({ min: 1, max: 16_000 }), '2s', "The kernel's maximum error of a synchronised clock that is a warning."),
+    max_error_critical: key(
+      duration({ min: 1, max: 16_000 }),
+      '10s',
+      'Maximum error that is a problem (at 16s the kernel marks the clock unsynchronised).',
+    ),
+  },
+  ordered: [['max_error_warning', 'max_error_critical']],
+});
+export type TimeSyncSettings = Values<typeof timeSyncSection.keys>;
 
 // adjtimex's return values (include/uapi/linux/timex.h).
 const TIME_ERROR = 5;
@@ -58,7 +77,7 @@ const WHY = "a node's clock must be right for TLS certificate checks, leases and
  * `boot_grace` (daemons need a few polls after boot) and a problem after it; a synchronised clock is
  * judged on maxerror.
  */
-export function judgeTimeSync(tx: NativeTimex, uptimeS: number, cfg: Config['time_sync']): Finding {
+export function judgeTimeSync(tx: NativeTimex, uptimeS: number, cfg: TimeSyncSettings): Finding {
   const leap = LEAP[tx.state];
   const withLeap = (message: string) => (leap ? `${message}; ${leap}` : message);
   const errors = `maxerror ${formatMicros(tx.maxErrorUs)}, esterror ${formatMicros(tx.estErrorUs)}`;
@@ -141,7 +160,7 @@ export function readKernelClock(adjtimex: () => NativeTimex): NativeTimex {
 }
 
 export function timeSyncCheck(
-  cfg: Config['time_sync'],
+  cfg: TimeSyncSettings,
   read: () => NativeTimex,
   fs: HostFs = hostFs,
 ): Check {
@@ -157,3 +176,9 @@ export function timeSyncCheck(
     },
   };
 }
+
+export const timeSyncProbe = defineProbe({
+  section: timeSyncSection,
+  healthy: { reason: 'TimeSyncOK', message: 'the clock is synchronised, or the node booted too recently to judge' },
+  make: (cfg, native) => timeSyncCheck(cfg, () => readKernelClock(() => native().adjtimex())),
+});

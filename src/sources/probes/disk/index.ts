@@ -8,13 +8,34 @@
 // answers from memory).
 import { existsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import type { Config } from '../../config/schema';
-import { formatDuration } from '../../config/values';
-import { messageOf } from '../../errors';
-import { Slots } from '../../system/slots';
-import { type CheckStatus, type Finding, DEFAULT_CHECK_DEADLINE_MS, type Check } from '../../types';
-import { runPlugin } from '../plugins/runner';
-import { mountOf, readMounts, type Mount } from './mountinfo';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { absolutePath, listOf, percent } from '../../../config/values';
+import { formatDuration } from '../../../config/values';
+import { messageOf } from '../../../errors';
+import { Slots } from '../../../system/slots';
+import { type CheckStatus, type Finding, DEFAULT_CHECK_DEADLINE_MS, type Check } from '../../../types';
+import { runPlugin } from '../../plugins/runner';
+import { mountOf, readMounts, type Mount } from '../mountinfo';
+import { defineProbe } from '../probe';
+
+export const diskSection = section({
+  name: 'disk',
+  keys: {
+    ...probe('Check free space and free inodes of every real filesystem.', '30s', 'DiskFull'),
+    space_warning: key(percent, '85%', 'Used space (as df counts it, after reserved blocks) that is a warning.'),
+    space_critical: key(percent, '95%', 'Used space that is a problem.'),
+    inodes_warning: key(percent, '85%', 'Used inodes that are a warning.'),
+    inodes_critical: key(percent, '95%', 'Used inodes that are a problem.'),
+    paths: key(
+      listOf(absolutePath),
+      '/var/lib/kubelet, /var/lib/containerd',
+      'Paths always checked (their filesystem), even when it is of a type otherwise skipped.',
+    ),
+  },
+  ordered: [['space_warning', 'space_critical'], ['inodes_warning', 'inodes_critical']],
+});
+export type DiskSettings = Values<typeof diskSection.keys>;
 
 // Filesystems that hold no user data, or are always full by design (squashfs, iso9660).
 const SKIPPED_TYPES = new Set([
@@ -106,7 +127,7 @@ export function selectFilesystems(mounts: Mount[], paths: readonly string[]): Mo
   return [...byDevice.values()];
 }
 
-export function diskCheck(cfg: Config['disk'], deps: DiskDeps = realDeps): Check {
+export function diskCheck(cfg: DiskSettings, deps: DiskDeps = realDeps): Check {
   // Served mounts with a probe still running (since when): never a second probe beside a stuck one.
   const probing = new Map<string, number>();
   const slots = new Slots(SERVED_CONCURRENCY);
@@ -123,7 +144,7 @@ export function diskCheck(cfg: Config['disk'], deps: DiskDeps = realDeps): Check
   };
 }
 
-async function inspect(m: Mount, cfg: Config['disk'], deps: DiskDeps, probing: Map<string, number>, slots: Slots): Promise<Finding[]> {
+async function inspect(m: Mount, cfg: DiskSettings, deps: DiskDeps, probing: Map<string, number>, slots: Slots): Promise<Finding[]> {
   const what = describe(m);
   const unknown = (reason: string, message: string): Finding[] => [{ subject: m.mountPoint, status: 'unknown', reason, message }];
   if (!isServed(m.fsType)) {
@@ -173,7 +194,7 @@ function describe(m: Mount): string {
   return `${m.mountPoint} (${m.source}, ${m.fsType})`;
 }
 
-function judge(m: Mount, st: StatfsResult, cfg: Config['disk']): Finding[] {
+function judge(m: Mount, st: StatfsResult, cfg: DiskSettings): Finding[] {
   const subject = m.mountPoint;
   const what = describe(m);
   const findings: Finding[] = [];
@@ -234,3 +255,9 @@ export function formatBytes(n: number): string {
   }
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
+
+export const diskProbe = defineProbe({
+  section: diskSection,
+  healthy: { reason: 'DiskSpaceOK', message: 'every watched filesystem has free space and inodes' },
+  make: (cfg) => diskCheck(cfg),
+});

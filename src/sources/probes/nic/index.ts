@@ -2,10 +2,31 @@
 // Counters only grow, so what matters is how fast: the first run takes a baseline, each later run
 // judges the rates since the previous one. Loopback and per-pod or virtual interfaces (veth, cali, lxc
 // …) are ignored by default: the node's links are what this is about, and pod interfaces come and go.
-import type { Config } from '../../config/schema';
-import type { Finding, Check } from '../../types';
-import { count, levelAbove, perSecond, pct, worst } from './levels';
-import { hostFs, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { integer, listOf, text } from '../../../config/values';
+import type { Finding, Check } from '../../../types';
+import { count, levelAbove, perSecond, pct, worst } from '../levels';
+import { hostFs, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const nicSection = section({
+  name: 'nic',
+  keys: {
+    ...probe('Check network interface error and drop rates between runs.', '30s'),
+    errors_warning: key(integer({ min: 1 }), '1', 'Receive plus transmit errors per second that are a warning.'),
+    errors_critical: key(integer({ min: 1 }), '100', 'Errors per second that are a problem.'),
+    drops_warning: key(integer({ min: 1 }), '100', 'Receive plus transmit drops per second that are a warning.'),
+    drops_critical: key(integer({ min: 1 }), '1000', 'Drops per second that are a problem.'),
+    ignore: key(
+      listOf(text),
+      'lo, veth*, cali*, lxc*, eni*, gke*, azv*, vnet*, tap*, ifb*, kube-ipvs0, nodelocaldns',
+      'Interfaces not checked (a trailing * matches any suffix): loopback and per-pod or virtual ones.',
+    ),
+  },
+  ordered: [['errors_warning', 'errors_critical'], ['drops_warning', 'drops_critical']],
+});
+export type NicSettings = Values<typeof nicSection.keys>;
 
 export interface NicCounters {
   rxPackets: number;
@@ -48,7 +69,7 @@ export interface NicSample {
   nics: Map<string, NicCounters>;
 }
 
-export function judgeNic(name: string, before: NicCounters, after: NicCounters, seconds: number, cfg: Config['nic']): Finding {
+export function judgeNic(name: string, before: NicCounters, after: NicCounters, seconds: number, cfg: NicSettings): Finding {
   const rate = (k: keyof NicCounters) => (after[k] - before[k]) / seconds;
   const errors = rate('errors');
   const drops = rate('drops');
@@ -81,7 +102,7 @@ export function judgeNic(name: string, before: NicCounters, after: NicCounters, 
   };
 }
 
-export function nicCheck(cfg: Config['nic'], fs: HostFs = hostFs, now: () => number = () => performance.now()): Check {
+export function nicCheck(cfg: NicSettings, fs: HostFs = hostFs, now: () => number = () => performance.now()): Check {
   let previous: NicSample | undefined;
   return {
     component: 'host',
@@ -126,3 +147,9 @@ function baseline(names: string[], sample: NicSample): Finding {
     message: `baseline taken; rates are judged from the next run (since boot: ${since.join('; ')})`,
   };
 }
+
+export const nicProbe = defineProbe({
+  section: nicSection,
+  healthy: { reason: 'NICOK', message: 'network interfaces show few errors and drops' },
+  make: (cfg) => nicCheck(cfg),
+});

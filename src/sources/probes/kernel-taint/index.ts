@@ -7,9 +7,40 @@
 //   S (running out of the hardware's specification);
 // - everything else is informational: P/O/E (proprietary, out-of-tree, unsigned modules — normal with
 //   GPU or storage drivers), K (live patched), C, I, A, U, X, T, N, J.
-import type { Config, TAINT_LETTERS } from '../../config/schema';
-import type { CheckStatus, Finding, Check } from '../../types';
-import { hostFs, parseNumberFile, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { listOf, oneOf } from '../../../config/values';
+import type { CheckStatus, Finding, Check } from '../../../types';
+import { hostFs, parseNumberFile, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+/** Letters of the kernel's taint flags (Documentation/admin-guide/tainted-kernels.rst). */
+export const TAINT_LETTERS = [
+  'P', 'F', 'S', 'R', 'M', 'B', 'U', 'D', 'A', 'W', 'C', 'I', 'O', 'E', 'L', 'K', 'X', 'T', 'N', 'J',
+] as const;
+
+export const kernelTaintSection = section({
+  name: 'kernel_taint',
+  keys: {
+    ...probe('Decode the kernel taint flags.', '1m', 'KernelFault'),
+    problem_flags: key(
+      listOf(oneOf(TAINT_LETTERS)),
+      'D, M, B',
+      'Taint flags that are a problem: D died (oops/BUG), M machine check, B bad page.',
+    ),
+    warning_flags: key(
+      listOf(oneOf(TAINT_LETTERS)),
+      'W, L, F, R, S',
+      'Taint flags that are a warning: W kernel warning, L soft lockup, F/R forced module load/unload, S out of spec. Other flags are informational.',
+    ),
+  },
+  check({ problem_flags, warning_flags }) {
+    const both = problem_flags.filter((f) => warning_flags.includes(f));
+    if (both.length === 0) return [];
+    return [{ keys: ['warning_flags', 'problem_flags'], message: `${both.join(', ')} listed in both problem_flags and warning_flags; keep each flag in one list` }];
+  },
+});
+export type KernelTaintSettings = Values<typeof kernelTaintSection.keys>;
 
 type TaintLetter = (typeof TAINT_LETTERS)[number];
 
@@ -62,7 +93,7 @@ const ACTION: Partial<Record<TaintLetter, string>> = {
   L: "read the kernel log (journalctl -k -b | grep -i 'soft lockup'): a CPU stuck for over 20 s points at a driver or an overloaded host",
 };
 
-export function judgeTaint(value: number, cfg: Config['kernel_taint']): Finding {
+export function judgeTaint(value: number, cfg: KernelTaintSettings): Finding {
   const taints = decodeTaint(value);
   const problems = taints.filter((t) => (cfg.problem_flags as readonly string[]).includes(t.flag));
   const warnings = taints.filter((t) => (cfg.warning_flags as readonly string[]).includes(t.flag));
@@ -83,7 +114,7 @@ export function judgeTaint(value: number, cfg: Config['kernel_taint']): Finding 
   };
 }
 
-export function kernelTaintCheck(cfg: Config['kernel_taint'], fs: HostFs = hostFs): Check {
+export function kernelTaintCheck(cfg: KernelTaintSettings, fs: HostFs = hostFs): Check {
   const path = '/proc/sys/kernel/tainted';
   return {
     component: 'host',
@@ -93,3 +124,9 @@ export function kernelTaintCheck(cfg: Config['kernel_taint'], fs: HostFs = hostF
     },
   };
 }
+
+export const kernelTaintProbe = defineProbe({
+  section: kernelTaintSection,
+  healthy: { reason: 'KernelNotFaulted', message: 'no kernel oops, machine check or bad page since boot' },
+  make: (cfg) => kernelTaintCheck(cfg),
+});

@@ -1,8 +1,22 @@
 // Temperatures of the kernel's thermal zones against each zone's critical trip point: at that point the
 // kernel powers the machine off. Zones without a critical trip point are reported but not judged.
-import type { Config } from '../../config/schema';
-import type { CheckStatus, Finding, Check } from '../../types';
-import { hostFs, isAbsent, parseNumberFile, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { integer } from '../../../config/values';
+import type { CheckStatus, Finding, Check } from '../../../types';
+import { hostFs, isAbsent, parseNumberFile, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const thermalSection = section({
+  name: 'thermal',
+  keys: {
+    ...probe("Check each thermal zone's temperature against its critical trip point.", '30s'),
+    warning_margin: key(integer({ min: 0, max: 200 }), '15', 'Degrees Celsius below the critical trip point that are a warning.'),
+    critical_margin: key(integer({ min: 0, max: 200 }), '5', 'Degrees Celsius below the critical trip point that are a problem.'),
+  },
+  ordered: [['critical_margin', 'warning_margin']],
+});
+export type ThermalSettings = Values<typeof thermalSection.keys>;
 
 const ROOT = '/sys/class/thermal';
 
@@ -20,7 +34,7 @@ function celsius(milli: number): string {
   return `${(milli / 1000).toFixed(1)} °C`;
 }
 
-export function judgeZone(z: Zone, cfg: Config['thermal']): Finding {
+export function judgeZone(z: Zone, cfg: ThermalSettings): Finding {
   const what = `${z.name} (${z.type}) at ${celsius(z.temp)}`;
   if (z.critical === undefined) {
     return { subject: z.name, status: 'ok', reason: 'ThermalOK', message: `${what}; the zone has no critical trip point` };
@@ -42,7 +56,7 @@ export function judgeZone(z: Zone, cfg: Config['thermal']): Finding {
   };
 }
 
-export function thermalCheck(cfg: Config['thermal'], fs: HostFs = hostFs): Check {
+export function thermalCheck(cfg: ThermalSettings, fs: HostFs = hostFs): Check {
   return {
     component: 'host',
     name: 'thermal',
@@ -66,7 +80,7 @@ function byNumber(a: string, b: string): number {
   return Number(a.replace(/\D/g, '')) - Number(b.replace(/\D/g, ''));
 }
 
-function readZone(fs: HostFs, name: string, cfg: Config['thermal']): Finding {
+function readZone(fs: HostFs, name: string, cfg: ThermalSettings): Finding {
   const dir = `${ROOT}/${name}`;
   const type = fs.read(`${dir}/type`).trim();
   let temp: number;
@@ -92,3 +106,9 @@ function readZone(fs: HostFs, name: string, cfg: Config['thermal']): Finding {
   }
   return judgeZone(critical === undefined ? { name, type, temp } : { name, type, temp, critical }, cfg);
 }
+
+export const thermalProbe = defineProbe({
+  section: thermalSection,
+  healthy: { reason: 'ThermalOK', message: 'every thermal zone is below its critical trip point' },
+  make: (cfg) => thermalCheck(cfg),
+});

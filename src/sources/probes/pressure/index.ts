@@ -4,10 +4,27 @@
 // above a threshold is a warning; it is a problem only while avg10 is still at or above it too, so a
 // stall that is already subsiding does not raise the alarm. Memory and I/O are judged on "full" (every
 // non-idle task stalled: lost work); CPU is compressible, so only its "some" line, and only as a warning.
-import type { Config } from '../../config/schema';
-import type { CheckStatus, Finding, Check } from '../../types';
-import { pct } from './levels';
-import { isAbsent, type HostFs, hostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { percent } from '../../../config/values';
+import type { CheckStatus, Finding, Check } from '../../../types';
+import { pct } from '../levels';
+import { isAbsent, type HostFs, hostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const pressureSection = section({
+  name: 'pressure',
+  keys: {
+    ...probe('Check pressure stall information (PSI) of the node and of the kubepods cgroup.', '10s', 'ResourceStall'),
+    memory_warning: key(percent, '5%', 'Memory "full" avg60 (time all tasks stalled on memory) that is a warning.'),
+    memory_critical: key(percent, '20%', 'Memory "full" avg60 that is a problem, when avg10 is at least as high.'),
+    io_warning: key(percent, '20%', 'I/O "full" avg60 that is a warning.'),
+    io_critical: key(percent, '50%', 'I/O "full" avg60 that is a problem, when avg10 is at least as high.'),
+    cpu_warning: key(percent, '80%', 'CPU "some" avg60 (time tasks waited for a CPU) that is a warning; CPU is never a problem.'),
+  },
+  ordered: [['memory_warning', 'memory_critical'], ['io_warning', 'io_critical']],
+});
+export type PressureSettings = Values<typeof pressureSection.keys>;
 
 export interface PsiLine {
   avg10: number;
@@ -48,7 +65,7 @@ interface Rule {
   critical?: number;
 }
 
-function rules(cfg: Config['pressure']): Record<Resource, Rule> {
+function rules(cfg: PressureSettings): Record<Resource, Rule> {
   return {
     memory: { line: 'full', warning: cfg.memory_warning, critical: cfg.memory_critical },
     io: { line: 'full', warning: cfg.io_warning, critical: cfg.io_critical },
@@ -73,7 +90,7 @@ const ADVICE: Record<Resource, string> = {
 const STALLED_ON: Record<Resource, string> = { memory: 'on memory', io: 'on I/O', cpu: 'for a CPU' };
 
 /** `scope` is "" for the node or "kubepods" for the pods' cgroup. */
-export function judgePressure(resource: Resource, psi: Psi, cfg: Config['pressure'], scope = ''): Finding {
+export function judgePressure(resource: Resource, psi: Psi, cfg: PressureSettings, scope = ''): Finding {
   const rule = rules(cfg)[resource];
   const subject = scope === '' ? resource : `${scope}/${resource}`;
   const line = rule.line === 'full' ? psi.full : psi.some;
@@ -120,7 +137,7 @@ function psiOff(err: unknown): boolean {
   return isAbsent(err) || (err as NodeJS.ErrnoException).code === 'EOPNOTSUPP';
 }
 
-export function pressureCheck(cfg: Config['pressure'], fs: HostFs = hostFs): Check {
+export function pressureCheck(cfg: PressureSettings, fs: HostFs = hostFs): Check {
   return {
     component: 'host',
     name: 'pressure',
@@ -163,3 +180,9 @@ export function pressureCheck(cfg: Config['pressure'], fs: HostFs = hostFs): Che
     },
   };
 }
+
+export const pressureProbe = defineProbe({
+  section: pressureSection,
+  healthy: { reason: 'PressureOK', message: 'no sustained memory or I/O stalls' },
+  make: (cfg) => pressureCheck(cfg),
+});

@@ -4,10 +4,24 @@
 //
 // Reads /proc/<pid>/stat of every process (threads are not listed at the top of /proc): one small read
 // per process, a few microseconds each.
-import type { Config } from '../../config/schema';
-import type { Finding, Check } from '../../types';
-import { count, levelAbove, reasonFor } from './levels';
-import { hostFs, isAbsent, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { integer } from '../../../config/values';
+import type { Finding, Check } from '../../../types';
+import { count, levelAbove, reasonFor } from '../levels';
+import { hostFs, isAbsent, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const zombiesSection = section({
+  name: 'zombies',
+  keys: {
+    ...probe('Count zombie processes and name the parents that do not reap them.', '1m'),
+    warning: key(integer({ min: 1 }), '50', 'Zombie processes that are a warning.'),
+    critical: key(integer({ min: 1 }), '500', 'Zombie processes that are a problem.'),
+  },
+  ordered: [['warning', 'critical']],
+});
+export type ZombiesSettings = Values<typeof zombiesSection.keys>;
 
 export interface ProcStat {
   pid: number;
@@ -49,7 +63,7 @@ export function zombieParents(processes: ProcStat[]): ZombieParent[] {
   return [...parents.values()].sort((a, b) => b.zombies - a.zombies || a.pid - b.pid);
 }
 
-export function judgeZombies(parents: ZombieParent[], cfg: Config['zombies']): Finding {
+export function judgeZombies(parents: ZombieParent[], cfg: ZombiesSettings): Finding {
   const total = parents.reduce((n, p) => n + p.zombies, 0);
   const status = total === 0 ? 'ok' : levelAbove(total, cfg.warning, cfg.critical);
   const top = parents
@@ -89,7 +103,7 @@ export function readProcesses(fs: HostFs): ProcStat[] {
   return processes;
 }
 
-export function zombiesCheck(cfg: Config['zombies'], fs: HostFs = hostFs): Check {
+export function zombiesCheck(cfg: ZombiesSettings, fs: HostFs = hostFs): Check {
   return {
     component: 'host',
     name: 'zombies',
@@ -98,3 +112,9 @@ export function zombiesCheck(cfg: Config['zombies'], fs: HostFs = hostFs): Check
     },
   };
 }
+
+export const zombiesProbe = defineProbe({
+  section: zombiesSection,
+  healthy: { reason: 'ZombiesOK', message: 'few zombie processes' },
+  make: (cfg) => zombiesCheck(cfg),
+});

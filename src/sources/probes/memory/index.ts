@@ -1,11 +1,30 @@
 // Memory the node can still give out before the kubelet evicts pods and the OOM killer runs:
 // MemAvailable (the kernel's estimate of what can be allocated without swapping), as a share of MemTotal
 // and as an absolute floor that small nodes reach before any percentage does.
-import type { Config } from '../../config/schema';
-import type { Finding, Check } from '../../types';
-import { formatBytes } from './disk';
-import { levelBelow, pct, reasonFor } from './levels';
-import { hostFs, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { bytes, percent } from '../../../config/values';
+import type { Finding, Check } from '../../../types';
+import { formatBytes } from '../disk';
+import { levelBelow, pct, reasonFor } from '../levels';
+import { hostFs, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const memorySection = section({
+  name: 'memory',
+  keys: {
+    ...probe('Check MemAvailable against MemTotal.', '10s', 'MemoryLow'),
+    available_warning: key(percent, '10%', 'MemAvailable below this share of MemTotal is a warning.'),
+    available_critical: key(percent, '5%', 'MemAvailable below this share of MemTotal is a problem.'),
+    available_min: key(
+      bytes({ min: 1 }),
+      '256Mi',
+      "MemAvailable below this size is a problem on any node size (keep it above the kubelet's memory.available eviction threshold, 100Mi by default).",
+    ),
+  },
+  ordered: [['available_critical', 'available_warning']],
+});
+export type MemorySettings = Values<typeof memorySection.keys>;
 
 /** /proc/meminfo as bytes by field ("MemTotal", "MemAvailable", …); "HugePages_Total" and the like stay counts. */
 export function parseMeminfo(text: string): Map<string, number> {
@@ -33,7 +52,7 @@ export function memorySample(meminfo: Map<string, number>): MemorySample {
   return { total, available };
 }
 
-export function judgeMemory(s: MemorySample, cfg: Config['memory']): Finding {
+export function judgeMemory(s: MemorySample, cfg: MemorySettings): Finding {
   const availablePct = (s.available / s.total) * 100;
   let status = levelBelow(availablePct, cfg.available_warning, cfg.available_critical);
   if (s.available < cfg.available_min) status = 'problem';
@@ -53,7 +72,7 @@ export function judgeMemory(s: MemorySample, cfg: Config['memory']): Finding {
   };
 }
 
-export function memoryCheck(cfg: Config['memory'], fs: HostFs = hostFs): Check {
+export function memoryCheck(cfg: MemorySettings, fs: HostFs = hostFs): Check {
   return {
     component: 'host',
     name: 'memory',
@@ -62,3 +81,9 @@ export function memoryCheck(cfg: Config['memory'], fs: HostFs = hostFs): Check {
     },
   };
 }
+
+export const memoryProbe = defineProbe({
+  section: memorySection,
+  healthy: { reason: 'MemoryAvailableOK', message: 'enough memory is available' },
+  make: (cfg) => memoryCheck(cfg),
+});

@@ -2,10 +2,25 @@
 // share means packet loss or congestion on the node's paths: slow API calls, timeouts, failed probes.
 // The first run takes a baseline (and reports the share since boot); between runs with too few
 // segments the share is noise and is not judged.
-import type { Config } from '../../config/schema';
-import type { Finding, Check } from '../../types';
-import { count, levelAbove, pct, reasonFor } from './levels';
-import { hostFs, type HostFs } from './procfs';
+import { probe, key } from '../../../config/key';
+import { section, type Values } from '../../../config/schema';
+import { integer, percent } from '../../../config/values';
+import type { Finding, Check } from '../../../types';
+import { count, levelAbove, pct, reasonFor } from '../levels';
+import { hostFs, type HostFs } from '../procfs';
+import { defineProbe } from '../probe';
+
+export const tcpSection = section({
+  name: 'tcp',
+  keys: {
+    ...probe('Check the TCP retransmission rate between runs.', '30s'),
+    retransmit_warning: key(percent, '1%', 'Share of sent TCP segments retransmitted that is a warning.'),
+    retransmit_critical: key(percent, '5%', 'Share of sent TCP segments retransmitted that is a problem.'),
+    min_segments: key(integer({ min: 1 }), '1000', 'Fewer segments sent between two runs are too few to judge.'),
+  },
+  ordered: [['retransmit_warning', 'retransmit_critical']],
+});
+export type TcpSettings = Values<typeof tcpSection.keys>;
 
 /** /proc/net/snmp: per protocol, a line of field names followed by a line of values. */
 export function parseSnmp(text: string): Map<string, Map<string, number>> {
@@ -38,7 +53,7 @@ export function tcpCounters(snmp: Map<string, Map<string, number>>): TcpCounters
   return { outSegs, retransSegs };
 }
 
-export function judgeRetransmits(before: TcpCounters, after: TcpCounters, seconds: number, cfg: Config['tcp']): Finding {
+export function judgeRetransmits(before: TcpCounters, after: TcpCounters, seconds: number, cfg: TcpSettings): Finding {
   const sent = after.outSegs - before.outSegs;
   const again = after.retransSegs - before.retransSegs;
   const window = `the last ${Math.round(seconds)} s`;
@@ -66,7 +81,7 @@ export function judgeRetransmits(before: TcpCounters, after: TcpCounters, second
   };
 }
 
-export function tcpCheck(cfg: Config['tcp'], fs: HostFs = hostFs, now: () => number = () => performance.now()): Check {
+export function tcpCheck(cfg: TcpSettings, fs: HostFs = hostFs, now: () => number = () => performance.now()): Check {
   let previous: { at: number; counters: TcpCounters } | undefined;
   return {
     component: 'host',
@@ -93,3 +108,9 @@ export function tcpCheck(cfg: Config['tcp'], fs: HostFs = hostFs, now: () => num
     },
   };
 }
+
+export const tcpProbe = defineProbe({
+  section: tcpSection,
+  healthy: { reason: 'TCPRetransmitOK', message: 'TCP retransmissions are low' },
+  make: (cfg) => tcpCheck(cfg),
+});
