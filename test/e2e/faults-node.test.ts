@@ -8,7 +8,8 @@ import t from 'tap';
 import { writeKernelLine } from '../helpers/box';
 import { badValues } from '../helpers/bad-config';
 import { Cluster, waitFor } from '../helpers/cluster';
-import { InstalledAgent, metricSum, STATE, UNIT, writeKernelLines, type AgentStatus } from '../helpers/installed-agent';
+import { InstalledAgent, metricSum, STATE, UNIT, writeKernelLines } from '../helpers/installed-agent';
+import type { AgentStatus } from '../../src/types';
 import { installedNode } from '../helpers/node';
 
 const FAULT_INI = '/etc/node-health/90-fault.ini';

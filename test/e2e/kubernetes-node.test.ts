@@ -6,16 +6,11 @@ import t from 'tap';
 import { writeKernelLine, type Box } from '../helpers/box';
 import { Cluster, waitFor, type ConditionView } from '../helpers/cluster';
 import { installedNode } from '../helpers/node';
+import type { AgentStatus } from '../../src/types';
 
 const LINE = 'INFO: task docker:7 blocked for more than 300 seconds.';
 /** Journal line in the box → KernelDeadlock=True read by the admin (the measured p99 is under 1 s). */
 const CONDITION_BOUND_MS = 5_000;
-
-interface AgentStatus {
-  startedAt: string;
-  kubernetes: { connected: boolean; lastWriteAt: string | null } | null;
-  journal: Array<{ source: string; alive: boolean }>;
-}
 
 async function agentStatus(box: Box): Promise<AgentStatus | undefined> {
   const r = await box.exec(['node-health-agent', 'status', '--json']);

@@ -5,8 +5,7 @@
 // `node-health-agent status --json` and the agent's journal.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { RuntimeHealthStatus } from '../../src/repair/health';
-import type { NodeCondition } from '../../src/types';
+import type { AgentStatus, NodeCondition, RuntimeHealthStatus } from '../../src/types';
 import { Box, type TeardownHost } from '../helpers/box';
 import { ensurePackages } from '../helpers/packages';
 
@@ -42,13 +41,6 @@ export interface Rec {
 
 export interface UnitShow {
   [property: string]: string;
-}
-
-/** What `node-health-agent status --json` prints, the parts these tests read. */
-export interface AgentStatus {
-  pid: number;
-  conditions: NodeCondition[];
-  runtime: RuntimeHealthStatus | null;
 }
 
 /** A journal entry's fields; journalctl -o json prints a value that is not printable UTF-8 as bytes. */

@@ -6,20 +6,10 @@ import type { Test } from 'tap';
 import { waitFor } from './cluster';
 import type { Box } from './box';
 import type { NodeBox } from './node';
+import type { AgentStatus } from '../../src/types';
 
 export const UNIT = 'node-health-agent';
 export const STATE = '/var/lib/node-health';
-
-export interface AgentStatus {
-  pid: number;
-  uptimeSeconds: number;
-  config: { generation: number; files: string[]; lastReload: { at: string; ok: boolean; error?: string } | null };
-  kubernetes: { connected: boolean; lastError: string | null; pending: number; events: { queued: number; sent: number; suppressed: number } } | null;
-  degraded: Array<{ component: string; reason: string }>;
-  journal: Array<{ source: string; alive: boolean; entriesRead?: number }>;
-  conditions: Array<{ type: string; status: string; reason: string; lastTransitionTime: string }>;
-  plugins: Array<{ plugin: string }>;
-}
 
 const kernelLinesScript = join(__dirname, '../../scripts/box/kernel-lines.sh');
 
