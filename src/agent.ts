@@ -3,18 +3,13 @@
 // on SIGTERM. The only module that knows every layer; what they do is theirs.
 import { join } from 'node:path';
 import type { Config } from './config/schema';
-import { CheckTable, statusLine } from './engine/check-table';
-import { ProbeRunner } from './engine/probe-runner';
-import { Problems } from './engine/problems';
-import { RunningSources } from './engine/sources';
-import { AgentError, messageOf } from './errors';
+import { Engine } from './engine/engine';
+import { messageOf } from './errors';
 import { createLogger } from './outputs/log';
 import { Outputs } from './outputs/outputs';
 import { StatusServer } from './outputs/status/server';
 import { DisruptiveRepair } from './repair/ladder/assembly';
-import { LadderLedgerError } from './repair/ladder/ledger';
-import { LedgerError } from './repair/ledger';
-import { logRejected, makePlan, restartOnlyChanges, scheduledChecks, type Plan } from './plan';
+import { logRejected, makePlan, restartOnlyChanges, type Plan } from './plan';
 import { reportFailuresTo } from './system/background';
 import { currentBootId } from './system/boot';
 import { DegradedState } from './system/degraded';
@@ -34,15 +29,12 @@ export interface AgentOptions {
 
 export class Agent {
   private readonly startedAt = new Date();
-  private readonly table = new CheckTable();
   private readonly degraded: DegradedState;
-  private readonly problems: Problems;
-  private readonly probes: ProbeRunner;
+  private readonly engine: Engine;
   private readonly status: StatusServer;
   /** The config the outputs and the ladder were started with (read at start only). */
   private readonly startConfig: Config;
   private readonly bootId: string;
-  private readonly sources = new RunningSources();
   private outputs: Outputs | undefined;
   private ladder: DisruptiveRepair | undefined;
   private generation = 1;
@@ -54,14 +46,14 @@ export class Agent {
     private plan: Plan,
     private readonly log: Logger,
     private readonly manager: ServiceManager,
-    /** Forwards to `problems`: the plan's sources were built with it before the agent existed. */
+    /** Forwards to the engine's problems: the plan's sources were built with it before the agent existed. */
     private readonly sink: ProblemSink,
   ) {
     this.startConfig = plan.loaded.config;
     this.bootId = currentBootId(options.native);
     this.degraded = new DegradedState(log);
     this.status = new StatusServer(join(this.startConfig.agent.runtime_dir, 'agent.sock'), () => this.snapshot());
-    this.problems = new Problems({
+    this.engine = new Engine({
       stateDir: this.startConfig.agent.state_dir,
       bootId: this.bootId,
       log,
@@ -73,11 +65,6 @@ export class Agent {
       },
       event: (e) => this.outputs?.event(e),
       publish: (all) => this.outputs?.publish(all),
-    });
-    this.probes = new ProbeRunner({
-      table: this.table,
-      conditions: this.problems.table,
-      log,
       ran: (id, seconds) => this.outputs?.metrics.recordCheck(id, seconds),
       recorded: () => this.manager.status(this.summary()),
     });
@@ -90,9 +77,9 @@ export class Agent {
   static async start(options: AgentOptions): Promise<Agent> {
     let agent: Agent | undefined;
     const sink: ProblemSink = {
-      condition: (r) => agent?.problems.condition(r),
-      event: (e) => agent?.problems.event(e),
-      settle: () => agent?.problems.settle() ?? true,
+      condition: (r) => agent?.engine.problems.condition(r),
+      event: (e) => agent?.engine.problems.event(e),
+      settle: () => agent?.engine.problems.settle() ?? true,
     };
     // The level comes from the config; errors in it are thrown, not logged.
     const log = createLogger('info', options.native);
@@ -107,8 +94,6 @@ export class Agent {
       await agent.startAll();
     } catch (err) {
       await agent.shutdown();
-      // A ledger that cannot be read is the state directory's problem: one line, exit 2.
-      if (err instanceof LedgerError || err instanceof LadderLedgerError) throw new AgentError('STATE_DIR_UNWRITABLE', err.message, { cause: err });
       throw err;
     }
     agent.manager.startWatchdog();
@@ -116,7 +101,7 @@ export class Agent {
     agent.manager.ready(agent.summary());
     log.info(`node-health-agent ${VERSION} started`, {
       config_files: plan.loaded.files.join(',') || 'none (defaults)',
-      checks: scheduledChecks(plan).length,
+      checks: plan.checks.length,
     });
     returnFreedMemory(options.native, log);
     return agent;
@@ -126,18 +111,13 @@ export class Agent {
     const config = this.startConfig;
     const outputs = await Outputs.start(config, this.log, {
       nodeName: this.options.nodeName,
-      onNodeRead: (conditions) => this.problems.nodeRead(conditions),
-      checks: () => this.table.all(),
+      onNodeRead: (conditions) => this.engine.problems.nodeRead(conditions),
+      checks: () => this.engine.table.all(),
       degraded: () => this.degraded.list(),
-      sources: () => this.sources.status(),
+      sources: () => this.engine.sourcesStatus(),
     });
     this.outputs = outputs;
-    const start = await this.sources.replace(this.plan.sources, this.sourceEnv());
-    this.problems.apply(this.plan.declarations);
-    this.problems.restore();
-    this.problems.publish();
-    start();
-    this.probes.apply(scheduledChecks(this.plan));
+    await this.engine.apply(this.plan, this.sourceEnv());
     this.ladder = new DisruptiveRepair({
       config,
       settings: this.plan.ladder,
@@ -145,8 +125,8 @@ export class Agent {
       reporter: outputs.reporter,
       log: this.log,
       bootId: this.bootId,
-      event: (e) => this.problems.event(e),
-      condition: (type) => this.problems.get(type),
+      event: (e) => this.engine.problems.event(e),
+      condition: (type) => this.engine.problems.get(type),
       onRequest: (r) => outputs.apiRequest(r),
       stopping: () => this.stopping,
       started: (ladder) => outputs.metrics.watchLadder(() => ladder.status()),
@@ -174,11 +154,7 @@ export class Agent {
     this.plan = plan;
     this.generation++;
     this.log.setLevel(plan.loaded.config.agent.log_level);
-    const start = await this.sources.replace(plan.sources, this.sourceEnv());
-    this.problems.apply(plan.declarations);
-    this.problems.publish();
-    start();
-    this.probes.apply(scheduledChecks(plan));
+    await this.engine.apply(plan, this.sourceEnv());
     this.lastReload = { at: new Date().toISOString(), ok: true };
     this.log.info(`configuration reloaded (generation ${this.generation})`);
     this.manager.ready(this.summary());
@@ -196,10 +172,9 @@ export class Agent {
   /** Stops whatever is running; used by stop() and by a start that failed part-way. */
   private async shutdown(): Promise<void> {
     this.stopping = true;
-    this.probes.stop();
-    await this.sources.stop();
+    await this.engine.stopSources();
     await this.ladder?.stop();
-    this.problems.stop();
+    this.engine.stop();
     await this.outputs?.stop();
     this.manager.stopWatchdog();
     await this.status.close();
@@ -207,7 +182,7 @@ export class Agent {
 
   /** The service manager's status line. */
   private summary(): string {
-    return statusLine(this.generation, this.table.all(), this.problems.conditions());
+    return this.engine.summary(this.generation);
   }
 
   /** What the plan's sources are given as they open: they write to the current plan's state directory. */
@@ -222,8 +197,8 @@ export class Agent {
   }
 
   private snapshot(): AgentStatus {
-    const results = this.table.all();
-    const sources = this.sources.status();
+    const { checks, problems, conditions, recentEvents } = this.engine.status();
+    const sources = this.engine.sourcesStatus();
     return {
       version: VERSION,
       pid: process.pid,
@@ -231,10 +206,10 @@ export class Agent {
       // The process's own monotonic uptime: a stepped wall clock would make startedAt's difference wrong.
       uptimeSeconds: Math.round(process.uptime()),
       config: { generation: this.generation, files: this.plan.loaded.files, lastReload: this.lastReload ?? null },
-      checks: results,
-      problems: results.filter((r) => r.status !== 'ok'),
-      conditions: this.problems.conditions(),
-      recentEvents: this.problems.recentEvents(),
+      checks,
+      problems,
+      conditions,
+      recentEvents,
       degraded: this.degraded.list(),
       journal: sources.journal,
       kubernetes: this.outputs?.reporter?.status() ?? null,

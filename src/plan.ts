@@ -18,6 +18,8 @@ export interface Plan {
   ladder: LadderSettings;
   /** Every condition type the plan's sources report, each with its one owner. */
   declarations: ConditionDeclaration[];
+  /** The checks the engine schedules, of every source. */
+  checks: ScheduledCheck[];
 }
 
 export interface PlanOptions {
@@ -48,12 +50,8 @@ export function makePlan(configDir: string | undefined, opts: PlanOptions): Plan
     if (err instanceof LadderConfigError) throw new AgentError('CONFIG_INVALID', err.message);
     throw err;
   }
-  return { loaded, sources, ladder, declarations: declare([...sources.values()]) };
-}
-
-/** The checks the engine schedules, of every source. */
-export function scheduledChecks(plan: Plan): ScheduledCheck[] {
-  return [...plan.sources.values()].flatMap((s) => s.checks ?? []);
+  const planned = [...sources.values()];
+  return { loaded, sources, ladder, declarations: declare(planned), checks: planned.flatMap((s) => s.checks ?? []) };
 }
 
 /** The sections read at start only that differ between the running config and `next`, as warnings. */

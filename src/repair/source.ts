@@ -2,9 +2,11 @@
 // read at start only: the repair module's settings change at the next restart.
 import type { LoadedConfig } from '../config/load';
 import type { Config } from '../config/schema';
+import { AgentError } from '../errors';
 import type { RuntimeProbes, SourceKind } from '../types';
 import { runtimeChecks } from './checks';
 import { RuntimeHealth } from './health';
+import { LedgerError } from './ledger';
 
 /** `probes` makes the components' probes (sources/runtime/probes.ts), given by the registry. */
 export function runtimeHealthSource(probes: (config: Config) => RuntimeProbes): SourceKind<LoadedConfig> {
@@ -17,10 +19,12 @@ export function runtimeHealthSource(probes: (config: Config) => RuntimeProbes): 
         declarations: RuntimeHealth.conditionDeclarations(config),
         diagnose: () => runtimeChecks(config, () => probes(config)),
         async open(env) {
-          // Opens the repair ledger: one that cannot be read fails the start.
+          // Opens the repair ledger: one that cannot be read fails the start, as the state directory's problem.
           const runtime = await RuntimeHealth.create(config, env.log, env.sink, env.stateDir, probes(config), {
             onAction: (unit, action, result) => env.repaired(unit, action, result),
             ledgerHealth: env.health('repair-ledger'),
+          }).catch((err: unknown) => {
+            throw err instanceof LedgerError ? new AgentError('STATE_DIR_UNWRITABLE', err.message, { cause: err }) : err;
           });
           return { start: () => runtime.start(), stop: () => runtime.stop(), status: () => ({ runtime: runtime.status() }) };
         },

@@ -2,11 +2,12 @@
 // credentials), the coordination gate, logind for the reboot, and its ledger; and when it may start.
 import type { Config } from '../../config/schema';
 import { createKubeClient, type KubeClient, type RequestRecord } from '../../outputs/kubernetes';
+import { AgentError } from '../../errors';
 import { background } from '../../system/background';
 import type { CoordinationStatus, EventReport, LadderStatus, Logger, NodeCondition, ReporterStatus, WriteHealth } from '../../types';
 import { Coordinator } from '../fleet/coordinator';
 import { Ladder } from './ladder';
-import { LadderLedger } from './ledger';
+import { LadderLedger, LadderLedgerError } from './ledger';
 import { Login1 } from './login1';
 import { NodeApi } from './node-api';
 import type { LadderSettings } from './settings';
@@ -83,10 +84,20 @@ export interface DisruptiveRepairOptions extends Omit<LadderAssemblyOptions, 'no
   started?(ladder: Ladder): void;
 }
 
+/** The ladder's ledger; one that cannot be read fails the start, as the state directory's problem. */
+function openLedger(stateDir: string, health: WriteHealth): LadderLedger {
+  try {
+    return LadderLedger.open(stateDir, health);
+  } catch (err) {
+    if (err instanceof LadderLedgerError) throw new AgentError('STATE_DIR_UNWRITABLE', err.message, { cause: err });
+    throw err;
+  }
+}
+
 /**
  * The ladder and its gate, started once the Node is known (after the reporter adopted it). It also
  * starts when disabled if its ledger holds an unfinished run: a reboot it asked for must still be
- * followed up. Throws LadderLedgerError when the ledger cannot be read.
+ * followed up. Throws AgentError (STATE_DIR_UNWRITABLE) when the ledger cannot be read.
  */
 export class DisruptiveRepair {
   private readonly ledger: LadderLedger;
@@ -94,7 +105,7 @@ export class DisruptiveRepair {
 
   constructor(o: DisruptiveRepairOptions) {
     const { config, settings, log, reporter } = o;
-    const ledger = LadderLedger.open(config.agent.state_dir, o.ledgerHealth);
+    const ledger = openLedger(config.agent.state_dir, o.ledgerHealth);
     this.ledger = ledger;
     for (const w of ledger.warnings) log.warning(w, { code: 'LEDGER_LINE_SKIPPED', file: ledger.path });
     if (!settings.enabled && !ledger.unfinished()) return;
