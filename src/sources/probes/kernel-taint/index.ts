@@ -1,6 +1,6 @@
 // The kernel's taint flags (/proc/sys/kernel/tainted): sticky marks, until the next boot, of events
 // that make the running kernel less trustworthy. Which flags matter is a judgement (the defaults, and
-// the config keys to change them, are in the schema):
+// the config keys to change them, are in its section below):
 // - problems: D (the kernel oopsed or hit a BUG: its state may be corrupt), M (a machine check: the
 //   hardware reported an error), B (a bad page: memory corruption);
 // - warnings: W (a kernel WARNING fired), L (a soft lockup), F/R (a module forced in or out),
