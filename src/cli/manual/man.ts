@@ -1,6 +1,7 @@
 // The manual pages, written from the definitions they describe so they cannot drift from them:
 // node-health-agent(8) from the commander program (src/cli/main.ts), node-health.ini(5) from the config
-// schema (src/config/schema.ts and the probes' own sections, through the registry). The prose around the generated parts is kept short and lives here.
+// schema (src/config/schema.ts, and the probes' own sections through the registry). The prose around
+// the generated parts is kept short and lives here.
 import type { Command, Option } from 'commander';
 import type { KeySpec } from '../../config/key';
 import { bold, esc, italic, para, tagged, title } from './roff';
