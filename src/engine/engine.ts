@@ -65,6 +65,11 @@ export class Engine {
   /** The checks' results and the problems, as the status snapshot shows them. */
   status(): Pick<AgentStatus, 'checks' | 'problems' | 'conditions' | 'recentEvents'> {
     const results = this.table.all();
-    return { checks: results, problems: results.filter((r) => r.status !== 'ok'), conditions: this.problems.conditions(), recentEvents: this.problems.recentEvents() };
+    return {
+      checks: results,
+      problems: results.filter((r) => r.status !== 'ok'),
+      conditions: this.problems.conditions(),
+      recentEvents: this.problems.recentEvents(),
+    };
   }
 }

@@ -37,7 +37,8 @@ export const kernelTaintSection = section({
   check({ problem_flags, warning_flags }) {
     const both = problem_flags.filter((f) => warning_flags.includes(f));
     if (both.length === 0) return [];
-    return [{ keys: ['warning_flags', 'problem_flags'], message: `${both.join(', ')} listed in both problem_flags and warning_flags; keep each flag in one list` }];
+    const message = `${both.join(', ')} listed in both problem_flags and warning_flags; keep each flag in one list`;
+    return [{ keys: ['warning_flags', 'problem_flags'], message }];
   },
 });
 export type KernelTaintSettings = Values<typeof kernelTaintSection.keys>;
