@@ -4,8 +4,8 @@
 // (each entry read by every source whose matches accept its fields). Needs no root, state or journal.
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { DEFAULT_CONFIG_DIR, loadConfig } from '../config/load';
-import { registeredSections } from '../registry';
+import { DEFAULT_CONFIG_DIR } from '../config/load';
+import { loadAgentConfig } from '../registry';
 import type { JournalSourceSpec } from '../sources/rules/log-monitor';
 import { buildRuleSet } from '../sources/rules/rule-set';
 import { RuleTester, type LineResult } from '../sources/rules/rule-tester';
@@ -27,7 +27,7 @@ const DEFAULT_SOURCE = 'kernel';
 /** Returns the exit code (0); bad config or input throws an AgentError (exit 2). */
 export async function rulesTest(options: RulesTestOptions, out: NodeJS.WritableStream = process.stdout, stdin: Readable = process.stdin): Promise<number> {
   const dir = options.configDir;
-  const loaded = loadConfig(dir, { required: dir !== undefined, sections: registeredSections() });
+  const loaded = loadAgentConfig(dir, { required: dir !== undefined });
   const tester = new RuleTester(buildRuleSet(loaded));
   const sourceNamed = (name: string, given: boolean): JournalSourceSpec => {
     const source = tester.source(name);

@@ -42,11 +42,14 @@ export interface LoadedConfig {
 export interface LoadOptions {
   /** A missing directory is an error when the operator named it; the default one may be absent. */
   required?: boolean;
-  /** The sections sources declare (the registry's); without them a file setting one is refused as unknown. */
-  sections?: readonly AnySection[];
+  /**
+   * The sections sources declare in their folders (the registry's: `registeredSections()`); a file setting
+   * one not given is refused as unknown, so every caller names them.
+   */
+  sections: readonly AnySection[];
 }
 
-export function loadConfig(dir: string = DEFAULT_CONFIG_DIR, options: LoadOptions = {}): LoadedConfig {
+export function loadConfig(dir: string = DEFAULT_CONFIG_DIR, options: LoadOptions): LoadedConfig {
   const { config, sections, files, origins, errors, bySection } = readConfig(dir, options);
   if (errors.length === 0) errors.push(...crossChecks(config, sections, bySection, origins));
   if (errors.length > 0) throw new AgentError('CONFIG_INVALID', inFileOrder(errors, files).join('\n'));
@@ -57,15 +60,15 @@ export function loadConfig(dir: string = DEFAULT_CONFIG_DIR, options: LoadOption
  * [agent] runtime_dir, for clients of the running daemon (`status`): read even from a config the daemon
  * rejected, since that is when an operator asks it why; the default when that key itself is bad.
  */
-export function runtimeDirOf(dir: string = DEFAULT_CONFIG_DIR, options: LoadOptions = {}): string {
-  const { config } = readConfig(dir, options);
+export function runtimeDirOf(dir: string = DEFAULT_CONFIG_DIR, options: Pick<LoadOptions, 'required'> = {}): string {
+  const { config } = readConfig(dir, { ...options, sections: [] });
   return (config.agent as Partial<Config['agent']>).runtime_dir ?? absolutePath.parse(schema.agent.runtime_dir.default as string);
 }
 
 /** Every file read and every key parsed; a key that does not parse is left out and named in `errors`. */
 function readConfig(dir: string, options: LoadOptions): LoadedConfig & { errors: string[]; bySection: Map<string, Record<string, unknown>> } {
   const files = listConfigFiles(dir, options.required ?? false);
-  const sections = sectionsOf(options.sections ?? []);
+  const sections = sectionsOf(options.sections);
   const byName = new Map(sections.map((s) => [s.name, s]));
   const errors: string[] = [];
   const raw = new Map<string, { value: string; origin: Origin }>();

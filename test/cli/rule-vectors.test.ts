@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../src/config/load';
+import { loadAgentConfig } from '../../src/registry';
 import type { JournalSourceSpec } from '../../src/sources/rules/log-monitor';
 import { buildRuleSet } from '../../src/sources/rules/rule-set';
 import { matchGroups } from '../../src/sources/journal/monitor';
@@ -21,7 +21,7 @@ const etc = join(__dirname, '../../etc');
 const vectors = JSON.parse(readFileSync(join(__dirname, '../fixtures/rules/vectors.json'), 'utf8')) as Record<string, unknown>;
 
 // Rules shipped disabled (opt-in) are tested too: enabled by one more file after the shipped ones.
-const shipped = loadConfig(etc, { required: true }).config.named.rule;
+const shipped = loadAgentConfig(etc, { required: true }).config.named.rule;
 const disabled = [...shipped].filter(([, r]) => !r.enabled).map(([name]) => name);
 const dir =
   disabled.length === 0
@@ -30,7 +30,7 @@ const dir =
         ...Object.fromEntries(readdirSync(etc).filter((f) => f.endsWith('.ini')).map((f) => [f, readFileSync(join(etc, f), 'utf8')])),
         'zz-vectors.ini': disabled.map((name) => `[rule "${name}"]\nenabled = true\n`).join('\n'),
       });
-const loaded = loadConfig(dir, { required: true });
+const loaded = loadAgentConfig(dir, { required: true });
 const ruleSet = buildRuleSet(loaded);
 
 const strings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string' && s !== '');

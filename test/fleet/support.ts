@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config/load';
+import { loadAgentConfig } from '../../src/registry';
 import type { Config } from '../../src/config/schema';
 import type { TeardownHost } from '../helpers/box';
 import { Cluster } from '../helpers/cluster';
@@ -34,7 +34,7 @@ export async function fleetUp(t: TeardownHost, kubeletNodes: string[] = []): Pro
   const tokenFile = join(dir, 'coordination.token');
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   await setReady(cluster, kubeletNodes);
-  const base = loadConfig('/nonexistent/node-health').config;
+  const base = loadAgentConfig('/nonexistent/node-health').config;
   return {
     cluster,
     dir,

@@ -1,6 +1,6 @@
 // Shared pieces of the Kubernetes tests: a logger that records what was logged, and the [kubernetes]
 // defaults with overrides.
-import { loadConfig } from '../../src/config/load';
+import { loadAgentConfig } from '../../src/registry';
 import type { LogFields, Logger } from '../../src/types';
 import type { KubernetesConfig } from '../../src/outputs/kubernetes/reporter';
 
@@ -35,5 +35,5 @@ export function recordingLogger(): RecordingLogger {
 
 /** The shipped defaults of [kubernetes] with `overrides` applied. */
 export function kubernetesConfig(overrides: Partial<KubernetesConfig>): KubernetesConfig {
-  return { ...loadConfig('/nonexistent/node-health').config.kubernetes, ...overrides };
+  return { ...loadAgentConfig('/nonexistent/node-health').config.kubernetes, ...overrides };
 }

@@ -3,7 +3,7 @@
 // [remediate "Type"] sections shape what the ladder does.
 import { rmSync } from 'node:fs';
 import t from 'tap';
-import { loadConfig } from '../../src/config/load';
+import { loadAgentConfig } from '../../src/registry';
 import { labelSelector, ladderFamilies, ladderSteps, maintenanceWindows } from '../../src/config/sections/ladder';
 import { ValueError } from '../../src/config/values';
 import { inWindow, nextWindowStart } from '../../src/repair/ladder/windows';
@@ -36,7 +36,7 @@ t.test('[ladder] loads from ini with file:line errors for bad values', async (t)
     'a.ini': '[ladder]\nenabled = true\nwindows = Mon-Fri 02:00-05:00, Sat 22:00-06:00\nblocking_pods = app in (etcd, kafka), !critical\ndrain_timeout = 5m\n',
   });
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const { config } = loadConfig(dir, { required: true });
+  const { config } = loadAgentConfig(dir, { required: true });
   t.equal(config.ladder.enabled, true);
   t.equal(config.ladder.blocking_pods, 'app in (etcd, kafka), !critical');
   t.equal(config.ladder.drain_timeout, 300_000);
@@ -47,14 +47,14 @@ t.test('[ladder] loads from ini with file:line errors for bad values', async (t)
 
   const bad = configDir({ 'b.ini': '[ladder]\nwindows = Mon-Fri 2-5\nblocking_pods = app in (etcd\nafter_boot_timeout = 10s\n' });
   t.teardown(() => rmSync(bad, { recursive: true, force: true }));
-  const lines = errorOf(() => loadConfig(bad, { required: true })).message.split('\n');
+  const lines = errorOf(() => loadAgentConfig(bad, { required: true })).message.split('\n');
   t.match(lines[0], /b\.ini:2: \[ladder\] windows: "Mon-Fri 2-5" is not a window \(use \[DAY\[-DAY\]\] HH:MM-HH:MM/);
   t.match(lines[1], /b\.ini:3: \[ladder\] blocking_pods: "app in \(etcd": a "\(" without its "\)"/);
   t.match(lines[2], /b\.ini:4: \[ladder\] after_boot_timeout: 10s is below the minimum 1m/);
 });
 
 t.test('the defaults: off, always, nothing blocks', async (t) => {
-  const { config } = loadConfig('/nonexistent/node-health');
+  const { config } = loadAgentConfig('/nonexistent/node-health');
   t.equal(config.ladder.enabled, false);
   t.equal(config.ladder.dry_run, false);
   t.equal(config.ladder.blocking_pods, '');
@@ -120,7 +120,7 @@ t.test('steps: cordon first, each once, in order', async (t) => {
 });
 
 t.test('settings: [repair] mode, the reboot switch and the [remediate] sections', async (t) => {
-  const base = loadConfig('/nonexistent/node-health').config;
+  const base = loadAgentConfig('/nonexistent/node-health').config;
   const on = { ...base, ladder: { ...base.ladder, enabled: true } };
   const sections = new Map([
     ['KernelDeadlock', remediate()],
@@ -147,14 +147,14 @@ t.test('settings: [repair] mode, the reboot switch and the [remediate] sections'
 t.test('[remediate "Type"] sections load and become the ladder settings', async (t) => {
   const dir = configDir({ 'a.ini': '[ladder]\nenabled = true\n[remediate "KernelDeadlock"]\nafter = 5m\n[remediate "ReadonlyFilesystem"]\nsteps = cordon, drain\n' });
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const { config } = loadConfig(dir, { required: true });
+  const { config } = loadAgentConfig(dir, { required: true });
   t.same([...ladderSettings(config, config.named.remediate).conditions], [
     ['KernelDeadlock', { afterMs: 300_000, steps: ['cordon', 'drain', 'reboot'] }],
     ['ReadonlyFilesystem', { afterMs: 600_000, steps: ['cordon', 'drain'] }],
   ]);
   const bad = configDir({ 'b.ini': '[remediate "KernelDeadlock"]\nafter = 10s\nsteps = reboot\n' });
   t.teardown(() => rmSync(bad, { recursive: true, force: true }));
-  const lines = errorOf(() => loadConfig(bad, { required: true })).message.split('\n');
+  const lines = errorOf(() => loadAgentConfig(bad, { required: true })).message.split('\n');
   t.match(lines[0], /b\.ini:2: \[remediate "KernelDeadlock"\] after: 10s is below the minimum 1m/);
   t.match(lines[1], /b\.ini:3: \[remediate "KernelDeadlock"\] steps: "reboot" does not start with cordon/);
 });

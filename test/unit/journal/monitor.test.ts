@@ -5,7 +5,7 @@ import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { loadAgentConfig } from '../../../src/registry';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 import { createLogger } from '../../../src/outputs/log';
 import { JournalMonitor } from '../../../src/sources/journal/monitor';
@@ -27,7 +27,7 @@ t.test('a full state directory: the rules go on, the cursor waits in memory and 
   const fs = Tmpfs.mount(t, 256);
   const journalDir = mkdtempSync(join(tmpdir(), 'nha-journal-'));
   t.teardown(() => rmSync(journalDir, { recursive: true, force: true }));
-  const loaded = loadConfig(
+  const loaded = loadAgentConfig(
     configDir({
       'a.ini': '[journal]\ncursor_every_entries = 1\ncursor_every = 100ms\n[source "kernel"]\nmatches = _TRANSPORT=kernel\n[rule "Oops"]\nsource = kernel\nreason = Oops\npattern = oops \\d+\n',
     }),

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { loadAgentConfig } from '../../../src/registry';
 import { LogMonitor, type LogConditionSpec, type JournalSourceSpec } from '../../../src/sources/rules/log-monitor';
 import { loadNpdConfig } from '../../../src/sources/rules/npd-config';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';
@@ -66,7 +66,7 @@ async function journalOf(t: { teardown(fn: () => unknown): void }, list: Array<R
   return dir;
 }
 
-const shipped = buildRuleSet(loadConfig(join(__dirname, '../../../etc'), { required: true }));
+const shipped = buildRuleSet(loadAgentConfig(join(__dirname, '../../../etc'), { required: true }));
 const shippedSource = (name: string): JournalSourceSpec => {
   const s = shipped.sources.find((x) => x.name === name);
   if (!s) throw new Error(`no shipped source ${name}`);

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { loadAgentConfig } from '../../../src/registry';
 import { ConditionTable } from '../../../src/engine/conditions';
 import { runCheck } from '../../../src/engine/run-check';
 import { PluginMonitor, type PluginMonitorOptions } from '../../../src/sources/plugins/monitor';
@@ -26,7 +26,7 @@ function rig(t: Teardown, ini: string, options: PluginMonitorOptions = {}): Rig 
   const events: EventReport[] = [];
   const reports: string[] = [];
   const log = recordingLogger();
-  const monitor = PluginMonitor.create(loadConfig(configDir({ 'a.ini': ini })), log, {
+  const monitor = PluginMonitor.create(loadAgentConfig(configDir({ 'a.ini': ini })), log, {
     condition: (r) => {
       reports.push(`${r.source} ${r.type}=${r.status}`);
       table.report(r);

@@ -3,13 +3,13 @@
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { loadAgentConfig } from '../../../src/registry';
 import { buildPluginSet } from '../../../src/sources/plugins/plugin-set';
 import { errorOf } from '../../helpers/errors';
 import { configDir } from '../../helpers/tmp';
 import { pluginDir } from './support';
 
-const build = (ini: string) => buildPluginSet(loadConfig(configDir({ 'a.ini': ini })));
+const build = (ini: string) => buildPluginSet(loadAgentConfig(configDir({ 'a.ini': ini })));
 
 t.test('[plugin] sections become one group with the [plugins] settings', async (t) => {
   const dir = pluginDir(t);

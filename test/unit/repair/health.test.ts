@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { loadAgentConfig } from '../../../src/registry';
 import type { Logger } from '../../../src/types';
 import { runtimeChecks } from '../../../src/repair/checks';
 import { RuntimeHealth } from '../../../src/repair/health';
@@ -41,7 +41,7 @@ function stateDir(t: { teardown(fn: () => unknown): void }): string {
 }
 
 t.test('condition declarations follow the enabled components and avoid the types EKS reserves', async (t) => {
-  const all = loadConfig(configDir({ 'a.ini': '[kube_proxy]\nenabled = true\n' })).config;
+  const all = loadAgentConfig(configDir({ 'a.ini': '[kube_proxy]\nenabled = true\n' })).config;
   const declared = RuntimeHealth.conditionDeclarations(all);
   t.same(
     declared.map((d) => `${d.type}${d.shared ? ' (shared)' : ''}`),
@@ -58,13 +58,13 @@ t.test('condition declarations follow the enabled components and avoid the types
   const reserved = ['ContainerRuntimeReady', 'StorageReady', 'NetworkingReady', 'KernelReady', 'AcceleratedHardwareReady'];
   for (const d of declared) t.notOk(reserved.includes(d.type), d.type);
 
-  const kubeletOnly = loadConfig(configDir({ 'a.ini': '[containerd]\nenabled = false\n' })).config;
+  const kubeletOnly = loadAgentConfig(configDir({ 'a.ini': '[containerd]\nenabled = false\n' })).config;
   t.same(RuntimeHealth.conditionDeclarations(kubeletOnly).map((d) => d.type), ['KubeletUnhealthy', 'FrequentKubeletRestart']);
 });
 
 t.test('a ledger that cannot be read is an error naming the file', async (t) => {
   const dir = stateDir(t);
-  const { config } = loadConfig(configDir({}));
+  const { config } = loadAgentConfig(configDir({}));
   mkdirSync(join(dir, 'repair-ledger.jsonl'));
   await t.rejects(RuntimeHealth.create(config, quiet, sink, dir, runtimeProbes(config)), { name: 'LedgerError', message: /repair-ledger\.jsonl: cannot read the repair ledger/ });
 });
@@ -79,7 +79,7 @@ t.test('diagnose checks against a real containerd and a real healthz server, wit
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise((r) => server.close(r)));
   const port = (server.address() as AddressInfo).port;
-  const { config } = loadConfig(
+  const { config } = loadAgentConfig(
     configDir({
       'a.ini': `[containerd]\nsocket = ${daemon.socket}\n[kubelet]\nhealthz_url = http://127.0.0.1:${port}/healthz\n`,
     }),
@@ -98,7 +98,7 @@ t.test('diagnose checks against a real containerd and a real healthz server, wit
   healthy = false;
   daemon.signal('SIGSTOP');
   t.teardown(() => daemon.signal('SIGCONT'));
-  const fast = loadConfig(
+  const fast = loadAgentConfig(
     configDir({
       'a.ini': `[containerd]\nsocket = ${daemon.socket}\ntimeout = 300ms\n[kubelet]\nhealthz_url = http://127.0.0.1:${port}/healthz\n`,
     }),

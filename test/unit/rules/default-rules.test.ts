@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { loadAgentConfig } from '../../../src/registry';
 import { LogMonitor } from '../../../src/sources/rules/log-monitor';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 
@@ -21,7 +21,7 @@ const ruleVectors = new Map(
     .map(([k, v]) => [k, v as RuleVectors]),
 );
 const benign = vectors['_benign'] as { provenance: string[]; lines: string[] };
-const loaded = loadConfig(join(__dirname, '../../../etc'), { required: true });
+const loaded = loadAgentConfig(join(__dirname, '../../../etc'), { required: true });
 const ruleSet = buildRuleSet(loaded);
 const BOOT = 'b'.repeat(32);
 

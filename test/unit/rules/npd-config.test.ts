@@ -2,7 +2,7 @@
 import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { loadAgentConfig } from '../../../src/registry';
 import { loadNpdConfig } from '../../../src/sources/rules/npd-config';
 import { LogMonitor } from '../../../src/sources/rules/log-monitor';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';
@@ -38,7 +38,7 @@ t.test("NPD's shipped kernel, readonly and systemd monitors load and behave as i
 t.test('listed in the ini, NPD configs join the rule set; mistakes name the file and JSON path', async (t) => {
   const dir = npdConfigDir();
   const cfg = configDir({ 'a.ini': `[journal]\nnpd_configs = ${join(dir, 'kernel-monitor.json')}\n` });
-  const set = buildRuleSet(loadConfig(cfg));
+  const set = buildRuleSet(loadAgentConfig(cfg));
   t.ok(set.sources.some((s) => s.name === 'npd:kernel-monitor'));
   t.ok(set.conditions.has('CperHardwareErrorFatal'));
 
@@ -82,7 +82,7 @@ t.test('an NPD log config must be root-owned and not group/world-writable, nor i
   // Through the ini, as the daemon and `config check` load it.
   chmodSync(file, 0o666);
   const cfg = configDir({ 'a.ini': `[journal]\nnpd_configs = ${file}\n` });
-  t.throws(() => buildRuleSet(loadConfig(cfg)), { message: new RegExp(`^${file}: mode 666 lets group or others write it`) });
+  t.throws(() => buildRuleSet(loadAgentConfig(cfg)), { message: new RegExp(`^${file}: mode 666 lets group or others write it`) });
 });
 
 t.test('ini rule mistakes: bad pattern, unknown source, missing condition, with file:line', async (t) => {
@@ -96,7 +96,7 @@ t.test('ini rule mistakes: bad pattern, unknown source, missing condition, with 
   });
   const err = (() => {
     try {
-      buildRuleSet(loadConfig(cfg));
+      buildRuleSet(loadAgentConfig(cfg));
     } catch (e) {
       return (e as Error).message;
     }
