@@ -1,30 +1,37 @@
-// The one pass over a line that decides whether it may match any of a source's rules: does it contain
-// any of their required literals? An Aho–Corasick automaton turned into a table (one lookup per
-// character), so its cost does not grow with the number of rules, as an alternation of the literals in
-// a V8 RegExp does (145 literals: 0.79 s per million kernel lines against 0.29 s; docs/rules.md).
+// The one pass over a line that decides which of a source's rules may match it: which of their required
+// literals does it contain? An Aho–Corasick automaton turned into a table (one lookup per character), so
+// its cost does not grow with the number of rules, as an alternation of the literals in a V8 RegExp does
+// (145 literals: 0.79 s per million kernel lines against 0.29 s; docs/rules.md). It reports every literal
+// it finds, so a line that contains one rule's literal is checked against that rule only, not against
+// the literal of every rule of the library.
 
 const ASCII = 128;
 const PREFIX = 12;
 
 /**
- * A test that passes every line containing one of `required` (and lines containing only the first
- * PREFIX characters of one: the caller checks each rule's whole literal next), or undefined when one is
- * empty (it would pass every line) or not ASCII (the table covers ASCII).
+ * Sets `seen[i] = mark` for every literal `required[i]` whose first PREFIX characters occur in `text` (the
+ * caller checks each candidate's whole literal next) and returns whether there was any.
  */
-export function literalGate(required: readonly string[]): ((text: string) => boolean) | undefined {
+export type LiteralScan = (text: string, seen: Uint32Array, mark: number) => boolean;
+
+/**
+ * The scan for `required`, or undefined when one is empty (every line would be a candidate) or not ASCII
+ * (the table covers ASCII).
+ */
+export function literalGate(required: readonly string[]): LiteralScan | undefined {
   if (required.length === 0 || required.some((l) => l === '' || /[^\x00-\x7f]/.test(l))) return undefined;
   // A prefix of each literal decides as well as the whole on real lines (the rules check their whole
-  // literal next) and keeps the table small: ~1,200 states for the shipped kernel rules.
+  // literal next) and keeps the table small: ~1,300 states for the shipped kernel rules.
   const literals = required.map((l) => l.slice(0, PREFIX));
   // Characters that occur in no literal all behave alike: one column of the table for all of them.
   const column = new Uint8Array(ASCII);
   let columns = 1;
   for (const l of literals) for (let i = 0; i < l.length; i++) if (column[l.charCodeAt(i)] === 0) column[l.charCodeAt(i)] = columns++;
 
-  // The trie of the literals.
+  // The trie of the literals; `ends[s]`: the literals whose prefix ends at state s.
   const next: Array<Map<number, number>> = [new Map()];
-  const accepting: boolean[] = [false];
-  for (const l of literals) {
+  const ends: number[][] = [[]];
+  literals.forEach((l, index) => {
     let s = 0;
     for (let i = 0; i < l.length; i++) {
       const c = column[l.charCodeAt(i)] as number;
@@ -32,18 +39,20 @@ export function literalGate(required: readonly string[]): ((text: string) => boo
       if (n === undefined) {
         n = next.length;
         next.push(new Map());
-        accepting.push(false);
+        ends.push([]);
         next[s]?.set(c, n);
       }
       s = n;
     }
-    accepting[s] = true;
-  }
+    ends[s]?.push(index);
+  });
 
-  // Breadth first, each state's missing transitions are those of its longest proper suffix in the trie.
+  // Breadth first, each state's missing transitions are those of its longest proper suffix in the trie,
+  // and it reports what that suffix reports as well as its own literals.
   const states = next.length;
   const table = states < 0x10000 ? new Uint16Array(states * columns) : new Uint32Array(states * columns);
   const suffix = new Uint32Array(states);
+  const found: number[][] = ends.map((e) => [...e]);
   const queue: number[] = [];
   for (let c = 0; c < columns; c++) {
     const n = next[0]?.get(c) ?? 0;
@@ -53,7 +62,7 @@ export function literalGate(required: readonly string[]): ((text: string) => boo
   for (let q = 0; q < queue.length; q++) {
     const s = queue[q] as number;
     const f = suffix[s] as number;
-    if (accepting[f]) accepting[s] = true;
+    if (f !== 0) found[s]?.push(...(found[f] ?? []));
     for (let c = 0; c < columns; c++) {
       const n = next[s]?.get(c);
       if (n === undefined) {
@@ -65,14 +74,32 @@ export function literalGate(required: readonly string[]): ((text: string) => boo
       }
     }
   }
-  const accept = Uint8Array.from(accepting, (a) => (a ? 1 : 0));
+  // What each state reports, flattened: found[s] is list[start[s] .. start[s + 1]).
+  const start = new Uint32Array(states + 1);
+  for (let s = 0; s < states; s++) start[s + 1] = (start[s] as number) + (found[s]?.length ?? 0);
+  const list = Uint32Array.from(found.flat());
+  // One byte per state for the common case, a state that reports nothing: most characters of most lines.
+  const reports = Uint8Array.from(found, (f) => (f.length > 0 ? 1 : 0));
 
-  return (text) => {
+  // The tight loop of a line that reports nothing (most lines); marking starts at the first report.
+  const markFrom = (text: string, from: number, state: number, seen: Uint32Array, mark: number): void => {
+    let s = state;
+    for (let i = from; ; ) {
+      for (let k = start[s] as number, to = start[s + 1] as number; k < to; k++) seen[list[k] as number] = mark;
+      if (++i >= text.length) return;
+      const code = text.charCodeAt(i);
+      s = table[s * columns + (code < ASCII ? (column[code] as number) : 0)] as number;
+    }
+  };
+  return (text, seen, mark) => {
     let s = 0;
     for (let i = 0; i < text.length; i++) {
       const code = text.charCodeAt(i);
       s = table[s * columns + (code < ASCII ? (column[code] as number) : 0)] as number;
-      if (accept[s] === 1) return true;
+      if (reports[s] === 1) {
+        markFrom(text, i, s, seen, mark);
+        return true;
+      }
     }
     return false;
   };

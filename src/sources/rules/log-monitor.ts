@@ -6,7 +6,7 @@
 //   count rule     → condition True while matches − revert matches within the window reach the count.
 import { formatDuration } from '../../config/values';
 import type { ConditionReport, EventReport } from '../../types';
-import { literalGate } from './literal-gate';
+import { literalGate, type LiteralScan } from './literal-gate';
 import type { CompiledPattern } from './pattern';
 
 export interface LogLine {
@@ -97,6 +97,8 @@ interface Probe {
   state: RuleState;
   pattern: CompiledPattern;
   revert: boolean;
+  /** Its literal's index among the source's distinct single-line literals (the scan's `seen`). */
+  literal: number;
 }
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -107,13 +109,6 @@ const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  */
 const REGEXP_GATE_MAX = 32;
 
-function gateFor(literals: string[]): (text: string) => boolean {
-  const table = literals.length > REGEXP_GATE_MAX ? literalGate(literals) : undefined;
-  if (table) return table;
-  const re = new RegExp(literals.map(escape).join('|'));
-  return (text) => re.test(text);
-}
-
 export class LogMonitor {
   /**
    * The rules time acts on: count rules (their window slides) and permanent rules whose condition clears
@@ -123,10 +118,15 @@ export class LogMonitor {
   private readonly singleLine: Probe[] = [];
   private readonly multiLine: Probe[] = [];
   /**
-   * One pass over a line finds whether it may match any single-line rule: does it contain one of the
-   * rules' required literals? Undefined when a rule has none (every line is a candidate).
+   * One pass over a line finds which single-line rules it may match: which of their required literals
+   * does it contain? With many literals a table scan marks each one found in `seen`, so only the rules
+   * whose literal is there are checked; with few, a V8 alternation says whether any is. Neither when a
+   * rule has no literal (every line is a candidate for every rule).
    */
-  private readonly gate: ((text: string) => boolean) | undefined;
+  private readonly scan: LiteralScan | undefined;
+  private readonly anyLiteral: RegExp | undefined;
+  private readonly seen: Uint32Array;
+  private mark = 0;
   private readonly recent: string[] = [];
 
   constructor(
@@ -144,17 +144,25 @@ export class LogMonitor {
       lastMatchUs: 0,
       hits: [],
     }));
+    const literals: string[] = [];
     for (const state of states) {
       for (const [pattern, revert] of [[state.spec.pattern, false], [state.spec.revert, true]] as const) {
         if (!pattern) continue;
-        (pattern.singleLine ? this.singleLine : this.multiLine).push({ state, pattern, revert });
+        let literal = -1;
+        if (pattern.singleLine) {
+          literal = literals.indexOf(pattern.literal);
+          if (literal < 0) literal = literals.push(pattern.literal) - 1;
+        }
+        (pattern.singleLine ? this.singleLine : this.multiLine).push({ state, pattern, revert, literal });
       }
     }
     this.timed = states.filter(
       (s) => s.spec.kind === 'count' || (s.spec.kind === 'permanent' && conditions.get(s.spec.condition)?.clearAfterMs !== undefined),
     );
-    const literals = this.singleLine.map((p) => p.pattern.literal);
-    this.gate = literals.length > 0 && literals.every((l) => l !== '') ? gateFor([...new Set(literals)]) : undefined;
+    const gated = literals.length > 0 && literals.every((l) => l !== '');
+    this.scan = gated && literals.length > REGEXP_GATE_MAX ? literalGate(literals) : undefined;
+    this.anyLiteral = gated && !this.scan ? new RegExp(literals.map(escape).join('|')) : undefined;
+    this.seen = new Uint32Array(this.scan ? literals.length : 0);
   }
 
   process(line: LogLine): void {
@@ -165,13 +173,7 @@ export class LogMonitor {
       this.recent.push(text);
       if (this.recent.length > this.source.bufferSize) this.recent.shift();
     }
-    if (this.singleLine.length > 0 && (!this.gate || this.gate(text))) {
-      for (const probe of this.singleLine) {
-        if (probe.pattern.literal !== '' && !text.includes(probe.pattern.literal)) continue;
-        const matched = probe.pattern.matchEnd(text);
-        if (matched !== null) this.hit(probe, matched, line);
-      }
-    }
+    if (this.singleLine.length > 0) this.processSingleLine(text, line);
     if (this.multiLine.length > 0) {
       const joined = this.recent.join('\n');
       for (const probe of this.multiLine) {
@@ -179,6 +181,27 @@ export class LogMonitor {
         const matched = probe.pattern.matchEnd(joined);
         if (matched !== null) this.hit(probe, matched, line);
       }
+    }
+  }
+
+  private processSingleLine(text: string, line: LogLine): void {
+    let mark = 0; // with the scan: the mark of the literals this line contains
+    if (this.scan) {
+      if (this.mark === 0xffffffff) {
+        this.seen.fill(0);
+        this.mark = 0;
+      }
+      mark = ++this.mark;
+      if (!this.scan(text, this.seen, mark)) return;
+    } else if (this.anyLiteral && !this.anyLiteral.test(text)) {
+      return;
+    }
+    for (const probe of this.singleLine) {
+      // The scan found the literal's first characters (or no scan ran); the rule needs all of it.
+      if (mark !== 0 && this.seen[probe.literal] !== mark) continue;
+      if (probe.pattern.literal !== '' && !text.includes(probe.pattern.literal)) continue;
+      const matched = probe.pattern.matchEnd(text);
+      if (matched !== null) this.hit(probe, matched, line);
     }
   }
 

@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
+import { loadConfig } from '../../../src/config/load';
+import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 import { LogMonitor, type LogConditionSpec, type RuleMatch, type RuleSpec } from '../../../src/sources/rules/log-monitor';
 import { compilePattern } from '../../../src/sources/rules/pattern';
 import type { ConditionReport, EventReport } from '../../../src/types';
+import { kernelEntries } from '../../helpers/journal-files';
 
 const BOOT = 'a'.repeat(32);
 const MIN = 60_000_000; // µs
@@ -185,4 +190,75 @@ t.test('temporary rule without repeat_window: every matching line is an event, i
   line('INFO: task sync:12 blocked for more than 5 seconds.');
   line('INFO: task sync:12 blocked for more than 5 seconds.');
   t.equal(events.length, 2);
+});
+
+// The literal scan only decides which rules get tried: the events must be those of trying every rule's
+// pattern on every line, in rule order. Rules are made temporary so that every match is an event.
+function everyRule(rules: RuleSpec[], lines: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const raw of lines) {
+    const text = raw.trim();
+    for (const r of rules) {
+      const m = r.pattern.matchEnd(text);
+      if (m !== null) out.push([`journal/kernel/${r.name}`, m]);
+    }
+  }
+  return out;
+}
+
+function scanned(rules: RuleSpec[], lines: string[]): Array<[string, string]> {
+  const { events, line } = monitor(rules);
+  for (const l of lines) line(l);
+  return events.map((e) => [e.source, e.message]);
+}
+
+t.test('the literal scan tries exactly the rules whose literal a line contains (edge cases, table and alternation)', async (t) => {
+  const edge: Array<[string, string]> = [
+    ['SharedA', 'BUG: unable to handle kernel NULL pointer dereference at .*'], // same first 12 characters as SharedB
+    ['SharedB', 'BUG: unable to handle page fault for address: .*'],
+    ['SameLiteralA', 'Killed process \\d+ .*'], // two rules, one literal
+    ['SameLiteralB', 'Killed process \\d+ \\(java\\).*'],
+    ['Inner', 'lock'], // inside other literals
+    ['Outer', 'soft lockup - CPU#\\d+.*'],
+    ['AtEnd', 'table full, dropping packet'],
+    ['Revert', 'server .+ not responding.*'],
+  ];
+  // Padding rules with literals of their own push the source past the alternation's limit into the table.
+  const padding = Array.from({ length: 40 }, (_, i): [string, string] => [`Pad${i}`, `padding literal number ${i} x`]);
+  const lines = [
+    'BUG: unable to handle kernel NULL pointer dereference at 0000000000000008',
+    'BUG: unable to handle page fault for address: ffff8881',
+    'BUG: unable to handle something else', // the shared prefix, neither whole literal
+    'Out of memory: Killed process 12 (java) total-vm:1kB',
+    'Killed process x', // a literal's prefix without the rest of the pattern
+    'watchdog: BUG: soft lockup - CPU#3 stuck for 22s! [kworker:1]',
+    'spinlock held',
+    'nf_conntrack: table full, dropping packet',
+    'table full, dropping packet.', // the literal, not at the end
+    'nfs: server 10.0.0.1 not responding, still trying',
+    'nfs: server 10.0.0.1 OK',
+    'ünïcode ✓ Killed process 7 (x) ✓',
+    'padding literal number 7 x',
+    'padding literal number 77 x', // Pad7's literal inside another line than Pad7's own
+    '',
+    '   ',
+  ];
+  for (const count of [0, padding.length]) {
+    const rules = [...edge, ...padding.slice(0, count)].map(([name, pattern]) => rule({ name, reason: name, pattern, ...(name === 'Revert' ? { revert: 'server .+ OK' } : {}) }));
+    const lits = new Set(rules.map((r) => r.pattern.literal));
+    t.ok(count === 0 ? lits.size <= 32 : lits.size > 32, `${lits.size} literals`);
+    t.same(scanned(rules, [...lines, ...lines]), everyRule(rules, [...lines, ...lines]), `${rules.length} rules`);
+  }
+});
+
+t.test('the literal scan with the shipped kernel library: the same matches as trying every rule', async (t) => {
+  const kernel = buildRuleSet(loadConfig(join(__dirname, '../../../etc'), { required: true })).sources.find((s) => s.name === 'kernel');
+  if (!kernel) throw new Error('no kernel source in etc/');
+  const rules = kernel.rules.map((r): RuleSpec => ({ ...r, kind: 'temporary', repeatWindowMs: 0 }));
+  const reports = JSON.parse(readFileSync(join(__dirname, '../../fixtures/rules/reports.json'), 'utf8')) as { problems: Array<{ line: string }>; benign: Array<{ line: string }> };
+  const lines = [...reports.problems, ...reports.benign].map((l) => l.line);
+  for (const e of kernelEntries(20_000, { seed: 3 })) lines.push(String(e.fields.MESSAGE));
+  const want = everyRule(rules, lines);
+  t.ok(want.length > reports.problems.length, `${want.length} matches`);
+  t.same(scanned(rules, lines), want);
 });
