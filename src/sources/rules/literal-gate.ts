@@ -81,7 +81,8 @@ export function literalGate(required: readonly string[]): LiteralScan | undefine
   // One byte per state for the common case, a state that reports nothing: most characters of most lines.
   const reports = Uint8Array.from(found, (f) => (f.length > 0 ? 1 : 0));
 
-  // The tight loop of a line that reports nothing (most lines); marking starts at the first report.
+  // From the first state that reports on, marks what each state reports. Kept apart so that the loop below,
+  // all that runs for a line without any literal (most lines), stays tight.
   const markFrom = (text: string, from: number, state: number, seen: Uint32Array, mark: number): void => {
     let s = state;
     for (let i = from; ; ) {
