@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../../../src/config/load';
+import { loadAgentConfig } from '../../../src/registry';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 import { LogMonitor, type LogConditionSpec, type RuleMatch, type RuleSpec } from '../../../src/sources/rules/log-monitor';
 import { compilePattern } from '../../../src/sources/rules/pattern';
@@ -252,7 +252,7 @@ t.test('the literal scan tries exactly the rules whose literal a line contains (
 });
 
 t.test('the literal scan with the shipped kernel library: the same matches as trying every rule', async (t) => {
-  const kernel = buildRuleSet(loadConfig(join(__dirname, '../../../etc'), { required: true })).sources.find((s) => s.name === 'kernel');
+  const kernel = buildRuleSet(loadAgentConfig(join(__dirname, '../../../etc'), { required: true })).sources.find((s) => s.name === 'kernel');
   if (!kernel) throw new Error('no kernel source in etc/');
   const rules = kernel.rules.map((r): RuleSpec => ({ ...r, kind: 'temporary', repeatWindowMs: 0 }));
   const reports = JSON.parse(readFileSync(join(__dirname, '../../fixtures/rules/reports.json'), 'utf8')) as { problems: Array<{ line: string }>; benign: Array<{ line: string }> };
