@@ -53,6 +53,7 @@ try {
     stdin: {
       contents: `
         export { loadConfig } from './src/config/load';
+        export { PROBES, probeSections } from './src/sources/checks';
         export { enabledChecks } from './src/sources/checks';
         export { loadNative } from './src/system/native';
         export { runCheck } from './src/engine/run-check';
@@ -66,10 +67,10 @@ try {
     format: 'cjs',
     logLevel: 'warning',
   });
-  const { loadConfig, enabledChecks, loadNative, runCheck } = createRequire(import.meta.url)(outfile);
+  const { loadConfig, PROBES, probeSections, enabledChecks, loadNative, runCheck } = createRequire(import.meta.url)(outfile);
 
   const emptyConfigDir = mkdtempSync(join(work, 'etc-'));
-  const checks = enabledChecks(loadConfig(emptyConfigDir).config, loadNative).map((s) => s.check);
+  const checks = enabledChecks(loadConfig(emptyConfigDir, { sections: probeSections(PROBES) }).config, loadNative).map((s) => s.check);
 
   const cycle = () => Promise.all(checks.map((c) => runCheck(c)));
   for (let i = 0; i < 20; i++) await cycle(); // warm up the JIT and the kernel's dentry cache
