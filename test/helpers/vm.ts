@@ -213,3 +213,75 @@ export async function installAgent(vm: Vm, deb: string, config: string): Promise
   await vm.copyIn(deb, '/var/tmp/');
   await vm.check(['dpkg', '-i', `/var/tmp/${basename(deb)}`], { timeoutMs: 600_000 });
 }
+
+/** The guest's current boot ID (a reboot gives a new one). */
+export async function bootId(vm: Vm): Promise<string> {
+  return (await vm.check(['cat', '/proc/sys/kernel/random/boot_id'])).trim();
+}
+
+/**
+ * Waits for the guest to come back from a reboot (inside the same qemu) and returns its new boot ID. A
+ * command caught by the reboot is never answered: each try gives up after its own timeout.
+ */
+export async function nextBoot(vm: Vm, before: string, timeoutMs: number): Promise<string> {
+  return waitFor('the guest booted again (a new boot ID)', async () => {
+    const r = await vm.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 20_000 });
+    const id = r.stdout.trim();
+    return r.code === 0 && id !== '' && id !== before ? id : undefined;
+  }, timeoutMs, 3000);
+}
+
+export interface HungFilesystemOptions {
+  /** Where the filesystem is mounted (created if missing); it hides what was there until resumed. */
+  mountpoint: string;
+  /** Without a journal no jbd2 thread hangs with it: only the tasks that wait for its writes do. */
+  journal: boolean;
+  /** MiB of dirty data written before the suspension: a `sync` then waits on them, and so does jbd2 with a journal. */
+  dirtyMiB?: number;
+}
+
+/**
+ * Makes writes to `mountpoint` hang on the guest's real kernel: an ext4 over a dm-linear target (a loop
+ * file) mounted there, the target suspended with `dmsetup suspend --nolockfs`, which queues its I/O
+ * instead of failing it. A task that waits for that I/O (fsync, an O_SYNC write, sync, a journal commit)
+ * stays in D state, so with a lowered kernel.hung_task_timeout_secs the kernel reports it. O_DIRECT
+ * writes do not serve: they wait with a timeout. Returns `resume`: lets the queued I/O through, unmounts
+ * and removes the device; it is also registered on `t`, and a second call does nothing.
+ */
+export async function hangFilesystem(t: TeardownHost, vm: Vm, opts: HungFilesystemOptions): Promise<() => Promise<void>> {
+  const img = '/var/tmp/nha-hung.img';
+  const dm = 'nha-hung';
+  const release = [
+    `dmsetup resume ${dm}`,
+    `umount ${opts.mountpoint}`,
+    `dmsetup remove ${dm}`,
+    `losetup -j ${img} -O NAME -n | xargs -r -n1 losetup -d`,
+    `rm -f ${img}`,
+  ];
+  let resumed = false;
+  const resume = async (): Promise<void> => {
+    if (resumed) return;
+    await vm.sh(['set -e', ...release].join('\n'), { timeoutMs: 120_000 });
+    resumed = true;
+  };
+  // A failed set-up or test leaves nothing suspended: each step of the release is tried.
+  t.teardown(() => (resumed ? undefined : vm.exec(['bash', '-c', release.join('; ')], { timeoutMs: 120_000 }).catch(() => undefined)));
+  await vm.sh(
+    [
+      'set -e',
+      `truncate -s 64M ${img}`,
+      `loop=$(losetup -f --show ${img})`,
+      `dmsetup create ${dm} --table "0 $(blockdev --getsz $loop) linear $loop 0"`,
+      // Inode tables written now: the lazy-init thread would otherwise hang on the device too.
+      `mkfs.ext4 -q -E lazy_itable_init=0 ${opts.journal ? '' : '-O ^has_journal'} /dev/mapper/${dm}`,
+      `mkdir -p ${opts.mountpoint} && mount /dev/mapper/${dm} ${opts.mountpoint}`,
+      // The directory, bitmaps and inode table in memory: a task then waits where it writes, not on
+      // the first read of the filesystem's metadata.
+      `mkdir ${opts.mountpoint}/.prime && echo x > ${opts.mountpoint}/.prime/x && sync -f ${opts.mountpoint} && rm -r ${opts.mountpoint}/.prime`,
+      ...(opts.dirtyMiB ? [`dd if=/dev/zero of=${opts.mountpoint}/dirty bs=1M count=${opts.dirtyMiB} status=none`] : []),
+      `dmsetup suspend --nolockfs ${dm}`,
+    ].join('\n'),
+    { timeoutMs: 300_000 },
+  );
+  return resume;
+}

@@ -17,7 +17,7 @@ import { CORDONED_BY_AGENT } from '../../src/repair/ladder/cordon';
 import { Cluster, waitFor, type ConditionView } from '../helpers/cluster';
 import { ensurePackages } from '../helpers/packages';
 import { runScript } from '../helpers/box';
-import { clusterPort, joinKubelet, LOCAL_IMAGES, Vm, vmScript } from '../helpers/vm';
+import { bootId, clusterPort, hangFilesystem, joinKubelet, LOCAL_IMAGES, nextBoot, Vm, vmScript } from '../helpers/vm';
 
 const repo = join(__dirname, '../..');
 /** Kubelet start → Node Ready, a pod → Running, a reboot → Ready again, under TCG on a loaded 2-core machine. */
@@ -194,30 +194,15 @@ t.test('the ladder on a real node: cordon, drain through the budget, reboot thro
     const c = (await nodeView()).status?.conditions?.find((x) => x.type === 'KernelDeadlock');
     return c?.status === 'False' ? c : undefined;
   }, TIMEOUT_MS, 2000);
-  const firstBoot = (await vm.check(['cat', '/proc/sys/kernel/random/boot_id'])).trim();
+  const firstBoot = await bootId(vm);
   t.equal((await nodeView()).status?.nodeInfo?.bootID, firstBoot, 'the kubelet reports the guest\'s boot ID');
 
   // ── The condition: a real hung filesystem journal thread ─────────────────────────────────────────
-  // An ext4 over a dm-linear target with dirty data; with the target suspended its journal thread waits
-  // in D state and the kernel reports it (hung_task_timeout lowered to 5 s).
-  await vm.sh(
-    [
-      'set -e',
-      'sysctl -q -w kernel.hung_task_timeout_secs=5',
-      'truncate -s 64M /var/tmp/hung.img',
-      'loop=$(losetup -f --show /var/tmp/hung.img)',
-      'dmsetup create nha-hung --table "0 $(blockdev --getsz $loop) linear $loop 0"',
-      'mkfs.ext4 -q /dev/mapper/nha-hung',
-      'mkdir -p /mnt/hung && mount /dev/mapper/nha-hung /mnt/hung',
-      'dd if=/dev/zero of=/mnt/hung/dirty bs=1M count=8 status=none',
-      'dmsetup suspend --nolockfs nha-hung',
-      'systemd-run --quiet --unit=nha-hung-sync sync',
-    ].join('\n'),
-    { timeoutMs: 300_000 },
-  );
-  const resume = 'dmsetup resume nha-hung; umount /mnt/hung; dmsetup remove nha-hung; losetup -D';
-  let resumed = false;
-  t.teardown(() => (resumed ? undefined : vm.exec(['bash', '-c', resume], { timeoutMs: 120_000 }).catch(() => undefined)));
+  // An ext4 with dirty data on a suspended target: its journal thread waits in D state and the kernel
+  // reports it (hung_task_timeout lowered to 5 s).
+  await vm.check(['sysctl', '-q', '-w', 'kernel.hung_task_timeout_secs=5']);
+  const resume = await hangFilesystem(t, vm, { mountpoint: '/mnt/hung', journal: true, dirtyMiB: 8 });
+  await vm.check(['systemd-run', '--quiet', '--unit=nha-hung-sync', 'sync']);
   const deadlock = await waitFor('KernelDeadlock True on the Node', async () => {
     const c = (await nodeView()).status?.conditions?.find((x) => x.type === 'KernelDeadlock');
     return c?.status === 'True' ? c : undefined;
@@ -226,8 +211,7 @@ t.test('the ladder on a real node: cordon, drain through the budget, reboot thro
   t.equal(deadlock.reason, 'FilesystemJournalHung', `from the kernel's own line: ${deadlock.message ?? ''}`);
   // The deadlock is on record; let the filesystem go so the reboot does not wait on it. Only a reboot
   // clears KernelDeadlock (clear_on_reboot), so it stays True.
-  await vm.sh(resume, { timeoutMs: 120_000 });
-  resumed = true;
+  await resume();
 
   // Not before `after`: schedulable and no slot for the minute.
   await new Promise((r) => setTimeout(r, Math.max(0, AFTER_MS - 15_000 - (Date.now() - trueAt))));
@@ -295,11 +279,7 @@ t.test('the ladder on a real node: cordon, drain through the budget, reboot thro
 
   // ── Reboot ───────────────────────────────────────────────────────────────────────────────────────
   const qemuPid = vm.info.pid;
-  const secondBoot = await waitFor('the guest booted again (a new boot ID)', async () => {
-    const r = await vm.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 20_000 });
-    const id = r.stdout.trim();
-    return r.code === 0 && id !== '' && id !== firstBoot ? id : undefined;
-  }, TIMEOUT_MS, 3000);
+  const secondBoot = await nextBoot(vm, firstBoot, TIMEOUT_MS);
   const bootedAt = Date.now();
   await watchWeb;
   t.comment(`budget relaxed → eviction accepted: ${acceptedAt - relaxedAt} ms (the agent's back-off is 0.5–1 s doubling to 30 s); accepted → web gone from the API: ${(webGoneAt ?? 0) - acceptedAt} ms, ${(webGoneAt ?? 0) < bootedAt - 5000 ? 'well before the new boot was seen' : 'around the new boot'}`);
