@@ -253,7 +253,8 @@ export async function hangFilesystem(t: TeardownHost, vm: Vm, opts: HungFilesyst
   const dm = 'nha-hung';
   const release = [
     `dmsetup resume ${dm}`,
-    `umount ${opts.mountpoint}`,
+    // The tasks that waited finish what they were writing there first (the filesystem is busy till then).
+    `timeout 60 bash -c 'until umount ${opts.mountpoint} 2>/dev/null; do sleep 1; done' || umount ${opts.mountpoint}`,
     `dmsetup remove ${dm}`,
     `losetup -j ${img} -O NAME -n | xargs -r -n1 losetup -d`,
     `rm -f ${img}`,

@@ -1,12 +1,13 @@
 // The installed .deb on a real kernel (a Debian 12 VM, scripts/vm): the shipped unit under cgroup v2
 // with its memory limits in force, and detection from the kernel's own lines — a real memory-cgroup OOM
-// kill, real hung tasks (a hung journal thread sets KernelDeadlock) — while a line a user-space process writes to /dev/kmsg is not the kernel's.
+// kill, real hung tasks (a hung journal thread, then after a reboot a hung containerd thread, set
+// KernelDeadlock) — while a line a user-space process writes to /dev/kmsg is not the kernel's.
 // One VM serves every subtest; they run in order and each waits for its own evidence.
 import { basename } from 'node:path';
 import t from 'tap';
 import { waitFor } from '../helpers/cluster';
 import { ensurePackages } from '../helpers/packages';
-import { Vm } from '../helpers/vm';
+import { bootId, hangFilesystem, nextBoot, Vm } from '../helpers/vm';
 
 const AGENT_UNIT = 'node-health-agent.service';
 /** Kernel line → event on the agent under TCG, which runs code 5–20× slower than the host. */
@@ -15,6 +16,10 @@ const DETECT_TIMEOUT_MS = 120_000;
 const AGGREGATION_WINDOW_MS = 60_000;
 /** How many hung-task reports the kernel prints before it goes quiet (kernel.hung_task_warnings). */
 const HUNG_TASK_WARNINGS = 10;
+/** Where containerd's content store writes what it ingests, before the rename into blobs/ (content/local). */
+const CONTAINERD_INGEST = '/var/lib/containerd/io.containerd.content.v1.content/ingest';
+/** A reboot under TCG until the agent answers again. */
+const REBOOT_TIMEOUT_MS = 300_000;
 
 interface AgentStatus {
   conditions: Array<{ type: string; status: string; reason: string; message: string }>;
@@ -40,9 +45,9 @@ t.test('the .deb on a real kernel', async (t) => {
    * the repeats within its window (1 min) as one event with their count (src/sources/rules/event-aggregator.ts).
    */
   const counted = (list: AgentStatus['recentEvents']): number => list.reduce((n, e) => n + (e.count ?? 1), 0);
-  /** The kernel's own lines (facility 0, read from /dev/kmsg by journald) matching `grep`. */
+  /** The kernel's own lines of this boot (facility 0, read from /dev/kmsg by journald; the journal is persistent) matching `grep`. */
   const kernelLines = async (grep: string): Promise<string[]> =>
-    (await vm.check(['journalctl', '--no-pager', '-o', 'cat', '_TRANSPORT=kernel', 'SYSLOG_FACILITY=0', '--grep', grep], { timeoutMs: 60_000 }).catch(() => ''))
+    (await vm.check(['journalctl', '--no-pager', '-b', '-o', 'cat', '_TRANSPORT=kernel', 'SYSLOG_FACILITY=0', '--grep', grep], { timeoutMs: 60_000 }).catch(() => ''))
       .split('\n')
       .filter((l) => l !== '');
   /** Runs `tail /dev/zero` (it keeps a growing line in memory) in a scope capped at 32 MB: the kernel kills it. */
@@ -107,24 +112,11 @@ t.test('the .deb on a real kernel', async (t) => {
 
   t.test('real hung tasks on a suspended device-mapper target are TaskHung events, a hung jbd2 KernelDeadlock', async (t) => {
     const before = (await events('TaskHung')).length;
-    // An ext4 over a dm-linear target with dirty data: with the target suspended, `sync` waits in D
-    // state, and so does the filesystem's journal thread; the kernel reports both after the timeout.
-    await vm.sh(
-      [
-        'set -e',
-        'sysctl -q -w kernel.hung_task_timeout_secs=5 kernel.hung_task_warnings=' + HUNG_TASK_WARNINGS,
-        'truncate -s 64M /var/tmp/hung.img',
-        'loop=$(losetup -f --show /var/tmp/hung.img)',
-        'dmsetup create nha-hung --table "0 $(blockdev --getsz $loop) linear $loop 0"',
-        'mkfs.ext4 -q /dev/mapper/nha-hung',
-        'mkdir -p /mnt/hung && mount /dev/mapper/nha-hung /mnt/hung',
-        'dd if=/dev/zero of=/mnt/hung/dirty bs=1M count=8 status=none',
-        'dmsetup suspend --nolockfs nha-hung',
-        'systemd-run --quiet --unit=nha-hung-sync sync',
-      ].join('\n'),
-      { timeoutMs: 300_000 },
-    );
-    t.teardown(() => vm.exec(['bash', '-c', 'dmsetup resume nha-hung; umount /mnt/hung'], { timeoutMs: 120_000 }));
+    // An ext4 with dirty data on a suspended target: `sync` waits in D state, and so does the
+    // filesystem's journal thread; the kernel reports both after the timeout.
+    await vm.check(['sysctl', '-q', '-w', 'kernel.hung_task_timeout_secs=5', `kernel.hung_task_warnings=${HUNG_TASK_WARNINGS}`]);
+    await hangFilesystem(t, vm, { mountpoint: '/mnt/hung', journal: true, dirtyMiB: 8 });
+    await vm.check(['systemd-run', '--quiet', '--unit=nha-hung-sync', 'sync']);
     // The kernel reports sync, and the journal thread of the filesystem (jbd2/dm-N-8) once it commits,
     // every 5 s, 10 reports at most (kernel.hung_task_warnings).
     const hung = await waitFor('the kernel\'s hung-task lines for sync and jbd2', async () => {
@@ -150,5 +142,55 @@ t.test('the .deb on a real kernel', async (t) => {
     }, HUNG_TASK_WARNINGS * 5_000 + AGGREGATION_WINDOW_MS + DETECT_TIMEOUT_MS, 2000);
     t.ok(settled.every((e) => /task \S+:\d+ blocked for more than \d+ seconds\.$/.test(e.message)), 'every TaskHung names a hung task');
     t.ok(settled.some((e) => /task (sync|jbd2\/\S+):\d+ blocked/.test(e.message)), 'sync or jbd2 is named');
+  });
+
+  t.test('a reboot clears KernelDeadlock; a real containerd thread hung in D state sets it again as ContainerdHung', async (t) => {
+    // The first True report of a condition keeps its reason, and only a reboot clears KernelDeadlock
+    // (clear_on_reboot): the hung journal thread's must go before containerd's can show.
+    const before = await bootId(vm);
+    await vm.check(['systemd-run', '--quiet', '--on-active=1', 'systemctl', 'reboot']);
+    const rebootAt = Date.now();
+    await nextBoot(vm, before, REBOOT_TIMEOUT_MS);
+    const fresh = await waitFor('the agent answering in the new boot', async () => {
+      const r = await vm.exec(['node-health-agent', 'status', '--json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as AgentStatus) : undefined;
+    }, REBOOT_TIMEOUT_MS, 2000);
+    t.comment(`reboot → the agent answering: ${Date.now() - rebootAt} ms`);
+    t.match(fresh.conditions.find((c) => c.type === 'KernelDeadlock'), { status: 'False', reason: 'KernelHasNoDeadlock' }, 'the new boot cleared KernelDeadlock');
+
+    // containerd's content store writes an ingest's start time with O_SYNC before any of its data
+    // (content/local): with the ingest directory on the suspended target, the thread serving the
+    // ingest waits for the device in D state. No journal, so nothing else of that filesystem hangs.
+    const containerd = (await vm.check(['systemctl', 'show', '--property=MainPID', '--value', 'containerd.service'])).trim();
+    await vm.check(['bash', '-c', 'head -c 1M /dev/urandom > /var/tmp/blob']);
+    const digest = (await vm.check(['sha256sum', '/var/tmp/blob'])).split(' ')[0] ?? '';
+    await vm.check(['sysctl', '-q', '-w', 'kernel.hung_task_timeout_secs=5', `kernel.hung_task_warnings=${HUNG_TASK_WARNINGS}`]);
+    const resume = await hangFilesystem(t, vm, { mountpoint: CONTAINERD_INGEST, journal: false });
+    await vm.check(['systemd-run', '--quiet', '--unit=nha-ingest', 'bash', '-c', 'ctr content ingest nha-hung < /var/tmp/blob']);
+    const hungAt = Date.now();
+    const line = await waitFor('the kernel\'s hung-task line for containerd', async () => (await kernelLines('task containerd:')).at(0), DETECT_TIMEOUT_MS, 2000);
+    const thread = /task containerd:(\d+) blocked for more than \d+ seconds\./.exec(line)?.[1] ?? '';
+    t.equal((await vm.exec(['test', '-d', `/proc/${containerd}/task/${thread}`])).code, 0, `${line}: thread ${thread} of containerd's main process ${containerd}, the real runtime`);
+    t.match(await vm.check(['cat', `/proc/${containerd}/task/${thread}/stat`]), /^\d+ \(containerd\) D /, 'in D state');
+
+    const deadlock = await waitFor('KernelDeadlock True from the hung containerd thread', async () => {
+      const c = (await status()).conditions.find((x) => x.type === 'KernelDeadlock');
+      return c?.status === 'True' ? c : undefined;
+    }, DETECT_TIMEOUT_MS, 2000);
+    t.comment(`ingest started → KernelDeadlock True: ${Date.now() - hungAt} ms`);
+    t.equal(deadlock.reason, 'ContainerdHung');
+    t.match(deadlock.message, new RegExp(`task containerd:${thread} blocked for more than \\d+ seconds\\.`), "carrying the kernel's line for containerd's thread");
+    const named = await waitFor('a TaskHung event naming containerd', async () => (await events('TaskHung')).find((e) => e.message.includes(`task containerd:${thread} blocked`)), DETECT_TIMEOUT_MS, 2000);
+    t.ok(named, `TaskHung too: ${named.message}`);
+
+    // The device back: the thread's write completes and containerd goes on under the same PID. The
+    // hung ingest itself then fails at its rename into blobs/, which the test's mount made cross-device.
+    await resume();
+    await waitFor('the hung ingest to end', async () => ((await vm.exec(['systemctl', 'is-active', 'nha-ingest'])).stdout.trim() === 'active' ? undefined : true), 60_000, 1000);
+    const after = (await vm.check(['systemctl', 'show', '--property=MainPID', '--value', 'containerd.service'])).trim();
+    t.equal(after, containerd, 'containerd runs on under the same PID');
+    await vm.check(['bash', '-c', 'ctr content ingest nha-hung < /var/tmp/blob']);
+    t.match(await vm.check(['ctr', 'content', 'ls', '-q']), new RegExp(`^sha256:${digest}$`, 'm'), 'an ingest of the same blob then commits');
+    t.equal((await status()).conditions.find((c) => c.type === 'KernelDeadlock')?.status, 'True', 'KernelDeadlock stays True: only a reboot clears it');
   });
 });
