@@ -178,7 +178,7 @@ t.test('the .deb on a real kernel', async (t) => {
       return c?.status === 'True' ? c : undefined;
     }, DETECT_TIMEOUT_MS, 2000);
     t.comment(`ingest started → KernelDeadlock True: ${Date.now() - hungAt} ms`);
-    t.equal(deadlock.reason, 'ContainerdHung');
+    t.equal(deadlock.reason, 'ContainerdHung', 'reason ContainerdHung (rule ContainerdHung)');
     t.match(deadlock.message, new RegExp(`task containerd:${thread} blocked for more than \\d+ seconds\\.`), "carrying the kernel's line for containerd's thread");
     const named = await waitFor('a TaskHung event naming containerd', async () => (await events('TaskHung')).find((e) => e.message.includes(`task containerd:${thread} blocked`)), DETECT_TIMEOUT_MS, 2000);
     t.ok(named, `TaskHung too: ${named.message}`);
