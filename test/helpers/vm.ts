@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { runScript, type ExecOptions, type ExecResult, type TeardownHost } from './box';
 import { Cluster, waitFor } from './cluster';
+import type { AgentStatus } from '../../src/types';
 
 export const vmScript = join(__dirname, '../../scripts/vm/vm.sh');
 
@@ -155,16 +156,9 @@ export function clusterPort(cluster: Cluster): number {
   return Number(new URL(cluster.server).port);
 }
 
-/** What `node-health-agent status --json` in the VM says, the parts the VM tests read. */
-export interface VmAgentStatus {
-  checks: Array<{ component: string; check: string; subject?: string; status: string; reason: string; message: string }>;
-  conditions: Array<{ type: string; status: string; reason: string; message: string }>;
-  recentEvents: Array<{ reason: string; message: string; count?: number; source?: string }>;
-}
-
 /** The installed agent's live state in the VM (its status socket); throws while it does not answer. */
-export async function agentStatus(vm: Vm): Promise<VmAgentStatus> {
-  return JSON.parse(await vm.check(['node-health-agent', 'status', '--json'])) as VmAgentStatus;
+export async function agentStatus(vm: Vm): Promise<AgentStatus> {
+  return JSON.parse(await vm.check(['node-health-agent', 'status', '--json'])) as AgentStatus;
 }
 
 /** A real node of the test cluster: the VM's kubelet joined and Ready (readyNode). */

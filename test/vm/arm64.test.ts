@@ -12,6 +12,7 @@ import t from 'tap';
 import { waitFor } from '../helpers/cluster';
 import { ensurePackages } from '../helpers/packages';
 import { Vm, vmScript } from '../helpers/vm';
+import type { AgentStatus } from '../../src/types';
 
 const AGENT_UNIT = 'node-health-agent.service';
 /** The probe's journal source and rule, installed before the package so the first start reads them. */
@@ -25,10 +26,6 @@ reason = Arm64ProbeLine
 pattern = probe \\w+ from the arm64 guest
 `;
 
-interface AgentStatus {
-  conditions: Array<{ type: string; status: string }>;
-  recentEvents: Array<{ reason: string; message: string }>;
-}
 
 interface Finding {
   component: string;

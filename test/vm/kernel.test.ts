@@ -8,6 +8,7 @@ import t from 'tap';
 import { waitFor } from '../helpers/cluster';
 import { ensurePackages } from '../helpers/packages';
 import { bootId, hangFilesystem, nextBoot, Vm } from '../helpers/vm';
+import type { AgentStatus } from '../../src/types';
 
 const AGENT_UNIT = 'node-health-agent.service';
 /** Kernel line → event on the agent under TCG, which runs code 5–20× slower than the host. */
@@ -21,10 +22,6 @@ const CONTAINERD_INGEST = '/var/lib/containerd/io.containerd.content.v1.content/
 /** A reboot under TCG until the agent answers again. */
 const REBOOT_TIMEOUT_MS = 300_000;
 
-interface AgentStatus {
-  conditions: Array<{ type: string; status: string; reason: string; message: string }>;
-  recentEvents: Array<{ reason: string; message: string; count?: number; source?: string }>;
-}
 
 // Longer than the runner's default: a cold image build, a boot and a package install under TCG on a loaded 2-core machine.
 t.setTimeout(40 * 60_000);

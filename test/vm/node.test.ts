@@ -25,7 +25,8 @@
 import t from 'tap';
 import { waitFor, type EventView } from '../helpers/cluster';
 import { ensurePackages } from '../helpers/packages';
-import { agentStatus, installAgent, LOCAL_IMAGES, readyNode, type VmAgentStatus } from '../helpers/vm';
+import { agentStatus, installAgent, LOCAL_IMAGES, readyNode } from '../helpers/vm';
+import type { AgentStatus } from '../../src/types';
 
 /** Kubelet start → Node Ready, a pod Running, a fault → the agent's verdict, under TCG (code runs 5–20× slower than the host). */
 const TIMEOUT_MS = 300_000;
@@ -261,7 +262,7 @@ t.test('a real node', async (t) => {
     t.match(await vm.check(['cat', `${cgroup}/memory.pressure`]), /^full avg10=/m, 'the kubelet made kubepods.slice, with PSI');
     /** The agent's figures for the kubepods cgroup (the pressure check's findings, refreshed every 10 s). */
     const kubepods = async (): Promise<{ memory: { avg10: number; avg60: number }; io: string }> => {
-      const s: VmAgentStatus = await agentStatus(vm);
+      const s: AgentStatus = await agentStatus(vm);
       const finding = (subject: string) => s.checks.find((c) => c.check === 'pressure' && c.subject === subject);
       const memory = finding('kubepods/memory');
       const io = finding('kubepods/io');
