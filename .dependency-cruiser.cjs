@@ -3,6 +3,7 @@
 // cycle fails it. An arrow is "A may import B".
 //
 //   cli/ ─▶ agent.ts ─▶ plan.ts ─▶ registry.ts ─▶ sources/, repair/
+//   cli/, plan.ts ─▶ sections.ts ─▶ sources/ (the config sections sources declare)
 //   agent.ts, plan.ts ─▶ sources/ engine/ outputs/ repair/                 (cli/ may import anything)
 //   cli/ ─▶ support/ ─▶ sources/, outputs/
 //   every folder above ─▶ config/ ─▶ system/ ─▶ contract (types.ts, errors.ts, version.ts)
@@ -48,7 +49,9 @@ module.exports = {
       'the support bundle reads sources and outputs; the CLI calls it, never the other way'),
     only('registry', '^src/registry\\.ts$', [...LOWER, '^src/(sources|repair)/'],
       'the registry lists every kind of source: sources/, and runtime health in repair/'),
-    only('plan', '^src/plan\\.ts$', [...LOWER, '^src/(sources|engine|outputs|repair)/', '^src/registry\\.ts$'],
+    only('sections', '^src/sections\\.ts$', [...LOWER, '^src/sources/'],
+      'the config sections sources declare; no repair/, so a program that only loads the config stays small'),
+    only('plan', '^src/plan\\.ts$', [...LOWER, '^src/(sources|engine|outputs|repair)/', '^src/(registry|sections)\\.ts$'],
       'the plan builds what the layers run, the sources through the registry'),
     {
       name: 'native-from-the-entry',

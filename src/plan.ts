@@ -7,7 +7,8 @@ import type { ConditionDeclaration, Logger, PlannedSource, ProblemSink, Schedule
 import { AgentError } from './errors';
 import { KUBELET_CONDITION_TYPES } from './outputs/kubernetes/types';
 import { LadderConfigError, ladderSettings, type LadderSettings } from './repair/ladder/settings';
-import { registeredSections, sourceKinds } from './registry';
+import { sourceKinds } from './registry';
+import { registeredSections } from './sections';
 import type { HostProbe } from './sources/probes/probe';
 import type { NativeLoader } from './system/native';
 

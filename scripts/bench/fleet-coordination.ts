@@ -11,8 +11,7 @@
 // with repairs/s at most 1 / (2 × min_gap), since each repair's start and finish both reset the gap.
 // W is bounded by the breaker: with more than max(breaker_max_nodes, breaker_max_percent × N) unhealthy
 // nodes it trips, and the waiting nodes then ask once per storm_cooldown.
-import { loadConfig } from '../../src/config/load';
-import { PROBES, probeSections } from '../../src/sources/checks';
+import { loadAgentConfig } from '../../src/sections';
 import { parseDuration } from '../../src/config/values';
 import { fleetUp } from '../../test/fleet/support';
 import { costs, holdsOf, maxConcurrent, simulate, type SimOptions } from '../../test/fleet/simulation';
@@ -62,7 +61,7 @@ async function main(): Promise<void> {
   console.log(`  by call: ${Object.entries(c.byCall).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 
   // Extrapolation with the shipped defaults.
-  const d = loadConfig('/nonexistent/node-health', { sections: probeSections(PROBES) }).config.coordination;
+  const d = loadAgentConfig('/nonexistent/node-health').config.coordination;
   const poll = c.perCall['acquire refused']?.requests ?? 1;
   const release = c.perCall.release?.requests ?? 3;
   const check = c.perCall.check?.requests ?? 4;

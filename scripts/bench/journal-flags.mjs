@@ -32,8 +32,7 @@ const flagSets = [[], unitFlags, ['--single-threaded'], ['--optimize-for-size'],
 
 const PIPELINE = `
 import { readFileSync } from 'node:fs';
-import { loadConfig } from './src/config/load';
-import { PROBES, probeSections } from './src/sources/checks';
+import { loadAgentConfig } from './src/sections';
 import { LogMonitor } from './src/sources/rules/log-monitor';
 import { buildRuleSet } from './src/sources/rules/rule-set';
 import { JournalReader } from './src/sources/journal/reader';
@@ -43,7 +42,7 @@ import { TEST_BOOT_ID } from './test/helpers/journal-files';
 
 const [etc, filesJson] = process.argv.slice(2) as [string, string];
 const anon = (): number => Number(/^RssAnon:\\s+(\\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
-const loaded = loadConfig(etc, { required: true, sections: probeSections(PROBES) });
+const loaded = loadAgentConfig(etc, { required: true });
 const ruleSet = buildRuleSet(loaded);
 const source = ruleSet.sources.find((s) => s.name === 'kernel')!;
 let matched = 0;

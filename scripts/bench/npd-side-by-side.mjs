@@ -73,8 +73,7 @@ function measure(argv, capture = false) {
 // the files with drain() instead of event-driven wake-ups.
 const AGENT = `
 import { readFileSync } from 'node:fs';
-import { loadConfig } from './src/config/load';
-import { PROBES, probeSections } from './src/sources/checks';
+import { loadAgentConfig } from './src/sections';
 import { EventAggregator } from './src/sources/rules/event-aggregator';
 import { LogMonitor, type JournalSourceSpec, type LogConditionSpec } from './src/sources/rules/log-monitor';
 import { loadNpdConfig } from './src/sources/rules/npd-config';
@@ -86,7 +85,7 @@ import { TEST_BOOT_ID } from './test/helpers/journal-files';
 
 const [directory, etc, npdConfig] = process.argv.slice(2) as [string, string, string];
 const status = (key: string): number => Number(new RegExp('^' + key + ':\\\\s+(\\\\d+) kB', 'm').exec(readFileSync('/proc/self/status', 'utf8'))![1]);
-const loaded = loadConfig(etc, { required: true, sections: probeSections(PROBES) });
+const loaded = loadAgentConfig(etc, { required: true });
 let source: JournalSourceSpec;
 let conditions: Map<string, LogConditionSpec>;
 if (npdConfig !== '') {

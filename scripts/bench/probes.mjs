@@ -52,8 +52,7 @@ try {
   await build({
     stdin: {
       contents: `
-        export { loadConfig } from './src/config/load';
-        export { PROBES, probeSections } from './src/sources/checks';
+        export { loadAgentConfig } from './src/sections';
         export { enabledChecks } from './src/sources/checks';
         export { loadNative } from './src/system/native';
         export { runCheck } from './src/engine/run-check';
@@ -67,10 +66,10 @@ try {
     format: 'cjs',
     logLevel: 'warning',
   });
-  const { loadConfig, PROBES, probeSections, enabledChecks, loadNative, runCheck } = createRequire(import.meta.url)(outfile);
+  const { loadAgentConfig, enabledChecks, loadNative, runCheck } = createRequire(import.meta.url)(outfile);
 
   const emptyConfigDir = mkdtempSync(join(work, 'etc-'));
-  const checks = enabledChecks(loadConfig(emptyConfigDir, { sections: probeSections(PROBES) }).config, loadNative).map((s) => s.check);
+  const checks = enabledChecks(loadAgentConfig(emptyConfigDir).config, loadNative).map((s) => s.check);
 
   const cycle = () => Promise.all(checks.map((c) => runCheck(c)));
   for (let i = 0; i < 20; i++) await cycle(); // warm up the JIT and the kernel's dentry cache

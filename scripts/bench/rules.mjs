@@ -22,8 +22,7 @@ try {
   await build({
     stdin: {
       contents: `
-        export { loadConfig } from './src/config/load';
-        export { PROBES, probeSections } from './src/sources/checks';
+        export { loadAgentConfig } from './src/sections';
         export { buildRuleSet } from './src/sources/rules/rule-set';
         export { LogMonitor } from './src/sources/rules/log-monitor';`,
       resolveDir: root,
@@ -35,8 +34,8 @@ try {
     outfile: join(dir, 'entry.js'),
     logLevel: 'warning',
   });
-  const { loadConfig, PROBES, probeSections, buildRuleSet, LogMonitor } = createRequire(import.meta.url)(join(dir, 'entry.js'));
-  const ruleSet = buildRuleSet(loadConfig(configDir, { required: true, sections: probeSections(PROBES) }));
+  const { loadAgentConfig, buildRuleSet, LogMonitor } = createRequire(import.meta.url)(join(dir, 'entry.js'));
+  const ruleSet = buildRuleSet(loadAgentConfig(configDir, { required: true }));
   const kernel = ruleSet.sources.find((s) => s.name === 'kernel');
 
   // Mostly chatter, with one OOM kill and one hung task per thousand lines. Strings are flattened

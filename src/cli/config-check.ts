@@ -6,7 +6,7 @@ import { familyKeys, familyNames, sectionsOf } from '../config/schema';
 import { AgentError } from '../errors';
 import { createLogger } from '../outputs/log';
 import { makePlan } from '../plan';
-import { registeredSections } from '../registry';
+import { registeredSections } from '../sections';
 import type { HostProbe } from '../sources/probes/probe';
 import { loadNative } from '../system/native';
 

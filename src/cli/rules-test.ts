@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { DEFAULT_CONFIG_DIR } from '../config/load';
-import { loadAgentConfig } from '../registry';
+import { loadAgentConfig } from '../sections';
 import type { JournalSourceSpec } from '../sources/rules/log-monitor';
 import { buildRuleSet } from '../sources/rules/rule-set';
 import { RuleTester, type LineResult } from '../sources/rules/rule-tester';

@@ -43,7 +43,7 @@ export interface LoadOptions {
   /** A missing directory is an error when the operator named it; the default one may be absent. */
   required?: boolean;
   /**
-   * The sections sources declare in their folders (the registry's: `registeredSections()`); a file setting
+   * The sections sources declare in their folders (`registeredSections()` in sections.ts); a file setting
    * one not given is refused as unknown, so every caller names them.
    */
   sections: readonly AnySection[];

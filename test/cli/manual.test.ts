@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import type { Command } from 'commander';
 import t from 'tap';
 import { families, sectionsOf } from '../../src/config/schema';
-import { registeredSections } from '../../src/registry';
+import { registeredSections } from '../../src/sections';
 import type { KeySpec } from '../../src/config/key';
 import { buildProgram } from '../../src/cli/main';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { sectionsOf } from '../../src/config/schema';
-import { registeredSections } from '../../src/registry';
+import { registeredSections } from '../../src/sections';
 import type { NodeCondition } from '../../src/types';
 import { bin, daemonConfig, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
 

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadAgentConfig } from '../../src/registry';
+import { loadAgentConfig } from '../../src/sections';
 import type { JournalSourceSpec } from '../../src/sources/rules/log-monitor';
 import { buildRuleSet } from '../../src/sources/rules/rule-set';
 import { matchGroups } from '../../src/sources/journal/monitor';

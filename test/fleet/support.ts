@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadAgentConfig } from '../../src/registry';
+import { loadAgentConfig } from '../../src/sections';
 import type { Config } from '../../src/config/schema';
 import type { TeardownHost } from '../helpers/box';
 import { Cluster } from '../helpers/cluster';

@@ -1,7 +1,7 @@
 // One bad value for every section and named-section family of the config schema: the fault matrix reloads
 // each and expects the reload rejected, so a section added to the schema is covered without a test change.
 import { families, sectionsOf, type KeySpec } from '../../src/config/schema';
-import { registeredSections } from '../../src/registry';
+import { registeredSections } from '../../src/sections';
 
 export interface BadValue {
   /** The section header as written, e.g. `[disk]` or `[rule "fault"]`. */

@@ -1,6 +1,6 @@
 // Shared pieces of the Kubernetes tests: a logger that records what was logged, and the [kubernetes]
 // defaults with overrides.
-import { loadAgentConfig } from '../../src/registry';
+import { loadAgentConfig } from '../../src/sections';
 import type { LogFields, Logger } from '../../src/types';
 import type { KubernetesConfig } from '../../src/outputs/kubernetes/reporter';
 

@@ -3,7 +3,7 @@
 // [remediate "Type"] sections shape what the ladder does.
 import { rmSync } from 'node:fs';
 import t from 'tap';
-import { loadAgentConfig } from '../../src/registry';
+import { loadAgentConfig } from '../../src/sections';
 import { labelSelector, ladderFamilies, ladderSteps, maintenanceWindows } from '../../src/config/sections/ladder';
 import { ValueError } from '../../src/config/values';
 import { inWindow, nextWindowStart } from '../../src/repair/ladder/windows';

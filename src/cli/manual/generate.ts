@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { families, sectionsOf } from '../../config/schema';
 import type { KeySpec } from '../../config/key';
-import { registeredSections } from '../../registry';
+import { registeredSections } from '../../sections';
 import type { HostProbe } from '../../sources/probes/probe';
 import { VERSION } from '../../version';
 import { configKeyWords } from '../config-check';

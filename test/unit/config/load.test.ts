@@ -2,7 +2,7 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { settingsOf, type Config } from '../../../src/config/schema';
-import { loadAgentConfig, registeredSections } from '../../../src/registry';
+import { loadAgentConfig, registeredSections } from '../../../src/sections';
 import { diskSection } from '../../../src/sources/probes/disk';
 import { errorOf } from '../../helpers/errors';
 import { configDir } from '../../helpers/tmp';

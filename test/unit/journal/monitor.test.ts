@@ -5,7 +5,7 @@ import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadAgentConfig } from '../../../src/registry';
+import { loadAgentConfig } from '../../../src/sections';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 import { createLogger } from '../../../src/outputs/log';
 import { JournalMonitor } from '../../../src/sources/journal/monitor';

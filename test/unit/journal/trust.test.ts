@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadAgentConfig } from '../../../src/registry';
+import { loadAgentConfig } from '../../../src/sections';
 import { LogMonitor, type LogConditionSpec, type JournalSourceSpec } from '../../../src/sources/rules/log-monitor';
 import { loadNpdConfig } from '../../../src/sources/rules/npd-config';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadAgentConfig } from '../../../src/registry';
+import { loadAgentConfig } from '../../../src/sections';
 import { ConditionTable } from '../../../src/engine/conditions';
 import { runCheck } from '../../../src/engine/run-check';
 import { PluginMonitor, type PluginMonitorOptions } from '../../../src/sources/plugins/monitor';

@@ -3,7 +3,7 @@
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadAgentConfig } from '../../../src/registry';
+import { loadAgentConfig } from '../../../src/sections';
 import { buildPluginSet } from '../../../src/sources/plugins/plugin-set';
 import { errorOf } from '../../helpers/errors';
 import { configDir } from '../../helpers/tmp';

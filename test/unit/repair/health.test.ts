@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadAgentConfig } from '../../../src/registry';
+import { loadAgentConfig } from '../../../src/sections';
 import type { Logger } from '../../../src/types';
 import { runtimeChecks } from '../../../src/repair/checks';
 import { RuntimeHealth } from '../../../src/repair/health';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadAgentConfig } from '../../../src/registry';
+import { loadAgentConfig } from '../../../src/sections';
 import { LogMonitor } from '../../../src/sources/rules/log-monitor';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadAgentConfig } from '../../../src/registry';
+import { loadAgentConfig } from '../../../src/sections';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';
 import { LogMonitor, type LogConditionSpec, type RuleMatch, type RuleSpec } from '../../../src/sources/rules/log-monitor';
 import { compilePattern } from '../../../src/sources/rules/pattern';

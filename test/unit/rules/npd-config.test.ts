@@ -2,7 +2,7 @@
 import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadAgentConfig } from '../../../src/registry';
+import { loadAgentConfig } from '../../../src/sections';
 import { loadNpdConfig } from '../../../src/sources/rules/npd-config';
 import { LogMonitor } from '../../../src/sources/rules/log-monitor';
 import { buildRuleSet } from '../../../src/sources/rules/rule-set';
