@@ -13,8 +13,9 @@ import { section, type Values } from '../../../config/schema';
 import { absolutePath, formatDuration, listOf, percent } from '../../../config/values';
 import { messageOf } from '../../../errors';
 import { Slots } from '../../../system/slots';
-import { type CheckStatus, type Finding, DEFAULT_CHECK_DEADLINE_MS, type Check } from '../../../types';
+import { type Finding, DEFAULT_CHECK_DEADLINE_MS, type Check } from '../../../types';
 import { runPlugin } from '../../plugins/runner';
+import { levelAbove, pct, reasonFor } from '../levels';
 import { mountOf, readMounts, type Mount } from '../mountinfo';
 import { defineProbe } from '../probe';
 
@@ -203,11 +204,11 @@ function judge(m: Mount, st: StatfsResult, cfg: DiskSettings): Finding[] {
   if (usable > 0) {
     const usedPct = (usedBlocks / usable) * 100;
     const free = formatBytes(st.bavail * st.bsize);
-    const status = level(usedPct, cfg.space_warning, cfg.space_critical);
+    const status = levelAbove(usedPct, cfg.space_warning, cfg.space_critical);
     findings.push({
       subject,
       status,
-      reason: status === 'ok' ? 'DiskSpaceOK' : status === 'warning' ? 'DiskSpaceLow' : 'DiskSpaceCritical',
+      reason: reasonFor(status, 'DiskSpaceOK', 'DiskSpaceLow', 'DiskSpaceCritical'),
       message:
         status === 'ok'
           ? `${what}: ${pct(usedPct)} used, ${free} free`
@@ -219,11 +220,11 @@ function judge(m: Mount, st: StatfsResult, cfg: DiskSettings): Finding[] {
   // Some filesystems (btrfs, vfat) report no inode counts; there is nothing to judge.
   if (st.files > 0) {
     const usedPct = ((st.files - st.ffree) / st.files) * 100;
-    const status = level(usedPct, cfg.inodes_warning, cfg.inodes_critical);
+    const status = levelAbove(usedPct, cfg.inodes_warning, cfg.inodes_critical);
     findings.push({
       subject,
       status,
-      reason: status === 'ok' ? 'InodesOK' : status === 'warning' ? 'InodesLow' : 'InodesCritical',
+      reason: reasonFor(status, 'InodesOK', 'InodesLow', 'InodesCritical'),
       message:
         status === 'ok'
           ? `${what}: ${pct(usedPct)} of inodes used, ${st.ffree} free`
@@ -234,15 +235,6 @@ function judge(m: Mount, st: StatfsResult, cfg: DiskSettings): Finding[] {
   return findings;
 }
 
-function level(value: number, warning: number, critical: number): CheckStatus {
-  if (value >= critical) return 'problem';
-  if (value >= warning) return 'warning';
-  return 'ok';
-}
-
-function pct(v: number): string {
-  return `${v.toFixed(1)}%`;
-}
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
