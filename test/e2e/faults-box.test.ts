@@ -24,7 +24,11 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
 
   const onNode = (type: string, ms = 30_000): Promise<number> => {
     const from = Date.now();
-    return waitFor(`${type}=True on the Node`, async () => ((await cluster.condition(node, type))?.status === 'True' ? Date.now() - from : undefined), ms, 50);
+    return waitFor(`${type}=True on the Node`, async () => ((await cluster.condition(node, type))?.status === 'True' ? Date.now() - from : undefined), ms, 50).catch(
+      async (err: unknown) => {
+        throw new Error(`${String(err)}\n${await agent.evidence()}`);
+      },
+    );
   };
 
   await agent.healthy();

@@ -37,13 +37,26 @@ export class InstalledAgent {
     }, 60_000);
   }
 
-  /** The same process, never restarted, never killed by its watchdog. */
+  /** The same process, never restarted, never killed by its watchdog; if not, why (evidence()) in the output. */
   async sameProcess(t: Test, pid: string, restarts: string): Promise<void> {
-    t.equal(await this.show('MainPID'), pid, 'same MainPID');
-    t.equal(await this.show('NRestarts'), restarts, 'NRestarts unchanged');
-    t.equal(await this.show('ActiveState'), 'active');
+    const same = [
+      t.equal(await this.show('MainPID'), pid, 'same MainPID'),
+      t.equal(await this.show('NRestarts'), restarts, 'NRestarts unchanged'),
+      t.equal(await this.show('ActiveState'), 'active'),
+    ].every(Boolean);
     const log = await this.box.check(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager']);
-    t.notMatch(log, /Watchdog timeout/, 'the watchdog never fired');
+    if (!t.notMatch(log, /Watchdog timeout/, 'the watchdog never fired') || !same) t.comment(await this.evidence());
+  }
+
+  /**
+   * Why the daemon ended, for a failing test's output: how its last process exited (systemd's Result,
+   * exit code or signal) and the unit's last 100 journal lines, systemd's own ("Main process exited",
+   * "Watchdog timeout") among them.
+   */
+  async evidence(): Promise<string> {
+    const props = await this.box.exec(['systemctl', 'show', '-p', 'MainPID,NRestarts,ActiveState,Result,ExecMainCode,ExecMainStatus,ExecMainExitTimestamp', UNIT]);
+    const log = await this.box.exec(['journalctl', '-u', UNIT, '-o', 'short-precise', '--no-pager', '-n', '100']);
+    return `systemctl show ${UNIT}:\n${props.stdout}${props.stderr}\njournalctl -u ${UNIT} -n 100:\n${log.stdout}${log.stderr}`;
   }
 
   /** The agent's Prometheus metrics, as text. */
