@@ -92,13 +92,18 @@ export function buildProgram(): Command {
 
 /** Runs the command line; the executable's entry point is bin.ts, so importing this module runs nothing. */
 export async function main(argv: string[]): Promise<void> {
-  // `diagnose | head` closes our stdout early: that ends the output, it is not a crash.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-    process.exit(process.exitCode ?? 0);
+  const program = buildProgram();
+  program.hook('preAction', (_program, command) => {
+    // The daemon prints nothing and must outlive a closed stdout (its crash policy, system/background.ts).
+    if (command.name() === 'run') return;
+    // `diagnose | head` closes our stdout early: that ends the output, it is not a crash.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(process.exitCode ?? 0);
+    });
   });
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and --version end here with code 0; usage errors were already printed by commander.

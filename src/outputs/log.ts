@@ -26,6 +26,10 @@ export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 class JournalTransport extends Transport {
+  /** Entries journald did not take since it last took one, and why the first of them failed. */
+  private unsent = 0;
+  private unsentReason = '';
+
   constructor(private readonly native: Native) {
     super();
   }
@@ -43,10 +47,32 @@ class JournalTransport extends Transport {
     try {
       this.native.journalSend(fields);
     } catch (err) {
-      // sd_journal_send reports errors it sees (e.g. an oversized entry); the line must not be lost.
+      // journald stopped or restarting (ECONNREFUSED), or the entry refused: stderr instead. A stopped
+      // journald has closed that stream too, so the line may be lost there (the write's EPIPE is ignored
+      // by the crash policy): it is counted and the count logged once journald takes entries again.
+      if (this.unsent++ === 0) this.unsentReason = String(err);
       process.stderr.write(`${JSON.stringify({ ...fields, journalError: String(err) })}\n`);
+      next();
+      return;
     }
+    if (this.unsent > 0) this.reportUnsent();
     next();
+  }
+
+  private reportUnsent(): void {
+    const count = this.unsent;
+    try {
+      this.native.journalSend({
+        MESSAGE: `${count} log entries could not be sent to journald (first: ${this.unsentReason}); they went to stderr, which a stopped journald closes, so they may be lost`,
+        PRIORITY: PRIORITY.warning,
+        SYSLOG_IDENTIFIER: 'node-health-agent',
+        NODE_HEALTH_CODE: 'LOG_UNSENT',
+        NODE_HEALTH_COUNT: String(count),
+      });
+      this.unsent = 0;
+    } catch {
+      // journald went away again: the count stands and is reported with the next entry it takes.
+    }
   }
 }
 

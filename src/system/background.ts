@@ -56,4 +56,9 @@ export function installCrashHandlers(exit: (code: number) => void = (code) => pr
   };
   process.on('unhandledRejection', crash('an unhandled promise rejection'));
   process.on('uncaughtException', crash('an uncaught exception'));
+  // Under systemd stdout and stderr are journald's stream socket. When journald stops it closes the
+  // stream, and every later write there fails with EPIPE, emitted as 'error' on the stream: without a
+  // listener that is an uncaught exception, and a journald restart would end the daemon. Output that
+  // cannot be written is lost output, not a bug; the logger counts the entries it could not deliver.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 }

@@ -6,7 +6,7 @@
 // run in order: the SIGKILL row changes the process and the state-directory row swaps its directory.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { writeKernelLine } from '../helpers/box';
 import { Cluster, waitFor } from '../helpers/cluster';
 import { InstalledAgent, STATE, UNIT } from '../helpers/installed-agent';
@@ -36,35 +36,60 @@ t.test('faults injected into the installed daemon in a box', async (t) => {
   const pid = await agent.show('MainPID');
   const restarts = await agent.show('NRestarts');
 
+  // While journald is stopped the agent logs (a reload logs its outcome): journald refuses the entries, and
+  // it has closed the agent's stdout and stderr, so the fallback write to stderr fails with EPIPE. That
+  // was an uncaught 'error' on process.stderr that ended the daemon (exit 70): any entry logged in that
+  // window cost a restart (a loaded run once saw one here without a reload).
+  const reloadWhileJournaldStopped = async (t: Test): Promise<void> => {
+    const before = (await agent.status())?.config.generation ?? 0;
+    const r = await box.exec(['systemctl', 'reload', UNIT]);
+    if (!t.equal(r.code, 0, `systemctl reload with journald stopped ${r.stderr.trim()}`)) return;
+    await waitFor('the reload applied with journald stopped', async () => (((await agent.status())?.config.generation ?? 0) > before ? true : undefined), 30_000);
+    // Time for the failed writes' EPIPE to reach the process.
+    await new Promise((r) => setTimeout(r, 1_000));
+  };
+
   t.test('journald stopped and restarted, D-Bus restarted, systemctl daemon-reexec', async (t) => {
-    const faults: Array<{ what: string; inject: string[][]; line: string; condition: string }> = [
+    const run = (cmd: string[]): Promise<string> => box.check(cmd, { timeoutMs: 90_000 });
+    const faults: Array<{ what: string; inject: () => Promise<unknown>; line: string; condition: string }> = [
       {
-        what: 'journald stopped and started again',
-        inject: [['systemctl', 'stop', 'systemd-journald.service', 'systemd-journald.socket', 'systemd-journald-dev-log.socket'], ['systemctl', 'start', 'systemd-journald.service']],
+        what: 'journald stopped (the agent logging meanwhile) and started again',
+        inject: async () => {
+          await run(['systemctl', 'stop', 'systemd-journald.service', 'systemd-journald.socket', 'systemd-journald-dev-log.socket']);
+          try {
+            await reloadWhileJournaldStopped(t);
+          } finally {
+            await run(['systemctl', 'start', 'systemd-journald.service']);
+          }
+        },
         line: 'INFO: task docker:7 blocked for more than 300 seconds.',
         condition: 'KernelDeadlock',
       },
       {
         what: 'D-Bus restarted',
-        inject: [['systemctl', 'restart', 'dbus.service']],
+        inject: () => run(['systemctl', 'restart', 'dbus.service']),
         line: 'XFS (sdb1): Filesystem has been shut down due to log error (0x2).',
         condition: 'XfsShutdown',
       },
       {
         what: 'systemctl daemon-reexec',
-        inject: [['systemctl', 'daemon-reexec']],
+        inject: () => run(['systemctl', 'daemon-reexec']),
         line: 'sd 2:0:0:0: rejecting I/O to offline device',
         condition: 'StorageDeviceFailed',
       },
     ];
     for (const f of faults) {
-      for (const cmd of f.inject) await box.check(cmd, { timeoutMs: 90_000 });
+      await f.inject();
       const written = Date.now();
       await writeKernelLine(box, f.line);
       const ms = await onNode(f.condition);
       t.pass(`${f.what}: a kernel line written after it set ${f.condition} on the Node in ${ms} ms (${Date.now() - written} ms with the write)`);
       await agent.sameProcess(t, pid, restarts);
     }
+    // The entries journald refused were counted and the count logged once it took entries again.
+    const unsent = await waitFor('the count of log entries journald refused', async () => (await run(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager', 'NODE_HEALTH_CODE=LOG_UNSENT'])).trim() || undefined, 30_000);
+    t.comment(unsent);
+    t.match(unsent, /^\d+ log entries could not be sent to journald \(first: .*Connection refused\)/, 'the entries logged while journald was stopped were counted');
     const s = await agent.healthy();
     t.same(s.degraded, [], 'nothing degraded');
   });

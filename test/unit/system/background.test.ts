@@ -1,6 +1,8 @@
 // The crash policy: background work that fails is logged with a code and the process goes on; whatever
-// escapes it ends the daemon on purpose with EXIT_CRASH (checked in a child process).
-import { spawnSync } from 'node:child_process';
+// escapes it ends the daemon on purpose with EXIT_CRASH, a closed stdout or stderr does not (checked in
+// child processes).
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { resolve } from 'node:path';
 import t from 'tap';
 import { background, EXIT_CRASH, reportFailuresTo } from '../../../src/system/background';
@@ -54,3 +56,30 @@ for (const [kind, code] of [
     t.match(line.message, new RegExp(`^crashed on ${kind}: Error: boom\\n[^]*; exiting with ${EXIT_CRASH} for systemd to restart the agent$`));
   });
 }
+
+t.test('stdout and stderr closed by their reader (journald stopped): the writes fail with EPIPE and the daemon goes on', async (t) => {
+  // Under systemd both are journald's stream socket, which journald closes when it stops.
+  const script = `
+    const { installCrashHandlers } = require(${JSON.stringify(backgroundTs)});
+    installCrashHandlers();
+    process.on('message', () => {
+      for (let i = 0; i < 5; i++) {
+        process.stdout.write('a line on stdout\\n');
+        process.stderr.write('a line on stderr\\n');
+      }
+      // Past the failed writes' 'error' events; then disconnect so the parent sees the exit code.
+      setTimeout(() => process.exit(0), 500);
+    });
+    process.send('ready');
+  `;
+  const child = spawn(process.execPath, [...tsHooks, '-e', script], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  t.teardown(() => clearTimeout(killer));
+  child.once('message', () => {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    child.send('write');
+  });
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  t.same({ code, signal }, { code: 0, signal: null }, `exited on its own with 0, not ${EXIT_CRASH} (a crash)`);
+});
