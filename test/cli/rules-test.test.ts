@@ -267,3 +267,14 @@ t.test('bad input: exit 2 with one line naming the input and its line', async (t
   t.equal(looksLike.status, 2);
   t.match(looksLike.stderr, /^node-health-agent: stdin:2: expected a journal field .* \(input whose first line is NAME=value is read as journalctl -o export output\)\n$/);
 });
+
+t.test('a reader that stops early (rules test … | head) ends the output quietly, exit 0', async (t) => {
+  // Many lines, so the output outlives the pipe's buffer and the writes after head exits fail with EPIPE.
+  const res = spawnSync('bash', ['-c', 'node "$0" rules test --config-dir "$1" - | head -n 1 >/dev/null; exit "${PIPESTATUS[0]}"', bin, etc], {
+    input: `${OOM}\n${HUNG}\n`.repeat(20_000),
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` },
+  });
+  t.equal(res.stderr, '', 'no error');
+  t.equal(res.status, 0, 'exit 0');
+});
