@@ -235,7 +235,6 @@ function judge(m: Mount, st: StatfsResult, cfg: DiskSettings): Finding[] {
   return findings;
 }
 
-
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
