@@ -238,7 +238,11 @@ t.test('a real node', async (t) => {
       const p = await pod('hog');
       return p.status?.phase === 'Failed' ? p : undefined;
     }, TIMEOUT_MS, 2000);
-    t.equal(hog.status?.containerStatuses?.[0]?.state?.terminated?.reason, 'OOMKilled', 'the kubelet saw an OOM kill');
+    const terminated = hog.status?.containerStatuses?.[0]?.state?.terminated;
+    // containerd 1.6 can deliver the task's exit before its OOM event, and the kubelet then reports
+    // reason Error instead of OOMKilled (containerd/containerd#8180, fixed in 2.x by #12714): the
+    // SIGKILL exit code is what both ways agree on; the kernel's own line is checked below.
+    t.equal(terminated?.exitCode, 137, `the container was killed by SIGKILL (reason ${terminated?.reason ?? 'none'})`);
     const seen = await waitFor('OOMKilling on the Node', async () => {
       const e = (await events('OOMKilling')).slice(before);
       return e.length > 0 ? e : undefined;
