@@ -1,21 +1,48 @@
 // Bundles the agent into one file (dist/node-health-agent.js) that the packages run with their own Node.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { RE2Set } from 're2js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = 'dist/node-health-agent.js';
 
-// The shipped rules' patterns, checked here so the daemon need not parse them again at every start
-// (src/sources/rules/pattern.ts says why). Values run verbatim to the end of the line (docs/configuration.md).
+// The shipped rules' patterns, checked and analysed here so the daemon need not parse or scan them again at
+// every start (src/sources/rules/pattern.ts says why), with the daemon's own code for the analysis. Values
+// run verbatim to the end of the line (docs/configuration.md).
 const etc = new URL('../etc/', import.meta.url);
 const patterns = readdirSync(etc)
   .filter((f) => f.endsWith('.ini'))
   .flatMap((f) => [...readFileSync(new URL(f, etc), 'utf8').matchAll(/^(?:pattern|revert_pattern) = (.+)$/gm)].map((m) => m[1]));
 for (const p of patterns) new RE2Set().add(`(?:${p})$`);
-const checkedPatterns = [...new Set(patterns)].map((p) => createHash('sha256').update(p).digest('hex').slice(0, 16));
+const analyser = await build({
+  entryPoints: ['src/sources/rules/pattern.ts'],
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  write: false,
+  external: ['re2js'],
+  logLevel: 'warning',
+});
+const scratch = mkdtempSync(join(tmpdir(), 'nha-build-'));
+let analysePattern, patternKey;
+try {
+  // The scratch file lies outside the project, so its import of re2js names the project's copy.
+  const entry = join(scratch, 'pattern.mjs');
+  writeFileSync(entry, analyser.outputFiles[0].text.replace(/from\s*["']re2js["']/g, `from ${JSON.stringify(import.meta.resolve('re2js'))}`));
+  ({ analysePattern, patternKey } = await import(pathToFileURL(entry).href));
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
+const checkedPatterns = Object.fromEntries(
+  [...new Set(patterns)].map((p) => {
+    const { literal, singleLine } = analysePattern(p);
+    return [patternKey(p), [literal, singleLine]];
+  }),
+);
 
 await build({
   entryPoints: ['src/cli/bin.ts'],

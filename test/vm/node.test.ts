@@ -67,7 +67,7 @@ interface PodView {
     phase?: string;
     podIP?: string;
     conditions?: Array<{ type: string; status: string }>;
-    containerStatuses?: Array<{ image: string; ready: boolean; restartCount: number; state?: { terminated?: { reason?: string } } }>;
+    containerStatuses?: Array<{ image: string; ready: boolean; restartCount: number; state?: { terminated?: { reason?: string; exitCode?: number } } }>;
   };
 }
 

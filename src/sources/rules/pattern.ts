@@ -8,9 +8,24 @@
 import { createHash } from 'node:crypto';
 import { RE2JS, RE2Set } from 're2js';
 
-/** The shipped patterns scripts/build.mjs checked (SHA-256 prefixes); none outside the bundle. */
-declare const __CHECKED_PATTERNS__: readonly string[] | undefined;
-const CHECKED: ReadonlySet<string> = new Set(typeof __CHECKED_PATTERNS__ === 'undefined' ? [] : __CHECKED_PATTERNS__);
+/**
+ * The shipped patterns scripts/build.mjs checked, by SHA-256 prefix, with what analysePattern found for
+ * each (its literal, whether it is single-line); none outside the bundle.
+ */
+declare const __CHECKED_PATTERNS__: Readonly<Record<string, readonly [string, boolean]>> | undefined;
+const CHECKED: ReadonlyMap<string, readonly [string, boolean]> = new Map(
+  typeof __CHECKED_PATTERNS__ === 'undefined' ? [] : Object.entries(__CHECKED_PATTERNS__),
+);
+
+/** The key of a pattern in the build's table. */
+export function patternKey(source: string): string {
+  return createHash('sha256').update(source).digest('hex').slice(0, 16);
+}
+
+/** What the matcher needs to know about a pattern besides the regex: its literal and whether it is single-line. */
+export function analysePattern(source: string): { literal: string; singleLine: boolean } {
+  return { literal: requiredLiteral(source), singleLine: !mayMatchNewline(source) };
+}
 
 export class PatternError extends Error {
   override name = 'PatternError';
@@ -29,23 +44,26 @@ export interface CompiledPattern {
 export function compilePattern(source: string): CompiledPattern {
   // `$` without the multi-line flag is the end of the text, like NPD's `\z`.
   const anchored = `(?:${source})$`;
-  // Parsed now (the syntax check: re2js's compiler only fails on its own bugs after the parser) unless
-  // the build already checked this very pattern, and compiled once a line gets past the literal. Most
-  // rules of a large library never match on a given node; a compiled program costs ~10 KiB of heap; and
-  // parsing every shipped pattern at each start is enough work for V8 to bring in its optimizing
-  // compiler (+4.8 MiB of resident binary pages in an idle daemon, docs/benchmarks.md).
-  if (!CHECKED.has(createHash('sha256').update(source).digest('hex').slice(0, 16))) {
+  // Parsed and analysed now (the syntax check: re2js's compiler only fails on its own bugs after the
+  // parser) unless the build already did it for this very pattern, and compiled once a line gets past the
+  // literal. Most rules of a large library never match on a given node; a compiled program costs ~10 KiB
+  // of heap; and parsing, or even scanning for literals, every shipped pattern at each start is enough
+  // work for V8 to bring in its optimizing compiler (+4.8 MiB of resident binary pages in an idle daemon,
+  // docs/benchmarks.md).
+  const known = CHECKED.get(patternKey(source));
+  if (!known) {
     try {
       new RE2Set().add(anchored);
     } catch (err) {
       throw new PatternError(`invalid RE2 pattern ${JSON.stringify(source)}: ${(err as Error).message}`);
     }
   }
+  const { literal, singleLine } = known ? { literal: known[0], singleLine: known[1] } : analysePattern(source);
   let re: RE2JS | undefined;
   return {
     source,
-    literal: requiredLiteral(source),
-    singleLine: !mayMatchNewline(source),
+    literal,
+    singleLine,
     matchEnd(text) {
       re ??= RE2JS.compile(anchored);
       const m = re.matcher(text);
