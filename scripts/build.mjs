@@ -18,21 +18,20 @@ const patterns = readdirSync(etc)
   .filter((f) => f.endsWith('.ini'))
   .flatMap((f) => [...readFileSync(new URL(f, etc), 'utf8').matchAll(/^(?:pattern|revert_pattern) = (.+)$/gm)].map((m) => m[1]));
 for (const p of patterns) new RE2Set().add(`(?:${p})$`);
+// pattern.ts bundled with re2js, so the scratch module outside the project imports nothing it cannot find.
 const analyser = await build({
   entryPoints: ['src/sources/rules/pattern.ts'],
   bundle: true,
   platform: 'node',
   format: 'esm',
   write: false,
-  external: ['re2js'],
   logLevel: 'warning',
 });
 const scratch = mkdtempSync(join(tmpdir(), 'nha-build-'));
 let analysePattern, patternKey;
 try {
-  // The scratch file lies outside the project, so its import of re2js names the project's copy.
   const entry = join(scratch, 'pattern.mjs');
-  writeFileSync(entry, analyser.outputFiles[0].text.replace(/from\s*["']re2js["']/g, `from ${JSON.stringify(import.meta.resolve('re2js'))}`));
+  writeFileSync(entry, analyser.outputFiles[0].text);
   ({ analysePattern, patternKey } = await import(pathToFileURL(entry).href));
 } finally {
   rmSync(scratch, { recursive: true, force: true });
