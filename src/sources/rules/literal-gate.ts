@@ -1,18 +1,20 @@
 // The one pass over a line that decides which of a source's rules may match it: which of their required
 // literals does it contain? An Aho–Corasick automaton turned into a table (one lookup per character), so
 // its cost does not grow with the number of rules, as an alternation of the literals in a V8 RegExp does
-// (145 literals: 0.79 s per million kernel lines against 0.29 s; docs/rules.md). It reports every literal
-// it finds, so a line that contains one rule's literal is checked against that rule only, not against
-// the literal of every rule of the library.
+// (145 literals: 0.79 s per million kernel lines against 0.29 s; docs/rules.md). It lists every literal
+// it finds, so a line that contains one rule's literal is checked against that rule only, and without a
+// walk over the whole library's rules.
 
 const ASCII = 128;
 const PREFIX = 12;
 
 /**
- * Sets `seen[i] = mark` for every literal `required[i]` whose first PREFIX characters occur in `text` (the
- * caller checks each candidate's whole literal next) and returns whether there was any.
+ * Appends to `found` (once each, in the order they end in `text`) the index `i` of every literal
+ * `required[i]` whose first PREFIX characters occur in `text`; the caller checks each candidate's whole
+ * literal next. `seen[i] = mark` records that `i` is in `found`: with a fresh mark per line, `seen` need not
+ * be cleared between lines.
  */
-export type LiteralScan = (text: string, seen: Uint32Array, mark: number) => boolean;
+export type LiteralScan = (text: string, seen: Uint32Array, mark: number, found: number[]) => void;
 
 /**
  * The scan for `required`, or undefined when one is empty (every line would be a candidate) or not ASCII
@@ -52,7 +54,7 @@ export function literalGate(required: readonly string[]): LiteralScan | undefine
   const states = next.length;
   const table = states < 0x10000 ? new Uint16Array(states * columns) : new Uint32Array(states * columns);
   const suffix = new Uint32Array(states);
-  const found: number[][] = ends.map((e) => [...e]);
+  const reportsOf: number[][] = ends.map((e) => [...e]);
   const queue: number[] = [];
   for (let c = 0; c < columns; c++) {
     const n = next[0]?.get(c) ?? 0;
@@ -62,7 +64,7 @@ export function literalGate(required: readonly string[]): LiteralScan | undefine
   for (let q = 0; q < queue.length; q++) {
     const s = queue[q] as number;
     const f = suffix[s] as number;
-    if (f !== 0) found[s]?.push(...(found[f] ?? []));
+    if (f !== 0) reportsOf[s]?.push(...(reportsOf[f] ?? []));
     for (let c = 0; c < columns; c++) {
       const n = next[s]?.get(c);
       if (n === undefined) {
@@ -74,34 +76,38 @@ export function literalGate(required: readonly string[]): LiteralScan | undefine
       }
     }
   }
-  // What each state reports, flattened: found[s] is list[start[s] .. start[s + 1]).
+  // What each state reports, flattened: reportsOf[s] is list[start[s] .. start[s + 1]).
   const start = new Uint32Array(states + 1);
-  for (let s = 0; s < states; s++) start[s + 1] = (start[s] as number) + (found[s]?.length ?? 0);
-  const list = Uint32Array.from(found.flat());
+  for (let s = 0; s < states; s++) start[s + 1] = (start[s] as number) + (reportsOf[s]?.length ?? 0);
+  const list = Uint32Array.from(reportsOf.flat());
   // One byte per state for the common case, a state that reports nothing: most characters of most lines.
-  const reports = Uint8Array.from(found, (f) => (f.length > 0 ? 1 : 0));
+  const reports = Uint8Array.from(reportsOf, (f) => (f.length > 0 ? 1 : 0));
 
-  // From the first state that reports on, marks what each state reports. Kept apart so that the loop below,
+  // From the first state that reports on, lists what each state reports. Kept apart so that the loop below,
   // all that runs for a line without any literal (most lines), stays tight.
-  const markFrom = (text: string, from: number, state: number, seen: Uint32Array, mark: number): void => {
+  const markFrom = (text: string, from: number, state: number, seen: Uint32Array, mark: number, found: number[]): void => {
     let s = state;
     for (let i = from; ; ) {
-      for (let k = start[s] as number, to = start[s + 1] as number; k < to; k++) seen[list[k] as number] = mark;
+      for (let k = start[s] as number, to = start[s + 1] as number; k < to; k++) {
+        const l = list[k] as number;
+        if (seen[l] === mark) continue;
+        seen[l] = mark;
+        found.push(l);
+      }
       if (++i >= text.length) return;
       const code = text.charCodeAt(i);
       s = table[s * columns + (code < ASCII ? (column[code] as number) : 0)] as number;
     }
   };
-  return (text, seen, mark) => {
+  return (text, seen, mark, found) => {
     let s = 0;
     for (let i = 0; i < text.length; i++) {
       const code = text.charCodeAt(i);
       s = table[s * columns + (code < ASCII ? (column[code] as number) : 0)] as number;
       if (reports[s] === 1) {
-        markFrom(text, i, s, seen, mark);
-        return true;
+        markFrom(text, i, s, seen, mark, found);
+        return;
       }
     }
-    return false;
   };
 }

@@ -97,7 +97,7 @@ interface Probe {
   state: RuleState;
   pattern: CompiledPattern;
   revert: boolean;
-  /** Its literal's index among the source's distinct single-line literals (the scan's `seen`). */
+  /** Its literal's index among the source's distinct single-line literals (what the scan lists). */
   literal: number;
 }
 
@@ -119,14 +119,19 @@ export class LogMonitor {
   private readonly multiLine: Probe[] = [];
   /**
    * One pass over a line finds which single-line rules it may match: which of their required literals
-   * does it contain? With many literals a table scan marks each one found in `seen`, so only the rules
-   * whose literal is there are checked; with few, a V8 alternation says whether any is. Neither when a
-   * rule has no literal (every line is a candidate for every rule).
+   * does it contain? With many literals a table scan lists the ones found, and only the rules with those
+   * literals (`byLiteral`) are checked, so a line's cost does not grow with the library; with few, a V8
+   * alternation says whether any is. Neither when a rule has no literal (every line is a candidate for
+   * every rule).
    */
   private readonly scan: LiteralScan | undefined;
   private readonly anyLiteral: RegExp | undefined;
+  /** The indices in `singleLine` of the rules with each literal, ascending. */
+  private readonly byLiteral: number[][];
   private readonly seen: Uint32Array;
   private mark = 0;
+  private readonly found: number[] = [];
+  private readonly candidates: number[] = [];
   private readonly recent: string[] = [];
 
   constructor(
@@ -163,6 +168,8 @@ export class LogMonitor {
     this.scan = gated && literals.length > REGEXP_GATE_MAX ? literalGate(literals) : undefined;
     this.anyLiteral = gated && !this.scan ? new RegExp(literals.map(escape).join('|')) : undefined;
     this.seen = new Uint32Array(this.scan ? literals.length : 0);
+    this.byLiteral = this.scan ? literals.map(() => []) : [];
+    if (this.scan) this.singleLine.forEach((probe, i) => this.byLiteral[probe.literal]?.push(i));
   }
 
   process(line: LogLine): void {
@@ -185,24 +192,36 @@ export class LogMonitor {
   }
 
   private processSingleLine(text: string, line: LogLine): void {
-    let mark = 0; // with the scan: the mark of the literals this line contains
     if (this.scan) {
-      if (this.mark === 0xffffffff) {
-        this.seen.fill(0);
-        this.mark = 0;
-      }
-      mark = ++this.mark;
-      if (!this.scan(text, this.seen, mark)) return;
-    } else if (this.anyLiteral && !this.anyLiteral.test(text)) {
+      this.scanLine(text, line);
       return;
     }
-    for (const probe of this.singleLine) {
-      // The scan found the literal's first characters (or no scan ran); the rule needs all of it.
-      if (mark !== 0 && this.seen[probe.literal] !== mark) continue;
-      if (probe.pattern.literal !== '' && !text.includes(probe.pattern.literal)) continue;
-      const matched = probe.pattern.matchEnd(text);
-      if (matched !== null) this.hit(probe, matched, line);
+    if (this.anyLiteral && !this.anyLiteral.test(text)) return;
+    for (const probe of this.singleLine) this.tryProbe(probe, text, line);
+  }
+
+  private scanLine(text: string, line: LogLine): void {
+    if (this.mark === 0xffffffff) {
+      this.seen.fill(0);
+      this.mark = 0;
     }
+    const found = this.found;
+    found.length = 0;
+    this.scan?.(text, this.seen, ++this.mark, found);
+    if (found.length === 0) return;
+    // The rules of the literals found, in the library's order (the order a line's matches are reported in).
+    const candidates = this.candidates;
+    candidates.length = 0;
+    for (const l of found) for (const i of this.byLiteral[l] ?? []) candidates.push(i);
+    if (found.length > 1) candidates.sort((a, b) => a - b);
+    for (const i of candidates) this.tryProbe(this.singleLine[i] as Probe, text, line);
+  }
+
+  private tryProbe(probe: Probe, text: string, line: LogLine): void {
+    // The scan found the literal's first characters (or no scan ran); the rule needs all of it.
+    if (probe.pattern.literal !== '' && !text.includes(probe.pattern.literal)) return;
+    const matched = probe.pattern.matchEnd(text);
+    if (matched !== null) this.hit(probe, matched, line);
   }
 
   /** Applies the passage of time: quiet periods end, count windows slide. */

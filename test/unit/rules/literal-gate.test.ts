@@ -15,8 +15,10 @@ function scanner(literals: string[]): (text: string) => { any: boolean; found: n
   let mark = 0;
   return (text) => {
     mark++;
-    const any = scan(text, seen, mark);
-    return { any, found: literals.flatMap((_, i) => (seen[i] === mark ? [i] : [])) };
+    const found: number[] = [];
+    scan(text, seen, mark, found);
+    // Their order is where they end in the line; sorted, a literal listed twice still shows against `expected`.
+    return { any: found.length > 0, found: found.sort((a, b) => a - b) };
   };
 }
 
