@@ -22,9 +22,28 @@ export type LiteralScan = (text: string, seen: Uint32Array, mark: number, found:
  */
 export function literalGate(required: readonly string[]): LiteralScan | undefined {
   if (required.length === 0 || required.some((l) => l === '' || /[^\x00-\x7f]/.test(l))) return undefined;
-  // A prefix of each literal decides as well as the whole on real lines (the rules check their whole
-  // literal next) and keeps the table small: ~1,300 states for the shipped kernel rules.
-  const literals = required.map((l) => l.slice(0, PREFIX));
+  return scanOf(automaton(required.map((l) => l.slice(0, PREFIX))));
+}
+
+/** The automaton as flat typed arrays: all the scan keeps. */
+interface Automaton {
+  /** The next state: table[state * columns + column[char]]. */
+  table: Uint16Array | Uint32Array;
+  column: Uint8Array;
+  columns: number;
+  /** What state s reports: list[start[s] .. start[s + 1]). */
+  start: Uint32Array;
+  list: Uint32Array;
+  /** 1 where a state reports anything. */
+  reports: Uint8Array;
+}
+
+// Built apart from the scan so that the trie's maps and lists (about a megabyte for the shipped library) are
+// garbage once the table exists: a closure would keep every variable of its function's scope that any closure
+// there uses.
+function automaton(literals: readonly string[]): Automaton {
+  // A prefix of each literal (PREFIX characters) decides as well as the whole on real lines (the rules check
+  // their whole literal next) and keeps the table small: ~4,000 states for the shipped kernel rules.
   // Characters that occur in no literal all behave alike: one column of the table for all of them.
   const column = new Uint8Array(ASCII);
   let columns = 1;
@@ -82,6 +101,10 @@ export function literalGate(required: readonly string[]): LiteralScan | undefine
   const list = Uint32Array.from(reportsOf.flat());
   // One byte per state for the common case, a state that reports nothing: most characters of most lines.
   const reports = Uint8Array.from(reportsOf, (f) => (f.length > 0 ? 1 : 0));
+  return { table, column, columns, start, list, reports };
+}
+
+function scanOf({ table, column, columns, start, list, reports }: Automaton): LiteralScan {
 
   // From the first state that reports on, lists what each state reports. Kept apart so that the loop below,
   // all that runs for a line without any literal (most lines), stays tight.
