@@ -96,7 +96,7 @@ t.test('diagnose checks against a real containerd and a real healthz server, wit
   t.match(r.find((x) => x.component === 'systemd'), { check: 'legacy-monitors', status: 'unknown', reason: 'UnitStateUnknown' });
 
   healthy = false;
-  daemon.signal('SIGSTOP');
+  await daemon.stop();
   t.teardown(() => daemon.signal('SIGCONT'));
   const fast = loadAgentConfig(
     configDir({

@@ -2,7 +2,7 @@
 // talk to it: started, SIGSTOPped, killed and started again on the same socket.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -74,6 +74,29 @@ export class ContainerdDaemon {
 
   signal(sig: NodeJS.Signals): void {
     process.kill(this.pid, sig);
+  }
+
+  /**
+   * SIGSTOP, returning once every thread of the daemon has stopped: the signal takes effect asynchronously,
+   * and a thread still running could answer a call made right after it.
+   */
+  async stop(): Promise<void> {
+    process.kill(this.pid, 'SIGSTOP');
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      // The state is the field after the command name, which ends at the last ')'.
+      const states = readdirSync(`/proc/${this.pid}/task`).map((tid) => {
+        try {
+          const stat = readFileSync(`/proc/${this.pid}/task/${tid}/stat`, 'utf8');
+          return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        } catch {
+          return 'T'; // the thread exited
+        }
+      });
+      if (states.every((state) => state === 'T' || state === 't')) return;
+      if (Date.now() > deadline) throw new Error(`containerd ${this.pid} not stopped 5 s after SIGSTOP (thread states ${states.join('')})`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   async kill(): Promise<void> {

@@ -55,7 +55,7 @@ t.test('a real containerd: version, CRI status, images, hang, crash, restart', a
   });
 
   t.test('a stopped daemon: the call ends at its deadline with DEADLINE_EXCEEDED', async (t) => {
-    daemon.signal('SIGSTOP');
+    await daemon.stop();
     const started = Date.now();
     const err = await failure(client.version(500));
     const took = Date.now() - started;
