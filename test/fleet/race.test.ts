@@ -56,20 +56,22 @@ t.test('50 coordinators racing for 3 slots with crashes: never more than 3 holde
   t.ok(r.crashes.length >= 3, `${r.crashes.length} holders crashed (${resumed.length} took their slot back, ${late.length} found it taken over)`);
   const soon = r.crashes.filter((c) => c.backAfterMs < options.ttlMs / 2);
   t.same(soon.filter((c) => !c.resumed).map((c) => c.node), [], `the ${soon.length} agents back well within the TTL took their slot back`);
-  // Back after the TTL, a slot is still there only if no other node wanted one meanwhile (the run's end).
+  // Back after the TTL, an agent took its slot back only if no other node had held it meanwhile. Whether another
+  // node should have taken it is not judged: a node that asks takes one of the free slots at random, so it may take
+  // another while this one has run out (a run once failed an oracle that counted any claim in that window).
   const ms = (x: string | undefined) => Date.parse(x ?? '');
-  const keptPastTtl = resumed
-    .filter((c) => c.backAfterMs >= options.ttlMs)
-    .filter((c) => {
-      const last = r.history.filter((e) => e.lease.metadata.name === c.lease && e.lease.spec.holderIdentity === c.node && e.at <= c.at).pop();
-      const free = ms(last?.lease.spec.renewTime) + (last?.lease.spec.leaseDurationSeconds ?? 0) * 1000 + options.skewMs;
-      const claims = r.history.filter((e) => /^node-health-repair-\d+$/.test(e.lease.metadata.name) && (e.lease.spec.holderIdentity ?? '') !== '' && e.lease.spec.holderIdentity !== c.node);
-      return claims.some((e) => ms(e.lease.spec.acquireTime) >= free && ms(e.lease.spec.acquireTime) <= c.at + c.backAfterMs);
-    });
+  const pastTtl = resumed.filter((c) => c.backAfterMs >= options.ttlMs);
+  const resumedAfterTakeover = pastTtl.filter((c) =>
+    r.history.some((e) => {
+      const holder = e.lease.spec.holderIdentity ?? '';
+      const acquired = ms(e.lease.spec.acquireTime);
+      return e.lease.metadata.name === c.lease && holder !== '' && holder !== c.node && acquired > c.at && acquired <= c.at + c.backAfterMs;
+    }),
+  );
   t.same(
-    keptPastTtl.map((c) => `${c.node} (${c.lease}, back after ${c.backAfterMs.toFixed(0)} ms)`),
+    resumedAfterTakeover.map((c) => `${c.node} (${c.lease}, back after ${c.backAfterMs.toFixed(0)} ms)`),
     [],
-    `agents back after the TTL found their slot only when no other node claimed one while it was free (${resumed.filter((c) => c.backAfterMs >= options.ttlMs).length} did)`,
+    `agents back after the TTL took their slot back only where nobody else had held it meanwhile (${pastTtl.length} did)`,
   );
   const byTtl = takeovers.filter((k) => late.some((c) => c.node === k.from && c.lease === k.lease));
   t.ok(byTtl.length >= 1, `${byTtl.length} slots of crashed holders taken over, each after its TTL`);
