@@ -108,7 +108,7 @@ function scanOf({ table, column, columns, start, list, reports }: Automaton): Li
 
   // From the first state that reports on, lists what each state reports. Kept apart so that the loop below,
   // all that runs for a line without any literal (most lines), stays tight.
-  const markFrom = (text: string, from: number, state: number, seen: Uint32Array, mark: number, found: number[]): void => {
+  const listFrom = (text: string, from: number, state: number, seen: Uint32Array, mark: number, found: number[]): void => {
     let s = state;
     for (let i = from; ; ) {
       for (let k = start[s] as number, to = start[s + 1] as number; k < to; k++) {
@@ -128,7 +128,7 @@ function scanOf({ table, column, columns, start, list, reports }: Automaton): Li
       const code = text.charCodeAt(i);
       s = table[s * columns + (code < ASCII ? (column[code] as number) : 0)] as number;
       if (reports[s] === 1) {
-        markFrom(text, i, s, seen, mark, found);
+        listFrom(text, i, s, seen, mark, found);
         return;
       }
     }

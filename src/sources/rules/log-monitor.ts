@@ -101,6 +101,8 @@ interface Probe {
   literal: number;
 }
 
+const ascending = (a: number, b: number): number => a - b;
+
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
@@ -213,7 +215,7 @@ export class LogMonitor {
     const candidates = this.candidates;
     candidates.length = 0;
     for (const l of found) for (const i of this.byLiteral[l] ?? []) candidates.push(i);
-    if (found.length > 1) candidates.sort((a, b) => a - b);
+    if (found.length > 1) candidates.sort(ascending);
     for (const i of candidates) this.tryProbe(this.singleLine[i] as Probe, text, line);
   }
 

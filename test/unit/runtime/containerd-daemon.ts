@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseStat } from '../../../src/sources/probes/zombies';
 
 export interface TeardownHost {
   teardown(fn: () => unknown): void;
@@ -84,11 +85,9 @@ export class ContainerdDaemon {
     process.kill(this.pid, 'SIGSTOP');
     const deadline = Date.now() + 5000;
     for (;;) {
-      // The state is the field after the command name, which ends at the last ')'.
       const states = readdirSync(`/proc/${this.pid}/task`).map((tid) => {
         try {
-          const stat = readFileSync(`/proc/${this.pid}/task/${tid}/stat`, 'utf8');
-          return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+          return parseStat(readFileSync(`/proc/${this.pid}/task/${tid}/stat`, 'utf8')).state;
         } catch {
           return 'T'; // the thread exited
         }
